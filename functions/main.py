@@ -1,0 +1,8 @@
+"""Cloud Functions source root: every entry point, so one source package serves all functions."""
+
+from functions.api import api
+from functions.completion import completion
+from functions.dispatcher import dispatcher
+from functions.ingest import ingest
+
+__all__ = ["api", "completion", "dispatcher", "ingest"]

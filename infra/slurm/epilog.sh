@@ -1,0 +1,43 @@
+#!/bin/sh
+# OpenLane Cloud Slurm epilog. Slurm runs it as root, with no PATH, after every job that got an allocation.
+# It must be quick and must always exit 0: a failing or slow epilog drains the node. So it only spools a small
+# record and runs olc_notify.py, which detaches itself, which delivers the record to the completion hook with retries.
+# Configuration: olc-epilog.env next to this script, else /etc/olc/epilog.env (OLC_PYTHON, OLC_NOTIFY, OLC_SPOOL_DIR).
+PATH=/usr/sbin:/usr/bin:/sbin:/bin
+export PATH
+
+case "${SLURM_JOB_COMMENT:-}" in
+  olc:*) job_id=${SLURM_JOB_COMMENT#olc:} ;;
+  *) exit 0 ;;
+esac
+# Only ids we generate (j + hex); anything else is not ours and must not reach the spool file name or its JSON.
+hex=${job_id#j}
+case "$job_id:$hex" in
+  j*:*[!0-9a-f]* | *:) exit 0 ;;
+esac
+[ "$job_id" = "j$hex" ] || exit 0
+case "${SLURM_JOB_ID:-x}" in
+  *[!0-9]* | "") exit 0 ;;
+esac
+exit2=${SLURM_JOB_EXIT_CODE2:-}
+case "$exit2" in
+  *[!0-9:]*) exit2="" ;;
+esac
+
+conf="$(dirname "$0")/olc-epilog.env"
+[ -r "$conf" ] || conf=/etc/olc/epilog.env
+[ -r "$conf" ] || exit 0
+. "$conf"
+
+spool=${OLC_SPOOL_DIR:-/var/spool/olc}
+mkdir -p "$spool" 2>/dev/null || exit 0
+record="$spool/$SLURM_JOB_ID.json"
+printf '{"kind":"ended","job_id":"%s","slurm_job_id":"%s","exit_code2":"%s","epilog_at":%s}\n' \
+  "$job_id" "$SLURM_JOB_ID" "$exit2" "$(date +%s.%N)" > "$record.tmp" 2>/dev/null && mv "$record.tmp" "$record"
+
+# The sender detaches itself (after a handshake) and returns within a few tens of milliseconds; `timeout` bounds
+# the wait should it not.
+if [ -n "${OLC_PYTHON:-}" ] && [ -n "${OLC_NOTIFY:-}" ]; then
+  timeout 5 "$OLC_PYTHON" "$OLC_NOTIFY" --detach "$conf" "$record" </dev/null >>"$spool/notify.log" 2>&1
+fi
+exit 0

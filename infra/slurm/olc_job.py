@@ -1,0 +1,337 @@
+"""OpenLane Cloud job kit: runs ONE job on a Slurm compute node.
+
+Embedded into every batch script by shared/domain/job_script.py; reads its specification from $OLC_JOB_SPEC
+(base64 JSON). It fetches the design from Cloud Storage, extracts it safely, runs the flow's stages (argv lists,
+never through a shell), reports each stage to the completion hook, uploads artifacts and finally the result
+manifest, whose presence tells the service that the results are complete.
+
+Standard library only and Python 3.6-compatible: compute-node images ship an old system python3 and nothing else
+of ours.
+"""
+
+import base64
+import glob
+import hashlib
+import hmac
+import json
+import os
+import posixpath
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tarfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import zipfile
+from typing import Any, Dict, List
+
+METADATA = "http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/default"
+EXCERPT_LINES = 25
+EXCERPT_CHARS = 4000
+MAX_EXTRACT_BYTES = 1 << 30
+
+
+class KitError(Exception):
+    """A failure of the kit itself (not of the flow); its message becomes the job's error excerpt."""
+
+
+def log(message: str) -> None:
+    print("[olc-job {}] {}".format(time.strftime("%H:%M:%S"), message), flush=True)
+
+
+# ---------------------------------------------------------------------------------------------- Cloud Storage
+class Storage:
+    def __init__(self, endpoint: str, auth: str) -> None:
+        self.endpoint = endpoint.rstrip("/")
+        self.auth = auth
+        self._token = None  # type: Optional[str]
+        self._token_expiry = 0.0
+
+    def _headers(self) -> Dict[str, str]:
+        if self.auth != "metadata":
+            return {}
+        if self._token is None or time.time() > self._token_expiry:
+            request = urllib.request.Request(METADATA + "/token", headers={"Metadata-Flavor": "Google"})
+            with urllib.request.urlopen(request, timeout=10) as reply:
+                token = json.loads(reply.read().decode())
+            self._token = token["access_token"]
+            self._token_expiry = time.time() + int(token.get("expires_in", 300)) - 60
+        return {"Authorization": "Bearer " + str(self._token)}
+
+    def download(self, bucket: str, name: str, generation: int, path: str) -> None:
+        url = "{}/download/storage/v1/b/{}/o/{}?alt=media&generation={}".format(
+            self.endpoint,
+            urllib.parse.quote(bucket, safe=""),
+            urllib.parse.quote(name, safe=""),
+            int(generation),
+        )
+        request = urllib.request.Request(url, headers=self._headers())
+        with _retrying(lambda: urllib.request.urlopen(request, timeout=60)) as reply, open(path, "wb") as out:
+            shutil.copyfileobj(reply, out, 1 << 20)
+
+    def upload(
+        self, bucket: str, name: str, path: str, content_type: str = "application/octet-stream"
+    ) -> None:
+        url = "{}/upload/storage/v1/b/{}/o?uploadType=media&name={}".format(
+            self.endpoint, urllib.parse.quote(bucket, safe=""), urllib.parse.quote(name, safe="")
+        )
+        with open(path, "rb") as data:
+            body = data.read()
+        headers = dict(self._headers(), **{"Content-Type": content_type})
+        request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+        _retrying(lambda: urllib.request.urlopen(request, timeout=120)).close()
+
+
+def _retrying(call: Any, attempts: int = 5) -> Any:
+    delay = 1.0
+    for attempt in range(1, attempts + 1):
+        try:
+            return call()
+        except (OSError, urllib.error.URLError) as exc:
+            if attempt == attempts or (isinstance(exc, urllib.error.HTTPError) and exc.code < 500):
+                raise
+            time.sleep(delay)
+            delay *= 2
+    raise AssertionError("unreachable")
+
+
+# ------------------------------------------------------------------------------------------ completion hook
+class Hook:
+    def __init__(self, spec: Dict[str, Any], job_id: str) -> None:
+        self.url = spec["url"]
+        self.auth = spec.get("auth", "none")
+        self.key = spec["key"]
+        self.job_id = job_id
+
+    def report(self, payload: Dict[str, Any]) -> None:
+        """Best effort: progress is nice to have, the epilog and the manifest carry the outcome."""
+        body = json.dumps(
+            dict(payload, job_id=self.job_id, slurm_job_id=os.environ.get("SLURM_JOB_ID"))
+        ).encode()
+        stamp = int(time.time())
+        signature = hmac.new(self.key.encode(), str(stamp).encode() + b"." + body, hashlib.sha256).hexdigest()
+        headers = {
+            "Content-Type": "application/json",
+            "X-OLC-Timestamp": str(stamp),
+            "X-OLC-Signature": signature,
+        }
+        try:
+            if self.auth == "google-id-token":
+                headers["Authorization"] = "Bearer " + _identity_token(self.url)
+            request = urllib.request.Request(self.url, data=body, headers=headers, method="POST")
+            urllib.request.urlopen(request, timeout=10).close()
+        except (OSError, urllib.error.URLError) as exc:
+            log("progress report not delivered ({}); carrying on".format(exc))
+
+
+def _identity_token(audience: str) -> str:
+    url = METADATA + "/identity?audience=" + urllib.parse.quote(audience, safe="")
+    request = urllib.request.Request(url, headers={"Metadata-Flavor": "Google"})
+    with urllib.request.urlopen(request, timeout=10) as reply:
+        return reply.read().decode().strip()
+
+
+# ---------------------------------------------------------------------------------------- safe extraction
+def safe_relative(raw: str) -> str:
+    name = raw.replace("\\", "/") if "\\" in raw and "/" not in raw else raw
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    if name.startswith("/") or not parts or ".." in parts or any(ord(c) < 32 for c in name):
+        raise KitError("unsafe path in the design archive: {!r}".format(raw))
+    return posixpath.join(*parts)
+
+
+def extract_design(archive: str, root: str, target: str) -> None:
+    """Extract the regular files below `root` into `target`; links, devices and escaping paths are refused."""
+    os.makedirs(target)
+    total = 0
+    with open(archive, "rb") as handle:
+        is_zip = handle.read(4) in (b"PK\x03\x04", b"PK\x05\x06")
+    members = _zip_members(archive) if is_zip else _tar_members(archive)
+    for name, size, opener in members:
+        path = safe_relative(name)
+        if not path.startswith(root) or path == root.rstrip("/"):
+            continue
+        total += size
+        if total > MAX_EXTRACT_BYTES:
+            raise KitError("the design unpacks to more than {} bytes".format(MAX_EXTRACT_BYTES))
+        destination = os.path.join(target, *path[len(root) :].split("/"))
+        os.makedirs(os.path.dirname(destination), exist_ok=True)
+        with opener() as source, open(destination, "xb") as out:
+            shutil.copyfileobj(source, out)
+
+
+def _tar_members(archive: str) -> Any:
+    with tarfile.open(archive, "r:*") as tar:
+        for member in tar:
+            if member.isdir():
+                continue
+            if not member.isfile():
+                raise KitError("design archive entry {!r} is not a regular file".format(member.name))
+            yield member.name, member.size, lambda m=member: tar.extractfile(m)
+
+
+def _zip_members(archive: str) -> Any:
+    with zipfile.ZipFile(archive) as zipped:
+        for info in zipped.infolist():
+            if info.is_dir():
+                continue
+            if (info.external_attr >> 16) & 0o170000 == 0o120000:
+                raise KitError("design archive entry {!r} is a link".format(info.filename))
+            yield info.filename, info.file_size, lambda i=info: zipped.open(i)
+
+
+# ------------------------------------------------------------------------------------------------- the run
+class Run:
+    def __init__(self, spec: Dict[str, Any], base_dir: str) -> None:
+        self.spec = spec
+        self.job_id = spec["job_id"]
+        self.work = os.path.join(base_dir, "work")
+        self.storage = Storage(spec["storage"]["endpoint"], spec["storage"].get("auth", "none"))
+        self.hook = Hook(spec["hook"], self.job_id)
+        self.stages = []  # type: List[Dict[str, Any]]
+        self.current = None  # type: Optional[subprocess.Popen]
+        self.terminated = False
+        self.started = time.time()
+
+    def on_terminate(self, signum: int, _frame: Any) -> None:
+        """Cancel or time limit: stop the running stage, then finish normally so partial results are kept."""
+        self.terminated = True
+        log("received signal {}; stopping the flow".format(signum))
+        if self.current is not None and self.current.poll() is None:
+            try:
+                os.killpg(self.current.pid, signal.SIGTERM)
+            except OSError:
+                pass
+
+    def execute(self) -> int:
+        exit_code = None  # type: Optional[int]
+        failed_stage = None  # type: Optional[str]
+        excerpt = None  # type: Optional[str]
+        try:
+            self.fetch_design()
+            exit_code, failed_stage, excerpt = self.run_stages()
+        except (KitError, OSError, ValueError, tarfile.TarError, zipfile.BadZipFile) as exc:
+            exit_code, failed_stage, excerpt = 1, "setup", "{}: {}".format(type(exc).__name__, exc)
+            log(excerpt)
+        files = self.upload_results()
+        self.write_manifest(exit_code, failed_stage, excerpt, files)
+        if exit_code == 0 and not self.terminated and not self.spec.get("keep_workdir"):
+            shutil.rmtree(self.work, ignore_errors=True)
+        return 143 if self.terminated else (0 if exit_code == 0 else 1)
+
+    def fetch_design(self) -> None:
+        self.hook.report({"kind": "progress", "stage": "fetching design"})
+        design = self.spec["design"]
+        if os.path.exists(self.work):
+            shutil.rmtree(self.work)  # a requeued run starts clean
+        os.makedirs(os.path.join(self.work, "logs"))
+        archive = os.path.join(self.work, "upload.archive")
+        self.storage.download(design["bucket"], design["name"], design["generation"], archive)
+        extract_design(archive, design.get("root", ""), os.path.join(self.work, "design"))
+        os.remove(archive)
+
+    def run_stages(self) -> Any:
+        for index, stage in enumerate(self.spec["stages"], start=1):
+            if self.terminated:
+                return 143, stage["name"], "stopped before stage '{}'".format(stage["name"])
+            self.hook.report({"kind": "progress", "stage": stage["name"]})
+            log_path = os.path.join(self.work, "logs", "{:02d}-{}.log".format(index, stage["name"]))
+            code, seconds = self.run_stage(stage, log_path)
+            self.stages.append({"name": stage["name"], "exit_code": code, "runtime_s": round(seconds, 3)})
+            log("stage {} exited {} after {:.1f} s".format(stage["name"], code, seconds))
+            if code != 0:
+                return code, stage["name"], error_excerpt(log_path)
+        return 0, None, None
+
+    def run_stage(self, stage: Dict[str, Any], log_path: str) -> Any:
+        env = dict(os.environ)
+        env.pop("OLC_JOB_SPEC", None)  # the stage runs design-controlled tools: keep the hook key from them
+        env.update(stage.get("env") or {})
+        cwd = os.path.join(self.work, *[p for p in stage.get("cwd", ".").split("/") if p])
+        os.makedirs(cwd, exist_ok=True)
+        began = time.time()
+        with open(log_path, "wb") as out:
+            self.current = subprocess.Popen(
+                stage["argv"],
+                cwd=cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            code = self.current.wait()
+        self.current = None
+        return code, time.time() - began
+
+    def upload_results(self) -> List[str]:
+        results = self.spec["results"]
+        wanted = (
+            list(self.spec.get("artifacts", [])) + list(self.spec.get("metrics_files", [])) + ["logs/*.log"]
+        )
+        uploaded = []  # type: List[str]
+        for pattern in wanted:
+            for path in sorted(glob.glob(os.path.join(self.work, pattern), recursive=True)):
+                relative = os.path.relpath(path, self.work).replace(os.sep, "/")
+                if not os.path.isfile(path) or os.path.islink(path) or relative in uploaded:
+                    continue
+                try:
+                    self.storage.upload(results["bucket"], results["prefix"] + "files/" + relative, path)
+                    uploaded.append(relative)
+                except (OSError, urllib.error.URLError) as exc:
+                    log("could not upload {}: {}".format(relative, exc))
+        return uploaded
+
+    def write_manifest(self, exit_code: Any, failed_stage: Any, excerpt: Any, files: List[str]) -> None:
+        reached = self.stages[-1]["name"] if self.stages else None
+        manifest = {
+            "job_id": self.job_id,
+            "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+            "host": socket.gethostname(),
+            "flow_exit_code": exit_code,
+            "stage_reached": reached,
+            "failed_stage": failed_stage,
+            "stages": self.stages,
+            "runtime_s": round(sum(s["runtime_s"] for s in self.stages), 3),
+            "wall_s": round(time.time() - self.started, 3),
+            "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0, 1),
+            "error_excerpt": excerpt,
+            "files": files,
+            "terminated": self.terminated,
+        }
+        path = os.path.join(os.path.dirname(self.work), "manifest.json")
+        with open(path, "w") as out:
+            json.dump(manifest, out, indent=2)
+        results = self.spec["results"]
+        self.storage.upload(results["bucket"], results["prefix"] + "manifest.json", path, "application/json")
+        log("manifest uploaded: flow exit {}".format(exit_code))
+
+
+def error_excerpt(log_path: str) -> str:
+    """The lines a designer needs: those that say error, then the tail of the log."""
+    try:
+        with open(log_path, errors="replace") as handle:
+            lines = handle.read().splitlines()
+    except OSError:
+        return ""
+    flagged = [line for line in lines if "error" in line.lower()][:EXCERPT_LINES]
+    tail = [line for line in lines[-EXCERPT_LINES:] if line not in flagged]
+    text = "\n".join(flagged + (["..."] if flagged and tail else []) + tail)
+    return text[-EXCERPT_CHARS:]
+
+
+def main() -> int:
+    spec = json.loads(base64.b64decode(os.environ["OLC_JOB_SPEC"]).decode())
+    run = Run(spec, os.getcwd())
+    signal.signal(signal.SIGTERM, run.on_terminate)
+    log("job {} (Slurm {}) on {}".format(run.job_id, os.environ.get("SLURM_JOB_ID"), socket.gethostname()))
+    return run.execute()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

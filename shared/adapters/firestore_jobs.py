@@ -1,0 +1,123 @@
+"""Jobs in Firestore: one document per job in `jobs`, written with optimistic concurrency.
+
+No transactions: concurrent transactions on one document livelock on the emulator and abort in production
+(docs/architecture.md). Every change is read, computed, then written with a last-update-time precondition and
+retried on conflict.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+
+from google.api_core import exceptions as gexc
+from google.cloud import firestore
+from google.cloud.firestore_v1.base_query import FieldFilter
+
+from shared.domain.job import Job, JobState
+from shared.domain.job_codec import job_from_dict, job_to_dict
+
+JOBS = "jobs"
+LOCKS = "locks"
+_MAX_ATTEMPTS = 25
+
+
+class ConcurrentUpdateError(RuntimeError):
+    pass
+
+
+class FirestoreJobs:
+    def __init__(self, client: firestore.Client) -> None:
+        self._db = client
+        self._jobs = client.collection(JOBS)
+
+    def create(self, job: Job) -> bool:
+        try:
+            self._jobs.document(job.id).create(job_to_dict(job))
+        except gexc.AlreadyExists:
+            return False
+        return True
+
+    def get(self, job_id: str) -> Job | None:
+        snapshot = self._jobs.document(job_id).get()
+        return job_from_dict(snapshot.to_dict()) if snapshot.exists else None
+
+    def mutate(self, job_id: str, change: Callable[[Job], Job | None]) -> Job | None:
+        ref = self._jobs.document(job_id)
+        for attempt in range(_MAX_ATTEMPTS):
+            snapshot = ref.get()
+            if not snapshot.exists:
+                return None
+            current = job_from_dict(snapshot.to_dict())
+            updated = change(current)
+            if updated is None or updated == current:
+                return current
+            try:
+                ref.update(
+                    job_to_dict(updated), option=self._db.write_option(last_update_time=snapshot.update_time)
+                )
+            except gexc.FailedPrecondition:
+                time.sleep(min(0.01 * 2**attempt, 0.5))
+                continue
+            return updated
+        raise ConcurrentUpdateError(f"job {job_id}: gave up after {_MAX_ATTEMPTS} conflicting updates")
+
+    def count_in_states(self, states: Sequence[JobState]) -> int:
+        query = self._jobs.where(filter=FieldFilter("state", "in", [s.value for s in states]))
+        result = query.count().get()
+        return int(result[0][0].value)
+
+    def oldest_in_state(self, state: JobState, limit: int) -> list[Job]:
+        if limit <= 0:
+            return []
+        query = (
+            self._jobs.where(filter=FieldFilter("state", "==", state.value))
+            .order_by("created_at")
+            .limit(limit)
+        )
+        return [job_from_dict(s.to_dict()) for s in query.stream()]
+
+    def list_for_owner(self, owner: str, limit: int = 100) -> list[Job]:
+        query = (
+            self._jobs.where(filter=FieldFilter("owner", "==", owner))
+            .order_by("created_at", direction=firestore.Query.DESCENDING)
+            .limit(limit)
+        )
+        return [job_from_dict(s.to_dict()) for s in query.stream()]
+
+
+class FirestoreLease:
+    """A named lease (`locks/NAME`) held by one holder until released or expired; taken with preconditions."""
+
+    def __init__(self, client: firestore.Client, name: str) -> None:
+        self._db = client
+        self._ref = client.collection(LOCKS).document(name)
+
+    def acquire(self, holder: str, ttl_s: float) -> bool:
+        now = datetime.now(UTC)
+        record = {"holder": holder, "expires_at": now + timedelta(seconds=ttl_s)}
+        snapshot = self._ref.get()
+        try:
+            if not snapshot.exists:
+                self._ref.create(record)
+                return True
+            current = snapshot.to_dict()
+            if current.get("holder") and current["expires_at"] > now and current["holder"] != holder:
+                return False
+            self._ref.update(record, option=self._db.write_option(last_update_time=snapshot.update_time))
+        except (gexc.AlreadyExists, gexc.FailedPrecondition):
+            return False
+        return True
+
+    def release(self, holder: str) -> None:
+        snapshot = self._ref.get()
+        if not snapshot.exists or snapshot.to_dict().get("holder") != holder:
+            return
+        try:
+            self._ref.update(
+                {"holder": None, "expires_at": datetime.now(UTC)},
+                option=self._db.write_option(last_update_time=snapshot.update_time),
+            )
+        except gexc.FailedPrecondition:
+            pass  # someone took it over after expiry; theirs now

@@ -1,0 +1,46 @@
+"""Send e-mail through an SMTP relay (the local stack's capturing server, or a real relay in production)."""
+
+from __future__ import annotations
+
+import smtplib
+from email.message import EmailMessage
+from email.utils import make_msgid
+
+from shared.ports import OutgoingMail
+
+_TIMEOUT_S = 20
+
+
+class SmtpMailer:
+    def __init__(
+        self, host: str, port: int, sender: str, *, user: str = "", password: str = "", starttls: bool = True
+    ) -> None:
+        self._host = host
+        self._port = port
+        self._sender = sender
+        self._user = user
+        self._password = password
+        self._starttls = starttls
+
+    def send(self, mail: OutgoingMail) -> None:
+        message = EmailMessage()
+        message["From"] = self._sender
+        message["To"] = mail.to
+        message["Subject"] = mail.subject
+        message["Message-ID"] = make_msgid(domain="openlane.cloud")
+        message.set_content(mail.text)
+        if mail.html:
+            message.add_alternative(mail.html, subtype="html")
+        with smtplib.SMTP(self._host, self._port, timeout=_TIMEOUT_S) as smtp:
+            if self._starttls:
+                smtp.starttls()
+            if self._user:
+                smtp.login(self._user, self._password)
+            smtp.send_message(message)
+
+
+class DisabledMailer:
+    """Used when no SMTP host is configured: e-mail is off, and the log says so once per message."""
+
+    def send(self, mail: OutgoingMail) -> None:
+        del mail

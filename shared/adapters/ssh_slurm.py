@@ -1,0 +1,146 @@
+"""Slurm on the login node, over one reused SSH connection (paramiko).
+
+Each operation is one remote `bash -s` whose script (shared/domain/slurm_commands.py) arrives on stdin, so many
+jobs cost one round trip and no user data is ever part of a command line.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import threading
+from collections.abc import Callable, Sequence
+
+import paramiko
+
+from shared.domain import slurm_commands
+from shared.ports import ClusterError, SlurmJobStatus, SlurmSubmission, SubmitResult
+from shared.structured_log import fields, get
+
+log = get(__name__)
+_CONNECT_TIMEOUT_S = 15
+
+
+def load_private_key(text: str) -> paramiko.PKey:
+    for key_class in (paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey):
+        try:
+            return key_class.from_private_key(io.StringIO(text))
+        except paramiko.SSHException:
+            continue
+    raise ClusterError(
+        "the configured SSH private key is not an Ed25519, ECDSA or RSA key in OpenSSH/PEM format"
+    )
+
+
+class SshSlurmCluster:
+    def __init__(
+        self,
+        host: Callable[[], str],
+        port: int,
+        user: str,
+        private_key: Callable[[], str],
+        *,
+        work_root: str,
+        host_key: str = "",
+        command_timeout_s: float = 60,
+    ) -> None:
+        # host and key are resolved lazily: the Compute API lookup and Secret Manager are only called when needed.
+        self._host = host
+        self._port = port
+        self._user = user
+        self._private_key = private_key
+        self._work_root = work_root
+        self._host_key = host_key
+        self._timeout = command_timeout_s
+        self._client: paramiko.SSHClient | None = None
+        self._lock = threading.Lock()
+
+    def submit(self, submissions: Sequence[SlurmSubmission]) -> SubmitResult:
+        if not submissions:
+            return SubmitResult({}, {})
+        output = self._run(slurm_commands.submit_script(self._work_root, submissions))
+        accepted, errors = slurm_commands.parse_submit_output(output)
+        for job_id, error in errors.items():
+            log.error("sbatch refused the job", extra=fields(job_id=job_id, slurm_error=error))
+        missing = {s.job_id for s in submissions} - accepted.keys() - errors.keys()
+        if missing:
+            raise ClusterError(
+                f"the submit script stopped early; no answer for {sorted(missing)}: {output[-500:]}"
+            )
+        return SubmitResult(accepted, errors)
+
+    def status(self, slurm_job_ids: Sequence[str]) -> dict[str, SlurmJobStatus]:
+        if not slurm_job_ids:
+            return {}
+        return slurm_commands.parse_status_output(self._run(slurm_commands.status_script(slurm_job_ids)))
+
+    def cancel(self, slurm_job_ids: Sequence[str]) -> None:
+        if slurm_job_ids:
+            self._run(slurm_commands.cancel_script(slurm_job_ids))
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+
+    def _run(self, script: str) -> str:
+        with self._lock:
+            for attempt in (1, 2):
+                client = self._connected()
+                try:
+                    return self._exec(client, script)
+                except (paramiko.SSHException, OSError, EOFError) as exc:
+                    # A reused connection may have been dropped by the server: reconnect once.
+                    client.close()
+                    self._client = None
+                    if attempt == 2:
+                        raise ClusterError(f"SSH to {self._user}@login node failed: {exc}") from exc
+        raise AssertionError("unreachable")
+
+    def _exec(self, client: paramiko.SSHClient, script: str) -> str:
+        stdin, stdout, stderr = client.exec_command("bash -s", timeout=self._timeout)
+        stdin.write(script)
+        stdin.channel.shutdown_write()
+        out = stdout.read().decode(errors="replace")
+        err = stderr.read().decode(errors="replace")
+        status = stdout.channel.recv_exit_status()
+        if status != 0 and not out:
+            raise ClusterError(f"remote Slurm command failed (exit {status}): {err.strip()[-500:]}")
+        return out
+
+    def _connected(self) -> paramiko.SSHClient:
+        if (
+            self._client is not None
+            and self._client.get_transport()
+            and self._client.get_transport().is_active()
+        ):
+            return self._client
+        host = self._host()
+        client = paramiko.SSHClient()
+        if self._host_key:
+            key_type, key_data = self._host_key.split()[:2]
+            host_entry = host if self._port == 22 else f"[{host}]:{self._port}"
+            client.get_host_keys().add(
+                host_entry, key_type, paramiko.PKey.from_type_string(key_type, base64.b64decode(key_data))
+            )
+            client.set_missing_host_key_policy(paramiko.RejectPolicy())
+        else:
+            log.warning("no SLURM_HOST_KEY configured: trusting the login node's host key on first use")
+            client.set_missing_host_key_policy(paramiko.AutoAddPolicy())  # noqa: S507 - documented opt-out
+        try:
+            client.connect(
+                host,
+                port=self._port,
+                username=self._user,
+                pkey=load_private_key(self._private_key()),
+                timeout=_CONNECT_TIMEOUT_S,
+                banner_timeout=_CONNECT_TIMEOUT_S,
+                auth_timeout=_CONNECT_TIMEOUT_S,
+                allow_agent=False,
+                look_for_keys=False,
+            )
+        except (TimeoutError, paramiko.SSHException, OSError) as exc:
+            raise ClusterError(f"cannot SSH to {self._user}@{host}:{self._port}: {exc}") from exc
+        self._client = client
+        return client

@@ -1,0 +1,187 @@
+"""The one place that builds real adapters from the settings and wires them into the use cases.
+
+Built lazily, once per process (Cloud Functions reuse an instance across invocations), so each client and the SSH
+connection are reused.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from google.cloud import firestore
+
+from shared.adapters.firestore_jobs import FirestoreJobs, FirestoreLease
+from shared.adapters.gcs_store import GcsObjectStore, storage_client
+from shared.adapters.pubsub_publisher import PubSubPublisher
+from shared.adapters.smtp_mailer import DisabledMailer, SmtpMailer
+from shared.adapters.ssh_slurm import SshSlurmCluster
+from shared.config import Settings, settings
+from shared.domain.design import Resources
+from shared.domain.flows.base import FlowRunner
+from shared.domain.job_script import ClusterTarget
+from shared.ports import Mailer, SecretSource
+from shared.services.complete import CompletionDeps
+from shared.services.dispatch import DispatchDeps, ScriptFactory
+from shared.services.ingest import IngestDeps, IngestPolicy
+from shared.services.notify import Notifier
+
+INFRA_SLURM = Path(__file__).resolve().parent.parent / "infra" / "slurm"
+
+
+@functools.cache
+def firestore_client() -> firestore.Client:
+    return firestore.Client(project=settings().project_id)
+
+
+@functools.cache
+def jobs() -> FirestoreJobs:
+    return FirestoreJobs(firestore_client())
+
+
+@functools.cache
+def object_store() -> GcsObjectStore:
+    return GcsObjectStore(storage_client(settings().project_id))
+
+
+@functools.cache
+def publisher() -> PubSubPublisher:
+    return PubSubPublisher(settings().project_id)
+
+
+@functools.cache
+def secrets() -> SecretSource:
+    config = settings()
+    if config.secrets_backend == "directory":
+        from shared.adapters.secrets import DirectorySecrets
+
+        return DirectorySecrets(Path(config.secrets_dir))
+    from shared.adapters.secrets import SecretManagerSecrets
+
+    return SecretManagerSecrets(config.project_id)
+
+
+@functools.cache
+def mailer() -> Mailer:
+    config = settings()
+    if not config.smtp_host:
+        return DisabledMailer()
+    password = secrets().get(config.smtp_password_secret) if config.smtp_password_secret else ""
+    return SmtpMailer(
+        config.smtp_host,
+        config.smtp_port,
+        config.mail_from,
+        user=config.smtp_user,
+        password=password,
+        starttls=config.smtp_starttls,
+    )
+
+
+@functools.cache
+def notifier() -> Notifier:
+    config = settings()
+    return Notifier(jobs(), mailer(), config.results_bucket, config.status_base_url)
+
+
+def login_host(config: Settings) -> str:
+    if config.slurm_login_host:
+        return config.slurm_login_host
+    from shared.adapters.compute_login import ComputeLoginNodeFinder
+
+    return ComputeLoginNodeFinder(
+        config.project_id, config.login_node_zone, config.login_node_pattern
+    ).find_login_host()
+
+
+@functools.cache
+def cluster() -> SshSlurmCluster:
+    config = settings()
+    return SshSlurmCluster(
+        host=functools.cache(lambda: login_host(config)),
+        port=config.slurm_login_port,
+        user=config.slurm_login_user,
+        private_key=lambda: secrets().get(config.ssh_key_secret),
+        work_root=config.slurm_work_root,
+        host_key=config.slurm_host_key,
+        command_timeout_s=config.slurm_command_timeout_s,
+    )
+
+
+@functools.cache
+def runners() -> dict[str, FlowRunner]:
+    from shared.domain.flows.registry import flow_runners
+
+    config = settings()
+    return flow_runners(
+        openlane_image=config.openlane_image,
+        pdk_root=config.pdk_root,
+        container_binary=config.container_binary,
+    )
+
+
+def default_resources(config: Settings) -> Resources:
+    return Resources(config.default_cpus, config.default_memory_mb, config.default_time_limit_minutes)
+
+
+def hook_master_key() -> str:
+    return secrets().get(settings().hook_key_secret)
+
+
+def ingest_deps() -> IngestDeps:
+    config = settings()
+    policy = IngestPolicy(
+        designs_bucket=config.designs_bucket,
+        jobs_topic=config.jobs_topic,
+        flow=config.flow_runner,
+        resources=default_resources(config),
+        max_upload_bytes=config.max_upload_bytes,
+    )
+    return IngestDeps(jobs(), object_store(), publisher(), notifier(), policy)
+
+
+@functools.cache
+def script_factory() -> ScriptFactory:
+    config = settings()
+    target = ClusterTarget(
+        partition=config.slurm_partition,
+        results_bucket=config.results_bucket,
+        storage_endpoint=config.job_storage_endpoint,
+        storage_auth="none" if config.environment == "local" else "metadata",
+        hook_url=config.completion_url,
+        hook_auth=config.hook_auth,
+    )
+    return ScriptFactory(
+        template=(INFRA_SLURM / "job.sh.tmpl").read_text(),
+        kit_source=(INFRA_SLURM / "olc_job.py").read_text(),
+        target=target,
+        runners=runners(),
+        hook_master_key=hook_master_key,
+    )
+
+
+def dispatch_deps() -> DispatchDeps:
+    config = settings()
+    return DispatchDeps(
+        jobs=jobs(),
+        lease=FirestoreLease(firestore_client(), "dispatcher"),
+        cluster=cluster(),
+        scripts=script_factory(),
+        concurrency=config.job_concurrency,
+        lease_ttl_s=config.dispatch_lease_s,
+    )
+
+
+def completion_deps() -> CompletionDeps:
+    config = settings()
+    return CompletionDeps(
+        jobs=jobs(),
+        cluster=cluster(),
+        store=object_store(),
+        publisher=publisher(),
+        notifier=notifier(),
+        runners=runners(),
+        hook_master_key=hook_master_key,
+        results_bucket=config.results_bucket,
+        jobs_topic=config.jobs_topic,
+        wait_for_slurm_s=config.completion_wait_s,
+    )

@@ -1,0 +1,118 @@
+"""What the `olc` CLI needs from the service: upload a design, read jobs through the API."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tarfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from shared.domain.job import TERMINAL_STATES, SourceObject
+from shared.domain.upload import job_id_for
+
+_SKIPPED_DIRS = {"runs", ".git", "__pycache__"}
+
+
+class ClientError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    api_url: str
+    designs_bucket: str
+    project_id: str
+    user: str
+
+    @classmethod
+    def from_env(cls, user: str | None) -> ClientConfig:
+        missing = [v for v in ("OLC_API_URL", "DESIGNS_BUCKET") if not os.environ.get(v)]
+        if missing:
+            raise ClientError(
+                f'{", ".join(missing)} not set: run `eval "$(olc stack env)"` for the local stack'
+            )
+        who = user or os.environ.get("OLC_USER")
+        if not who:
+            raise ClientError("who are you? pass --user EMAIL or set OLC_USER")
+        return cls(
+            api_url=os.environ["OLC_API_URL"].rstrip("/"),
+            designs_bucket=os.environ["DESIGNS_BUCKET"],
+            project_id=os.environ.get("GOOGLE_CLOUD_PROJECT", "olc-local"),
+            user=who.lower(),
+        )
+
+
+def pack_design(path: Path) -> tuple[str, bytes]:
+    """(archive file name, bytes): an archive is uploaded as it is; a folder is packed as .tar.gz."""
+    if path.is_file():
+        return path.name, path.read_bytes()
+    if not (path / "config.json").exists():
+        raise ClientError(f"{path} has no config.json: point olc submit at the design folder")
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for file in sorted(path.rglob("*")):
+            relative = file.relative_to(path)
+            if any(part in _SKIPPED_DIRS or part.startswith(".") for part in relative.parts):
+                continue
+            if file.is_file() and not file.is_symlink():
+                tar.add(file, arcname=f"{path.resolve().name}/{relative.as_posix()}")
+    return f"{path.resolve().name}.tar.gz", buffer.getvalue()
+
+
+def upload(config: ClientConfig, file_name: str, data: bytes, notify: bool = True) -> SourceObject:
+    from shared.adapters.gcs_store import storage_client
+
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    base, _, ext = file_name.partition(".")
+    object_name = f"{config.user}/{base}-{stamp}.{ext}" if ext else f"{config.user}/{file_name}-{stamp}"
+    blob = storage_client(config.project_id).bucket(config.designs_bucket).blob(object_name)
+    blob.metadata = {"notify": "true" if notify else "false"}
+    blob.upload_from_string(data, content_type="application/gzip" if ext.endswith("gz") else None)
+    return SourceObject(config.designs_bucket, object_name, int(blob.generation), len(data))
+
+
+def expected_job_id(source: SourceObject) -> str:
+    return job_id_for(source)
+
+
+def api_get(config: ClientConfig, path: str) -> dict[str, Any] | None:
+    """GET from the API; None on 404."""
+    request = urllib.request.Request(config.api_url + path, headers={"X-OLC-User": config.user})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as reply:  # noqa: S310 - configured API URL
+            return json.loads(reply.read())
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            return None
+        detail = exc.read().decode(errors="replace")
+        raise ClientError(f"API answered {exc.code}: {detail}") from exc
+    except urllib.error.URLError as exc:
+        raise ClientError(f"cannot reach the API at {config.api_url}: {exc.reason}") from exc
+
+
+def wait_for_job(
+    config: ClientConfig, job_id: str, timeout_s: float, on_change: Callable[[dict[str, Any]], None]
+) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    seen: tuple[str, str | None] | None = None
+    terminal = {s.value for s in TERMINAL_STATES}
+    while time.monotonic() < deadline:
+        job = api_get(config, f"/v1/jobs/{job_id}")
+        if job is not None:
+            now = (job["state"], job.get("stage"))
+            if now != seen:
+                seen = now
+                on_change(job)
+            if job["state"] in terminal:
+                return job
+        time.sleep(0.25)
+    raise ClientError(
+        f"job {job_id} did not finish within {timeout_s:.0f} s; `olc jobs get {job_id}` shows it later"
+    )

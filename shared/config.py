@@ -1,0 +1,215 @@
+"""Every setting of the service, read from environment variables once per process and validated.
+
+This is the one list: docs/configuration.md is generated from it (`python -m shared.config --markdown`) and a test
+keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, dataclass, field, fields
+from typing import Any
+from urllib.parse import urlparse
+
+FLOW_RUNNERS = ("qflow-osu035", "openlane1", "librelane", "openlane2")
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def _setting(env: str, doc: str, default: Any = MISSING, parse: Callable[[str], Any] = str) -> Any:
+    metadata = {"env": env, "doc": doc, "parse": parse}
+    if default is MISSING:
+        return field(metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+def _bool(value: str) -> bool:
+    if value.lower() in ("1", "true", "yes", "on"):
+        return True
+    if value.lower() in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"{value!r} is not true/false")
+
+
+def _positive_int(value: str) -> int:
+    number = int(value)
+    if number <= 0:
+        raise ValueError(f"{value!r} is not a positive whole number")
+    return number
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    project_id: str = _setting("GOOGLE_CLOUD_PROJECT", "Google Cloud project id.")
+    environment: str = _setting("OLC_ENV", "`production`, or `local` for the emulator stack.", "production")
+    designs_bucket: str = _setting(
+        "DESIGNS_BUCKET", "Bucket users upload design archives to (`<email>/<file>`)."
+    )
+    results_bucket: str = _setting(
+        "RESULTS_BUCKET", "Bucket the runs write results to (`<email>/<job id>/`)."
+    )
+    jobs_topic: str = _setting(
+        "JOBS_TOPIC", "Pub/Sub topic the dispatcher listens on (job queued, slot freed).", "olc-jobs"
+    )
+    job_concurrency: int = _setting(
+        "JOB_CONCURRENCY", "Most jobs active in Slurm at once.", 10, _positive_int
+    )
+    flow_runner: str = _setting(
+        "FLOW_RUNNER", f"Flow that runs designs: one of {', '.join(FLOW_RUNNERS)}.", "qflow-osu035"
+    )
+    openlane_image: str = _setting(
+        "OPENLANE_IMAGE",
+        "Singularity image of the OpenLane flows on the cluster.",
+        "/apps/openlane/openlane.sif",
+    )
+    pdk_root: str = _setting(
+        "PDK_ROOT", "PDK folder on the cluster, bound into the container.", "/apps/openlane/pdks"
+    )
+    container_binary: str = _setting("CONTAINER_BINARY", "`singularity` or `apptainer`.", "singularity")
+    default_cpus: int = _setting("DEFAULT_CPUS", "CPUs per run.", 1, _positive_int)
+    default_memory_mb: int = _setting("DEFAULT_MEMORY_MB", "Memory per run (MB).", 4096, _positive_int)
+    default_time_limit_minutes: int = _setting(
+        "DEFAULT_TIME_LIMIT_MINUTES", "Time limit per run (minutes).", 50, _positive_int
+    )
+    max_upload_bytes: int = _setting(
+        "MAX_UPLOAD_BYTES", "Largest accepted upload (bytes).", 256 << 20, _positive_int
+    )
+    slurm_login_host: str = _setting(
+        "SLURM_LOGIN_HOST", "Login node address; empty: look it up with the Compute API.", ""
+    )
+    slurm_login_port: int = _setting("SLURM_LOGIN_PORT", "SSH port of the login node.", 22, _positive_int)
+    slurm_login_user: str = _setting(
+        "SLURM_LOGIN_USER", "Account that submits jobs on the login node.", "olc"
+    )
+    slurm_host_key: str = _setting(
+        "SLURM_HOST_KEY", "Login node's SSH host key (`type base64`); empty: trust on first use.", ""
+    )
+    login_node_zone: str = _setting(
+        "LOGIN_NODE_ZONE", "Zone searched for the login node when no host is set.", ""
+    )
+    login_node_pattern: str = _setting(
+        "LOGIN_NODE_PATTERN", "Name fragment of the login node instance.", "login"
+    )
+    slurm_partition: str = _setting("SLURM_PARTITION", "Partition the runs go to.", "debug")
+    slurm_work_root: str = _setting(
+        "SLURM_WORK_ROOT", "Absolute folder on the cluster's shared disk for run work dirs.", "/home/olc/jobs"
+    )
+    slurm_command_timeout_s: int = _setting(
+        "SLURM_COMMAND_TIMEOUT_S", "Seconds one remote Slurm command may take.", 60, _positive_int
+    )
+    job_storage_endpoint: str = _setting(
+        "JOB_STORAGE_ENDPOINT",
+        "Cloud Storage endpoint as the compute nodes reach it.",
+        "https://storage.googleapis.com",
+    )
+    completion_url: str = _setting("COMPLETION_URL", "URL of the completion hook as the cluster reaches it.")
+    hook_auth: str = _setting(
+        "HOOK_AUTH",
+        "`google-id-token` (production) or `none`: how the cluster authenticates to the hook beyond HMAC.",
+        "google-id-token",
+    )
+    secrets_backend: str = _setting("SECRETS_BACKEND", "`secret-manager` or `directory`.", "secret-manager")
+    secrets_dir: str = _setting("SECRETS_DIR", "Folder of secret files when SECRETS_BACKEND=directory.", "")
+    ssh_key_secret: str = _setting(
+        "SSH_KEY_SECRET", "Secret holding the login node's private SSH key.", "olc-ssh-key"
+    )
+    hook_key_secret: str = _setting(
+        "HOOK_KEY_SECRET", "Secret holding the completion hook's HMAC master key.", "olc-hook-key"
+    )
+    smtp_password_secret: str = _setting(
+        "SMTP_PASSWORD_SECRET", "Secret holding the SMTP password; empty: no login.", ""
+    )
+    smtp_host: str = _setting("SMTP_HOST", "SMTP relay host; empty disables e-mail.", "")
+    smtp_port: int = _setting("SMTP_PORT", "SMTP relay port.", 587, _positive_int)
+    smtp_user: str = _setting("SMTP_USER", "SMTP login name.", "")
+    smtp_starttls: bool = _setting("SMTP_STARTTLS", "Use STARTTLS.", True, _bool)
+    mail_from: str = _setting(
+        "MAIL_FROM", "Sender of the e-mails.", "OpenLane Cloud <noreply@openlane.cloud>"
+    )
+    status_base_url: str = _setting(
+        "STATUS_BASE_URL", "Base URL of the API / status page, for links in e-mails.", ""
+    )
+    dispatch_lease_s: int = _setting(
+        "DISPATCH_LEASE_S", "Seconds a dispatcher holds the dispatch lease at most.", 120, _positive_int
+    )
+    completion_wait_s: int = _setting(
+        "COMPLETION_WAIT_S",
+        "Seconds the hook waits for Slurm to finalise a job before asking the caller to retry.",
+        10,
+        _positive_int,
+    )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        problems: list[str] = []
+        for f in fields(cls):
+            env = f.metadata["env"]
+            raw = environ.get(env)
+            if raw is None:
+                if f.default is MISSING:
+                    problems.append(f"{env} is not set ({f.metadata['doc']})")
+                continue
+            try:
+                values[f.name] = f.metadata["parse"](raw.strip())
+            except ValueError as exc:
+                problems.append(f"{env}: {exc}")
+        if problems:
+            raise ConfigError("configuration: " + "; ".join(problems))
+        settings = cls(**values)
+        settings._check()
+        return settings
+
+    def _check(self) -> None:
+        problems = []
+        if self.environment not in ("production", "local"):
+            problems.append(f"OLC_ENV must be production or local, not {self.environment!r}")
+        if self.flow_runner not in FLOW_RUNNERS:
+            problems.append(f"FLOW_RUNNER must be one of {', '.join(FLOW_RUNNERS)}, not {self.flow_runner!r}")
+        if self.secrets_backend not in ("secret-manager", "directory"):
+            problems.append(
+                f"SECRETS_BACKEND must be secret-manager or directory, not {self.secrets_backend!r}"
+            )
+        if self.secrets_backend == "directory" and not self.secrets_dir:
+            problems.append("SECRETS_DIR must be set when SECRETS_BACKEND=directory")
+        if self.hook_auth not in ("none", "google-id-token"):
+            problems.append(f"HOOK_AUTH must be none or google-id-token, not {self.hook_auth!r}")
+        if self.hook_auth == "none" and self.environment == "production":
+            problems.append("HOOK_AUTH=none is only allowed with OLC_ENV=local")
+        if not self.slurm_work_root.startswith("/"):
+            problems.append(f"SLURM_WORK_ROOT must be an absolute path, not {self.slurm_work_root!r}")
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", self.slurm_partition):
+            problems.append(f"SLURM_PARTITION {self.slurm_partition!r} is not a partition name")
+        if not self.slurm_login_host and not self.login_node_zone:
+            problems.append("set SLURM_LOGIN_HOST, or LOGIN_NODE_ZONE so the login node can be looked up")
+        for name in ("completion_url", "job_storage_endpoint"):
+            if urlparse(getattr(self, name)).scheme not in ("http", "https"):
+                problems.append(f"{name.upper()} must be an http(s) URL")
+        if problems:
+            raise ConfigError("configuration: " + "; ".join(problems))
+
+
+@functools.cache
+def settings() -> Settings:
+    """The process's settings, validated on first use."""
+    return Settings.from_env()
+
+
+def markdown_table() -> str:
+    rows = ["| Variable | Default | Meaning |", "|---|---|---|"]
+    for f in fields(Settings):
+        default = "(required)" if f.default is MISSING else f"`{f.default}`"
+        rows.append(f"| `{f.metadata['env']}` | {default} | {f.metadata['doc']} |")
+    return "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["--markdown"]:
+        sys.stdout.write(markdown_table())

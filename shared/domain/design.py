@@ -1,0 +1,35 @@
+"""What a validated design upload is, independent of the flow that will run it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What one run asks Slurm for."""
+
+    cpus: int = 1
+    memory_mb: int = 4096
+    time_limit_minutes: int = 50
+
+
+@dataclass(frozen=True)
+class DesignSpec:
+    """A design as the flow runners see it.
+
+    Paths are relative to the design root inside the extracted archive (the folder holding config.json),
+    always with forward slashes and never escaping that root.
+    """
+
+    design_name: str
+    top_module: str
+    verilog_files: tuple[str, ...]
+    clock_port: str | None = None
+    clock_period_ns: float = 10.0
+    flow: str = "qflow-osu035"
+    pdk: str = "osu035"
+    config_file: str = "config.json"
+    # Every key of config.json, as uploaded; the OpenLane runners hand it to the flow unchanged.
+    flow_variables: dict[str, Any] = field(default_factory=dict)

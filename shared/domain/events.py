@@ -1,0 +1,87 @@
+"""Normalise the two shapes in which an upload reaches ingest.
+
+- Eventarc Cloud Storage trigger: CloudEvent `google.cloud.storage.object.v1.finalized`, data = StorageObjectData.
+- Bucket Pub/Sub notification (JSON_API_V1; what the local Cloud Storage emulator emits), delivered through a push
+  subscription as `google.cloud.pubsub.topic.v1.messagePublished`: attributes eventType/bucketId/objectId/
+  objectGeneration, data = the object resource as base64 JSON.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.domain.job import SourceObject
+
+STORAGE_FINALIZED = "google.cloud.storage.object.v1.finalized"
+PUBSUB_PUBLISHED = "google.cloud.pubsub.topic.v1.messagePublished"
+_NOTIFICATION_FINALIZE = "OBJECT_FINALIZE"
+
+
+class EventShapeError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class UploadEvent:
+    source: SourceObject
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    content_type: str | None = None
+
+
+def upload_from_cloudevent(event_type: str, data: Any) -> UploadEvent | None:
+    """The upload this event announces, or None for events that are not a finished upload (deletes, metadata)."""
+    if event_type == STORAGE_FINALIZED:
+        return _from_object_resource(_as_mapping(data))
+    if event_type == PUBSUB_PUBLISHED:
+        message = _as_mapping(_as_mapping(data).get("message"))
+        attributes = _as_mapping(message.get("attributes") or {})
+        if attributes.get("eventType") != _NOTIFICATION_FINALIZE:
+            return None
+        resource = decode_message_data(message)
+        resource.setdefault("bucket", attributes.get("bucketId"))
+        resource.setdefault("name", attributes.get("objectId"))
+        resource.setdefault("generation", attributes.get("objectGeneration"))
+        return _from_object_resource(resource)
+    raise EventShapeError(f"unexpected event type {event_type!r}")
+
+
+def decode_message_data(message: Mapping[str, Any]) -> dict[str, Any]:
+    """A Pub/Sub message's data as JSON (push deliveries carry it base64-encoded)."""
+    raw = message.get("data") or ""
+    try:
+        decoded = base64.b64decode(raw) if isinstance(raw, str) else bytes(raw)
+        value = json.loads(decoded or b"{}")
+    except (binascii.Error, ValueError) as exc:
+        raise EventShapeError(f"message data is not base64 JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise EventShapeError("message data is not a JSON object")
+    return value
+
+
+def _from_object_resource(resource: Mapping[str, Any]) -> UploadEvent:
+    try:
+        source = SourceObject(
+            bucket=str(resource["bucket"]),
+            name=str(resource["name"]),
+            generation=int(resource["generation"]),
+            size=int(resource["size"]) if resource.get("size") not in (None, "") else None,
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise EventShapeError(f"storage object without a usable bucket/name/generation: {exc}") from exc
+    metadata = resource.get("metadata") or {}
+    return UploadEvent(
+        source=source,
+        metadata={str(k): str(v) for k, v in _as_mapping(metadata).items()},
+        content_type=resource.get("contentType"),
+    )
+
+
+def _as_mapping(value: Any) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise EventShapeError(f"expected a JSON object, got {type(value).__name__}")
+    return value

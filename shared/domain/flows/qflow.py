@@ -1,0 +1,391 @@
+"""A real RTL-to-GDS flow from Debian packages: qflow 1.3.17 with the OSU 0.35 um standard cells.
+
+qflow chains yosys (synthesis), graywolf (placement), qrouter (routing), OpenSTA and vesta (timing), magic
+(migration, DRC, GDS) and netgen (LVS). Each qflow action is one stage, run inside a qflow project folder
+`qflow/` next to the extracted `design/`:
+
+    qflow/project_vars.sh        ours: turns on OpenSTA next to vesta
+    qflow/source/<top>.fl        ours: the Verilog files, in the design's order
+    qflow/synthesis/<top>.sdc    ours: the design's clock for OpenSTA
+    qflow/log/*.log              qflow's logs; qflow/log/<action>.out is each step's console, kept by us
+    qflow/reports/area.rpt       ours: yosys `stat -liberty` of the synthesised netlist
+
+Every stage runs a fixed shell script of this module; design values reach it only as positional arguments.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from shared.domain.design import DesignSpec, Resources
+from shared.domain.flows.base import DESIGN_DIR, FlowPlan, FlowStage
+from shared.domain.metrics import Metrics
+
+TECH = "osu035"
+PROJECT_DIR = "qflow"
+LIBERTY = "/usr/share/qflow/tech/osu035/osu035_stdcells.lib"
+
+# qflow's tcsh scripts paste the top module and the source list into generated scripts that tcsh runs again,
+# so only plain names may reach them (not even Verilog's `$`, which tcsh would expand); anything else is
+# refused (top, clock) or copied under a plain name (files).
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_PLAIN_PATH = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*(?:/[A-Za-z0-9_][A-Za-z0-9_.+-]*)*")
+# Headers are only `include'd: read on their own, their fragments would not parse.
+_HEADER_SUFFIXES = (".vh", ".svh")
+
+# Arguments: top, project_vars.sh text, SDC text, then (design-relative path, .fl entry) pairs. An entry that
+# starts with ../ reads the file in place (so `include of its neighbours works); others are copies.
+_PREPARE = r"""set -eu
+top=$1 project_vars=$2 sdc=$3
+shift 3
+rm -rf qflow
+mkdir -p qflow/source qflow/synthesis qflow/layout qflow/log qflow/reports
+printf '%s' "$project_vars" > qflow/project_vars.sh
+printf '%s' "$sdc" > "qflow/synthesis/$top.sdc"
+: > "qflow/source/$top.fl"
+while [ "$#" -ge 2 ]; do
+  src=$1 entry=$2
+  shift 2
+  if [ ! -f "design/$src" ]; then
+    printf 'ERROR: Verilog file not found: design/%s\n' "$src" >&2
+    exit 1
+  fi
+  case $entry in
+    ../*) printf 'source: design/%s\n' "$src" ;;
+    *) cp -- "design/$src" "qflow/source/$entry"
+       printf 'source: design/%s (read as qflow/source/%s: its name is unsafe for qflow)\n' "$src" "$entry" ;;
+  esac
+  printf '%s\n' "$entry" >> "qflow/source/$top.fl"
+done
+"""
+
+# Arguments: qflow action, top, qflow log name. qflow's console rarely says why a step failed (the reason is
+# in its log), so the matching log lines go to stderr. The console is kept as log/<action>.out because
+# qflow's vesta.sh deletes post_sta.log after OpenSTA wrote the post-route report into it.
+_RUN_QFLOW = rf"""action=$1 top=$2 log=log/$3
+qflow "$action" -T {TECH} "$top" > "log/$action.out" 2>&1
+rc=$?
+cat "log/$action.out"
+if [ "$rc" -ne 0 ]; then
+  printf 'ERROR: qflow %s failed (exit %s); from qflow/%s:\n' "$action" "$rc" "$log" >&2
+  grep -i -E 'error|fail|cannot|not found' "$log" 2>/dev/null | tail -n 20 >&2
+  exit "$rc"
+fi
+"""
+
+# qflow's synthesis log has yosys' cell count from before buffering and no area: measure the final netlist.
+_AREA_REPORT = rf"""lib={LIBERTY}
+stat="read_liberty -lib $lib; hierarchy -auto-top; tee -q -o reports/area.rpt stat -liberty $lib"
+if ! yosys -q -p "$stat" "synthesis/$top.blif" > log/area.log 2>&1; then
+  echo 'warning: no cell area report (see qflow/log/area.log)' >&2
+fi
+"""
+
+# qflow's router.sh looks for failed.out but qrouter writes fail.out, so `qflow route` exits 0 with nets
+# left unrouted; qrouter's own verdict is the "Final:" line.
+_CHECK_ROUTING = r"""if ! grep -q '^Final: No failed routes' log/route.log; then
+  verdict=$(grep '^Final:' log/route.log | tail -n 1)
+  printf 'ERROR: routing incomplete: %s\n' "${verdict:-qrouter reported no result}" >&2
+  exit 1
+fi
+"""
+
+# drc.sh fails on a positive count already; this also fails when magic never printed one.
+_CHECK_DRC = r"""count=$(sed -n 's/^drc = \([0-9][0-9]*\)$/\1/p' log/drc.log | tail -n 1)
+if [ "$count" != 0 ]; then
+  printf 'ERROR: DRC found %s errors\n' "${count:-an unknown number of}" >&2
+  exit 1
+fi
+"""
+
+# lvs.sh fails on a non-zero count already; this also fails when count_lvs.py never printed one.
+_CHECK_LVS = r"""if ! grep -q '^Total errors = 0$' log/lvs.log; then
+  printf 'ERROR: LVS mismatch: %s\n' "$(grep -E '^Result:|^Total errors' log/lvs.log | tr '\n' ' ')" >&2
+  exit 1
+fi
+"""
+
+_CHECK_GDS = r"""if [ ! -s "layout/$top.gds" ]; then
+  printf 'ERROR: no GDS was written (qflow/layout/%s.gds)\n' "$top" >&2
+  exit 1
+fi
+"""
+
+
+@dataclass(frozen=True)
+class _Step:
+    """One qflow action run as a stage, with the check that follows it."""
+
+    stage: str
+    action: str
+    log: str
+    after: str = ""
+
+
+_STEPS = (
+    _Step("synthesis", "synthesize", "synth.log", _AREA_REPORT),
+    _Step("placement", "place", "place.log"),
+    _Step("sta", "sta", "sta.log"),
+    _Step("routing", "route", "route.log", _CHECK_ROUTING),
+    # Post-route timing with extracted wire delays; it is also what writes the SDF and SPEF.
+    _Step("post-route-sta", "backanno", "post_sta.log"),
+    _Step("migrate", "migrate", "migrate.log"),
+    _Step("drc", "drc", "drc.log", _CHECK_DRC),
+    _Step("lvs", "lvs", "lvs.log", _CHECK_LVS),
+    _Step("gdsii", "gdsii", "gdsii.log", _CHECK_GDS),
+)
+
+_PROJECT_VARS = """#!/usr/bin/tcsh -f
+# Written by OpenLane Cloud's qflow-osu035 runner; qflow sources it before every step.
+# OpenSTA times the design against synthesis/<top>.sdc; vesta still runs because only its
+# back-annotation step writes the SPEF.
+set run_opensta = 1
+set run_vesta = 1
+"""
+
+
+class QflowOsu035Runner:
+    """FlowRunner for qflow with the OSU 0.35 um cells (see the module docstring for the folder layout)."""
+
+    name = "qflow-osu035"
+
+    def plan(self, design: DesignSpec, resources: Resources) -> FlowPlan:
+        # qflow is single-threaded and small designs need little memory: `resources` changes nothing here.
+        top = _checked_identifier(design.top_module, "top module")
+        if not _sources(design):
+            raise ValueError("the design lists no Verilog source files (headers alone cannot be synthesised)")
+        stages = (_prepare_stage(design, top), *(_qflow_stage(step, top) for step in _STEPS))
+        return FlowPlan(
+            runner=self.name,
+            stages=stages,
+            artifacts=_artifacts(top),
+            metrics_files=_metrics_files(top),
+            primary_outputs=_primary_outputs(top),
+        )
+
+    def parse_metrics(self, files: Mapping[str, str]) -> Metrics:
+        cells, area = _parse_area_report(_file(files, "/reports/area.rpt"))
+        if cells is None:
+            cells = _parse_yosys_cell_count(_file(files, "/log/synth.log"))
+        # The post-route console holds OpenSTA's report with extracted delays; pre-route is the fallback.
+        timing = _file(files, "/log/backanno.out") or _file(files, "/log/sta.log")
+        slacks = _parse_setup_slacks(timing)
+        period = _parse_clock_period(_file(files, ".sdc"))
+        return Metrics(
+            cell_count=cells,
+            area_um2=area,
+            wns_ns=_round(min(0.0, *slacks)) if slacks else None,
+            tns_ns=_round(sum((s for s in slacks if s < 0), 0.0)) if slacks else None,
+            clock_period_ns=period,
+            max_frequency_mhz=_max_frequency(files, slacks, period),
+            drc_errors=_parse_drc_errors(_file(files, "/log/drc.log")),
+            lvs_match=_parse_lvs_match(_file(files, "/log/lvs.log")),
+            routing_failures=_parse_routing_failures(_file(files, "/log/route.log")),
+        )
+
+
+# ------------------------------------------------------------------------------------------------ planning
+def _checked_identifier(value: str, what: str) -> str:
+    if not _IDENTIFIER.fullmatch(value):
+        raise ValueError(f"{what} {value!r} is not a plain identifier (letters, digits, _) as qflow needs")
+    return value
+
+
+def _prepare_stage(design: DesignSpec, top: str) -> FlowStage:
+    sources = [part for pair in _source_entries(_sources(design)) for part in pair]
+    argv = ("sh", "-c", _PREPARE, "sh", top, _project_vars(design), _sdc(design), *sources)
+    return FlowStage(name="prepare", argv=argv)
+
+
+def _qflow_stage(step: _Step, top: str) -> FlowStage:
+    script = _RUN_QFLOW + step.after
+    return FlowStage(name=step.stage, argv=("sh", "-c", script, "sh", step.action, top, step.log), cwd=PROJECT_DIR)
+
+
+def _sources(design: DesignSpec) -> tuple[str, ...]:
+    return tuple(path for path in design.verilog_files if not path.lower().endswith(_HEADER_SUFFIXES))
+
+
+def _source_entries(files: tuple[str, ...]) -> list[tuple[str, str]]:
+    """(design-relative path, entry of qflow/source/<top>.fl) per file, in the design's order."""
+    entries = []
+    for index, path in enumerate(files, start=1):
+        if _PLAIN_PATH.fullmatch(path):
+            # Relative to qflow/source, where qflow runs yosys.
+            entries.append((path, f"../../{DESIGN_DIR}/{path}"))
+        else:
+            suffix = ".sv" if path.lower().endswith(".sv") else ".v"
+            entries.append((path, f"input{index}{suffix}"))
+    return entries
+
+
+def _project_vars(design: DesignSpec) -> str:
+    if any(path.lower().endswith(".sv") for path in _sources(design)):
+        # qflow reads every file of a list with or without -sv alike.
+        return _PROJECT_VARS + "set is_system_verilog = 1\n"
+    return _PROJECT_VARS
+
+
+def _sdc(design: DesignSpec) -> str:
+    period = design.clock_period_ns
+    if not (math.isfinite(period) and period > 0):
+        raise ValueError(f"clock period {period!r} ns is not a positive number")
+    lines = [f"# Written by OpenLane Cloud's qflow-osu035 runner: CLOCK_PERIOD {period:g} ns."]
+    if design.clock_port:
+        # Braces keep Tcl from substituting anything in the (already checked) port name.
+        port = "{" + _checked_identifier(design.clock_port, "clock port") + "}"
+        lines.append(f"create_clock -name core_clock -period {period:g} [get_ports {port}]")
+        inputs = f"[delete_from_list [all_inputs] [get_ports {port}]]"
+    else:
+        # A virtual clock still times the combinational paths from inputs to outputs.
+        lines.append(f"create_clock -name core_clock -period {period:g}")
+        inputs = "[all_inputs]"
+    lines.append(f"set_input_delay 0 -clock core_clock {inputs}")
+    lines.append("set_output_delay 0 -clock core_clock [all_outputs]")
+    return "\n".join(lines) + "\n"
+
+
+def _artifacts(top: str) -> tuple[str, ...]:
+    # `top` is a plain identifier, so it carries no glob metacharacters.
+    layout, synthesis = f"{PROJECT_DIR}/layout", f"{PROJECT_DIR}/synthesis"
+    return (
+        f"{layout}/{top}.gds",
+        f"{layout}/{top}.def",
+        f"{layout}/{top}.lef",
+        f"{layout}/{top}.spice",
+        f"{layout}/comp.out",
+        f"{synthesis}/{top}.rtl.v",
+        f"{synthesis}/{top}.rtlnopwr.v",
+        f"{synthesis}/{top}.spc",
+        f"{synthesis}/{top}.sdf",
+        f"{synthesis}/{top}.spef",
+        f"{synthesis}/{top}.sdc",
+        f"{synthesis}/reports/*.log",
+        f"{PROJECT_DIR}/reports/*.rpt",
+        f"{PROJECT_DIR}/log/*",
+    )
+
+
+def _metrics_files(top: str) -> tuple[str, ...]:
+    log = f"{PROJECT_DIR}/log"
+    return (
+        f"{PROJECT_DIR}/reports/area.rpt",
+        f"{log}/synth.log",
+        f"{log}/sta.log",
+        f"{log}/backanno.out",
+        f"{log}/post_sta.log",
+        f"{log}/route.log",
+        f"{log}/drc.log",
+        f"{log}/lvs.log",
+        f"{PROJECT_DIR}/synthesis/{top}.sdc",
+    )
+
+
+def _primary_outputs(top: str) -> dict[str, str]:
+    return {
+        "gds": f"{PROJECT_DIR}/layout/{top}.gds",
+        "def": f"{PROJECT_DIR}/layout/{top}.def",
+        "netlist": f"{PROJECT_DIR}/synthesis/{top}.rtlnopwr.v",
+        "sdf": f"{PROJECT_DIR}/synthesis/{top}.sdf",
+        "spef": f"{PROJECT_DIR}/synthesis/{top}.spef",
+    }
+
+
+# ------------------------------------------------------------------------------------------ metric parsing
+_AREA_CELLS = re.compile(r"^\s*Number of cells:\s+(\d+)", re.MULTILINE)
+_AREA_CHIP = re.compile(r"^\s*Chip area for (?:top )?module '[^']*':\s+([0-9.eE+-]+)", re.MULTILINE)
+_PATH_TYPE = re.compile(r"^Path Type: (max|min)\b")
+_SLACK = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s+slack \((?:MET|VIOLATED)\)")
+_PERIOD = re.compile(r"^create_clock\b.*-period\s+([0-9.eE+-]+)", re.MULTILINE)
+_VESTA_FMAX = re.compile(r"Computed maximum clock frequency \(zero margin\) = ([0-9.eE+-]+) MHz")
+_DRC_COUNT = re.compile(r"^drc = (\d+)\s*$", re.MULTILINE)
+_LVS_TOTAL = re.compile(r"^Total errors = (\d+)\s*$", re.MULTILINE)
+_LVS_RESULT = re.compile(r"^Result: (.*)$", re.MULTILINE)
+_ROUTE_FINAL = re.compile(r"^Final: (?:No failed routes|Failed net routes: (\d+))", re.MULTILINE)
+
+
+def _file(files: Mapping[str, str], suffix: str) -> str | None:
+    """The text of the metrics file whose path ends with `suffix` (paths carry the top name and prefixes)."""
+    for path, text in files.items():
+        if path.endswith(suffix):
+            return text
+    return None
+
+
+def _last(pattern: re.Pattern[str], text: str | None) -> re.Match[str] | None:
+    matches = list(pattern.finditer(text)) if text else []
+    return matches[-1] if matches else None
+
+
+def _round(value: float) -> float:
+    # Sums of two-decimal slacks pick up binary noise (-0.30000000000000004).
+    return round(value, 4)
+
+
+def _parse_area_report(text: str | None) -> tuple[int | None, float | None]:
+    cells = _AREA_CELLS.search(text) if text else None
+    area = _last(_AREA_CHIP, text)
+    return (int(cells.group(1)) if cells else None, float(area.group(1)) if area else None)
+
+
+def _parse_yosys_cell_count(text: str | None) -> int | None:
+    """yosys' last `stat` in qflow's synthesis log: the mapped design before qflow adds fanout buffers."""
+    match = _last(_AREA_CELLS, text)
+    return int(match.group(1)) if match else None
+
+
+def _parse_setup_slacks(text: str | None) -> list[float]:
+    """Slack of every max (setup/recovery) path of OpenSTA's `report_checks -path_delay min_max`.
+
+    qflow asks for up to 1000 paths per group, one per endpoint, so TNS misses endpoints beyond that.
+    """
+    slacks: list[float] = []
+    path_type = None
+    for line in (text or "").splitlines():
+        if kind := _PATH_TYPE.match(line):
+            path_type = kind.group(1)
+        elif path_type == "max" and (slack := _SLACK.match(line)):
+            slacks.append(float(slack.group(1)))
+    return slacks
+
+
+def _parse_clock_period(sdc: str | None) -> float | None:
+    match = _PERIOD.search(sdc) if sdc else None
+    return float(match.group(1)) if match else None
+
+
+def _max_frequency(files: Mapping[str, str], slacks: list[float], period: float | None) -> float | None:
+    """The clock at which OpenSTA's worst setup slack would be zero, so it agrees with WNS.
+
+    vesta's own "maximum clock frequency" uses a simpler delay model (spm: 851 MHz against OpenSTA's 935 MHz);
+    it is the fallback when there is no OpenSTA report.
+    """
+    if slacks and period is not None and period - min(slacks) > 0:
+        return round(1000.0 / (period - min(slacks)), 3)
+    for suffix in ("/log/backanno.out", "/log/post_sta.log", "/log/sta.log"):
+        if match := _last(_VESTA_FMAX, _file(files, suffix)):
+            return float(match.group(1))
+    return None
+
+
+def _parse_drc_errors(text: str | None) -> int | None:
+    match = _last(_DRC_COUNT, text)
+    return int(match.group(1)) if match else None
+
+
+def _parse_lvs_match(text: str | None) -> bool | None:
+    if total := _last(_LVS_TOTAL, text):
+        return int(total.group(1)) == 0
+    if result := _last(_LVS_RESULT, text):
+        return "do not match" not in result.group(1) and "match" in result.group(1)
+    return None
+
+
+def _parse_routing_failures(text: str | None) -> int | None:
+    match = _last(_ROUTE_FINAL, text)
+    if match is None:
+        return None
+    return int(match.group(1)) if match.group(1) else 0

@@ -1,0 +1,151 @@
+"""The job: one design upload and its single run, with a forward-only state machine.
+
+States only move forward (QUEUED < SUBMITTED < RUNNING < terminal). Events arrive at least once and out of order,
+so a transition to a state at or below the current one is a no-op rather than an error, and a terminal state is final.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from shared.domain.design import DesignSpec, Resources
+from shared.domain.metrics import Metrics
+
+
+class JobState(enum.StrEnum):
+    QUEUED = "QUEUED"
+    SUBMITTED = "SUBMITTED"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+    TIMEOUT = "TIMEOUT"
+    REJECTED = "REJECTED"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_STATES
+
+    @property
+    def rank(self) -> int:
+        return _RANK[self]
+
+
+TERMINAL_STATES = frozenset(
+    {JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.TIMEOUT, JobState.REJECTED}
+)
+ACTIVE_STATES = (JobState.SUBMITTED, JobState.RUNNING)
+_RANK = {JobState.QUEUED: 0, JobState.SUBMITTED: 1, JobState.RUNNING: 2, **dict.fromkeys(TERMINAL_STATES, 3)}
+
+
+@dataclass(frozen=True)
+class SourceObject:
+    """The uploaded archive: (bucket, name, generation) identifies one upload."""
+
+    bucket: str
+    name: str
+    generation: int
+    size: int | None = None
+
+    @property
+    def uri(self) -> str:
+        return f"gs://{self.bucket}/{self.name}#{self.generation}"
+
+
+@dataclass(frozen=True)
+class StateChange:
+    state: JobState
+    at: datetime
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    owner: str
+    source: SourceObject
+    state: JobState
+    created_at: datetime
+    history: tuple[StateChange, ...] = ()
+    design_name: str | None = None
+    flow: str | None = None
+    design_root: str = ""
+    design: DesignSpec | None = None
+    resources: Resources = field(default_factory=Resources)
+    notifications_enabled: bool = True
+    slurm_job_id: str | None = None
+    stage: str | None = None
+    reason: str | None = None
+    error_excerpt: str | None = None
+    metrics: Metrics | None = None
+    results_prefix: str | None = None
+    artifacts: dict[str, str] = field(default_factory=dict)
+    flow_runtime_s: float | None = None
+    cluster_ended_at: datetime | None = None  # when the epilog reported the end, for latency figures
+    notified: tuple[str, ...] = ()
+
+    def entered_at(self, state: JobState) -> datetime | None:
+        for change in self.history:
+            if change.state is state:
+                return change.at
+        return None
+
+
+class InvalidTransition(ValueError):
+    pass
+
+
+def new_job(
+    *,
+    job_id: str,
+    owner: str,
+    source: SourceObject,
+    at: datetime,
+    rejected_reason: str | None = None,
+    **details: Any,
+) -> Job:
+    """A job as ingest records it: QUEUED, or REJECTED with the reason when the upload is unusable."""
+    state = JobState.REJECTED if rejected_reason else JobState.QUEUED
+    return Job(
+        id=job_id,
+        owner=owner,
+        source=source,
+        state=state,
+        created_at=at,
+        history=(StateChange(state, at, rejected_reason),),
+        reason=rejected_reason,
+        **details,
+    )
+
+
+def advance(job: Job, to: JobState, at: datetime, reason: str | None = None, **details: Any) -> Job | None:
+    """`job` moved to state `to`, or None when that would not move it forward (duplicate or late event)."""
+    if job.state.is_terminal or to.rank <= job.state.rank:
+        return None
+    if to is JobState.REJECTED:
+        raise InvalidTransition(f"job {job.id}: only ingest rejects, and only a new job")
+    history = (*job.history, StateChange(to, at, reason))
+    return replace(
+        job, state=to, history=history, reason=reason if reason is not None else job.reason, **details
+    )
+
+
+def record_submission(job: Job, slurm_job_id: str, at: datetime) -> Job | None:
+    """The dispatcher's sbatch was accepted. The run may already have reported progress or even ended
+    (its callbacks can overtake this write), so keep any later state and only fill in the Slurm id."""
+    if job.slurm_job_id == slurm_job_id:
+        return None
+    moved = advance(job, JobState.SUBMITTED, at)
+    return replace(moved or job, slurm_job_id=slurm_job_id)
+
+
+def record_stage(job: Job, stage: str, at: datetime, slurm_job_id: str | None = None) -> Job | None:
+    """The run reported that it entered flow stage `stage`."""
+    if job.state.is_terminal:
+        return None
+    moved = advance(job, JobState.RUNNING, at) or job
+    updated = replace(moved, stage=stage, slurm_job_id=job.slurm_job_id or slurm_job_id)
+    return None if updated == job else updated

@@ -1,0 +1,101 @@
+"""Jobs as plain dictionaries: the Firestore document and the API's JSON share this one shape."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any
+
+from shared.domain.design import DesignSpec, Resources
+from shared.domain.job import Job, JobState, SourceObject, StateChange
+from shared.domain.metrics import Metrics
+
+
+def job_to_dict(job: Job) -> dict[str, Any]:
+    return {
+        "id": job.id,
+        "owner": job.owner,
+        "source": {
+            "bucket": job.source.bucket,
+            "name": job.source.name,
+            "generation": str(job.source.generation),
+            "size": job.source.size,
+        },
+        "state": job.state.value,
+        "created_at": job.created_at,
+        "updated_at": job.history[-1].at if job.history else job.created_at,
+        "history": [{"state": c.state.value, "at": c.at, "reason": c.reason} for c in job.history],
+        "design_name": job.design_name,
+        "flow": job.flow,
+        "design_root": job.design_root,
+        "design": asdict(job.design) if job.design else None,
+        "resources": asdict(job.resources),
+        "notifications_enabled": job.notifications_enabled,
+        "slurm_job_id": job.slurm_job_id,
+        "stage": job.stage,
+        "reason": job.reason,
+        "error_excerpt": job.error_excerpt,
+        "metrics": job.metrics.to_dict() if job.metrics else None,
+        "results_prefix": job.results_prefix,
+        "artifacts": job.artifacts,
+        "flow_runtime_s": job.flow_runtime_s,
+        "cluster_ended_at": job.cluster_ended_at,
+        "notified": list(job.notified),
+    }
+
+
+def job_from_dict(data: dict[str, Any]) -> Job:
+    source = data["source"]
+    return Job(
+        id=data["id"],
+        owner=data["owner"],
+        source=SourceObject(source["bucket"], source["name"], int(source["generation"]), source.get("size")),
+        state=JobState(data["state"]),
+        created_at=_utc(data["created_at"]),
+        history=tuple(
+            StateChange(JobState(c["state"]), _utc(c["at"]), c.get("reason")) for c in data.get("history", [])
+        ),
+        design_name=data.get("design_name"),
+        flow=data.get("flow"),
+        design_root=data.get("design_root") or "",
+        design=_design(data.get("design")),
+        resources=Resources(**data["resources"]) if data.get("resources") else Resources(),
+        notifications_enabled=data.get("notifications_enabled", True),
+        slurm_job_id=data.get("slurm_job_id"),
+        stage=data.get("stage"),
+        reason=data.get("reason"),
+        error_excerpt=data.get("error_excerpt"),
+        metrics=Metrics.from_dict(data["metrics"]) if data.get("metrics") else None,
+        results_prefix=data.get("results_prefix"),
+        artifacts=data.get("artifacts") or {},
+        flow_runtime_s=data.get("flow_runtime_s"),
+        cluster_ended_at=_utc(data["cluster_ended_at"]) if data.get("cluster_ended_at") else None,
+        notified=tuple(data.get("notified") or ()),
+    )
+
+
+def job_to_json(job: Job) -> dict[str, Any]:
+    """The API view: timestamps as ISO 8601 strings."""
+    return _isoformat(job_to_dict(job))
+
+
+def _isoformat(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if isinstance(value, dict):
+        return {k: _isoformat(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_isoformat(v) for v in value]
+    return value
+
+
+def _utc(value: Any) -> datetime:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _design(data: dict[str, Any] | None) -> DesignSpec | None:
+    if not data:
+        return None
+    return DesignSpec(**{**data, "verilog_files": tuple(data.get("verilog_files", ()))})

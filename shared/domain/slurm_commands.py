@@ -1,0 +1,116 @@
+"""The remote shell scripts we run on the login node, and parsing what they print.
+
+Only values we generate or validate reach these scripts (job ids matching JOB_ID_PATTERN, numeric Slurm ids, the
+configured work root passed through shlex.quote); batch scripts travel as quoted heredocs whose end marker cannot
+occur inside them.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Sequence
+
+from shared.domain.job_script import slurm_job_name
+from shared.domain.upload import JOB_ID_PATTERN
+from shared.ports import SlurmJobStatus, SlurmSubmission
+
+_SLURM_ID = re.compile(r"^[0-9]+$")
+_RESULT_LINE = re.compile(r"^OLC (?P<job>j[0-9a-f]{19}) (?P<kind>submitted|existing|error) ?(?P<value>.*)$")
+
+
+class UnsafeValue(ValueError):
+    pass
+
+
+def submit_script(work_root: str, submissions: Sequence[SlurmSubmission]) -> str:
+    """One remote shell script that submits every batch script, skipping jobs Slurm already has (a crash
+    between sbatch and recording the id must not start a second run), and prints one OLC line per job."""
+    lines = ["set -u", f"root={shlex.quote(work_root)}"]
+    for submission in submissions:
+        job_id = _checked_job_id(submission.job_id)
+        marker = f"OLC_SCRIPT_{job_id}"
+        if any(line.strip() == marker for line in submission.script.splitlines()):
+            raise UnsafeValue(f"batch script of {job_id} contains its heredoc marker")
+        name = slurm_job_name(job_id)
+        lines += [
+            f"existing=$(squeue -h -t all --name={name} -o %i 2>/dev/null | head -n 1)",
+            'if [ -n "$existing" ]; then',
+            f'  echo "OLC {job_id} existing $existing"',
+            f'elif mkdir -p "$root/{job_id}" && out=$(sbatch --parsable --chdir="$root/{job_id}" 2>&1 <<\'{marker}\'',
+            submission.script.rstrip("\n"),
+            marker,
+            "); then",
+            f'  echo "OLC {job_id} submitted ${{out%%;*}}"',
+            "else",
+            f'  echo "OLC {job_id} error $(printf %s "$out" | tr "\\n" " ")"',
+            "fi",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def parse_submit_output(output: str) -> tuple[dict[str, str], dict[str, str]]:
+    """({job_id: slurm_id} accepted or already present, {job_id: error text})."""
+    accepted: dict[str, str] = {}
+    errors: dict[str, str] = {}
+    for line in output.splitlines():
+        match = _RESULT_LINE.match(line.strip())
+        if not match:
+            continue
+        value = match["value"].strip()
+        if match["kind"] == "error" or not _SLURM_ID.match(value):
+            errors[match["job"]] = value or "sbatch printed nothing"
+        else:
+            accepted[match["job"]] = value
+    return accepted, errors
+
+
+def status_script(slurm_job_ids: Sequence[str]) -> str:
+    ids = " ".join(_checked_slurm_id(i) for i in slurm_job_ids)
+    return f'for id in {ids}; do scontrol show job -o "$id" 2>/dev/null || echo "JobId=$id JobState=UNKNOWN"; done\n'
+
+
+def cancel_script(slurm_job_ids: Sequence[str]) -> str:
+    return "scancel " + " ".join(_checked_slurm_id(i) for i in slurm_job_ids) + "\n"
+
+
+def parse_status_output(output: str) -> dict[str, SlurmJobStatus]:
+    statuses: dict[str, SlurmJobStatus] = {}
+    for line in output.splitlines():
+        fields = dict(re.findall(r"(\w+)=(\S*)", line))
+        job_id = fields.get("JobId")
+        if not job_id or fields.get("JobState") in (None, "UNKNOWN"):
+            continue
+        statuses[job_id] = SlurmJobStatus(
+            slurm_job_id=job_id,
+            state=fields["JobState"],
+            exit_code=fields.get("ExitCode"),
+            reason=fields.get("Reason"),
+            elapsed_s=_duration_s(fields.get("RunTime")),
+            cpus=int(fields["NumCPUs"]) if fields.get("NumCPUs", "").isdigit() else None,
+        )
+    return statuses
+
+
+def _duration_s(text: str | None) -> float | None:
+    """Slurm's [D-]HH:MM:SS."""
+    if not text:
+        return None
+    days, _, clock = text.rpartition("-")
+    parts = clock.split(":")
+    if not all(p.isdigit() for p in parts) or len(parts) != 3 or (days and not days.isdigit()):
+        return None
+    hours, minutes, seconds = (int(p) for p in parts)
+    return float((int(days or 0) * 24 + hours) * 3600 + minutes * 60 + seconds)
+
+
+def _checked_job_id(job_id: str) -> str:
+    if not JOB_ID_PATTERN.match(job_id):
+        raise UnsafeValue(f"{job_id!r} is not a job id we generate")
+    return job_id
+
+
+def _checked_slurm_id(slurm_id: str) -> str:
+    if not _SLURM_ID.match(slurm_id):
+        raise UnsafeValue(f"{slurm_id!r} is not a Slurm job id")
+    return slurm_id

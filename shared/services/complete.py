@@ -1,0 +1,203 @@
+"""Use case: the cluster reports on a run — a stage started (from the job kit) or the job ended (from the epilog).
+
+The epilog cannot tell success, cancel and timeout apart, so the end is decided from Slurm's final state and the
+run's manifest together (shared/domain/outcome.py). Everything here is idempotent: a repeated or late call changes
+nothing once the job is final.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from shared.domain.callback_auth import CallbackAuthError, job_key, verify
+from shared.domain.flows.base import FlowRunner
+from shared.domain.job import Job, advance, record_stage
+from shared.domain.metrics import Metrics
+from shared.domain.outcome import ManifestError, Outcome, RunManifest, decide_outcome, parse_manifest
+from shared.domain.upload import JOB_ID_PATTERN
+from shared.ports import Cluster, JobRepository, MessagePublisher, ObjectStore
+from shared.services.notify import Notifier
+from shared.structured_log import fields, get, job_context
+
+log = get(__name__)
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    message: str
+
+
+@dataclass(frozen=True)
+class CompletionDeps:
+    jobs: JobRepository
+    cluster: Cluster
+    store: ObjectStore
+    publisher: MessagePublisher
+    notifier: Notifier
+    runners: Mapping[str, FlowRunner]
+    hook_master_key: Callable[[], str]
+    results_bucket: str
+    jobs_topic: str
+    wait_for_slurm_s: float = 10
+
+
+def handle_callback(
+    body: bytes, headers: Mapping[str, str], deps: CompletionDeps, now: Callable[[], datetime]
+) -> Reply:
+    try:
+        payload: dict[str, Any] = json.loads(body)
+        job_id = str(payload["job_id"])
+        kind = str(payload["kind"])
+    except (ValueError, KeyError, TypeError):
+        return Reply(400, "body must be JSON with job_id and kind")
+    if not JOB_ID_PATTERN.match(job_id):
+        return Reply(400, "unknown job id format")
+    try:
+        verify(
+            job_key(deps.hook_master_key(), job_id),
+            headers.get("X-OLC-Timestamp"),
+            headers.get("X-OLC-Signature"),
+            body,
+            now().timestamp(),
+        )
+    except CallbackAuthError as exc:
+        log.warning("refused an unauthenticated callback", extra=fields(job_id=job_id, why=str(exc)))
+        return Reply(403, "not authenticated")
+    slurm_job_id = payload.get("slurm_job_id")
+    slurm_job_id = str(slurm_job_id) if slurm_job_id and str(slurm_job_id).isdigit() else None
+    with job_context(job_id):
+        if kind == "progress":
+            stage = str(payload.get("stage", ""))[:80]
+            job = deps.jobs.mutate(job_id, lambda j: record_stage(j, stage, now(), slurm_job_id))
+            return Reply(200, "recorded") if job else Reply(404, "no such job")
+        if kind == "ended":
+            if slurm_job_id is None:
+                return Reply(400, "an end report needs slurm_job_id")
+            return finish_job(job_id, slurm_job_id, deps, now, cluster_ended_at=_epoch(payload.get("epilog_at")))
+    return Reply(400, f"unknown kind {kind!r}")
+
+
+def finish_job(
+    job_id: str,
+    slurm_job_id: str,
+    deps: CompletionDeps,
+    now: Callable[[], datetime],
+    cluster_ended_at: datetime | None = None,
+) -> Reply:
+    """Decide and record how the run ended, e-mail the owner and free the slot. Also the reconciler's path."""
+    job = deps.jobs.get(job_id)
+    if job is None:
+        return Reply(404, "no such job")
+    if job.state.is_terminal:
+        return Reply(200, f"already {job.state.value}")
+    manifest = _manifest(job, deps)
+    outcome = _wait_for_outcome(job, slurm_job_id, manifest, deps)
+    if outcome is None:
+        return Reply(503, "Slurm has not finished the job yet; retry")
+    if manifest is None:
+        manifest = _manifest(job, deps)  # may have landed while Slurm was finishing
+    metrics = _metrics(job, manifest, deps)
+    artifacts = _artifacts(job, manifest, deps)
+    ended_at = now()
+
+    def change(current: Job) -> Job | None:
+        return advance(
+            current,
+            outcome.state,
+            ended_at,
+            outcome.reason,
+            slurm_job_id=current.slurm_job_id or slurm_job_id,
+            metrics=metrics,
+            artifacts=artifacts,
+            error_excerpt=manifest.error_excerpt
+            if manifest and not outcome.state.value == "SUCCEEDED"
+            else None,
+            flow_runtime_s=manifest.runtime_s if manifest else None,
+            stage=(manifest.failed_stage or manifest.stage_reached) if manifest else current.stage,
+            cluster_ended_at=cluster_ended_at,
+        )
+
+    final = deps.jobs.mutate(job_id, change)
+    if final is None:
+        return Reply(404, "no such job")
+    log.info(
+        "job ended", extra=fields(state=final.state.value, reason=final.reason, slurm_job_id=slurm_job_id)
+    )
+    deps.notifier.job_ended(final)
+    deps.publisher.publish(deps.jobs_topic, {"kind": "slot-freed", "job_id": job_id}, kind="slot-freed")
+    return Reply(200, final.state.value)
+
+
+def _wait_for_outcome(
+    job: Job, slurm_job_id: str, manifest: RunManifest | None, deps: CompletionDeps
+) -> Outcome | None:
+    """The epilog runs while Slurm still shows the job COMPLETING: poll briefly for its final state."""
+    deadline = time.monotonic() + deps.wait_for_slurm_s
+    delay = 0.1
+    while True:
+        status = deps.cluster.status([slurm_job_id]).get(slurm_job_id)
+        outcome = decide_outcome(status.state if status else None, manifest, job.resources.time_limit_minutes)
+        if outcome is not None or time.monotonic() > deadline:
+            return outcome
+        time.sleep(delay)
+        delay = min(delay * 2, 1.0)
+
+
+def _manifest(job: Job, deps: CompletionDeps) -> RunManifest | None:
+    text = deps.store.read_text(deps.results_bucket, f"{job.results_prefix}manifest.json")
+    if text is None:
+        return None
+    try:
+        return parse_manifest(text)
+    except ManifestError as exc:
+        log.error("unreadable manifest", extra=fields(error=str(exc)))
+        return None
+
+
+def _metrics(job: Job, manifest: RunManifest | None, deps: CompletionDeps) -> Metrics | None:
+    if manifest is None:
+        return None
+    measured = Metrics(runtime_s=manifest.runtime_s, peak_memory_mb=manifest.peak_memory_mb)
+    runner = deps.runners.get(job.flow or "")
+    if runner is None or job.design is None:
+        return measured
+    plan = runner.plan(job.design, job.resources)
+    files = {}
+    for path in plan.metrics_files:
+        if path in manifest.files:
+            text = deps.store.read_text(
+                deps.results_bucket, f"{job.results_prefix}files/{path}", max_bytes=8 << 20
+            )
+            if text is not None:
+                files[path] = text
+    return runner.parse_metrics(files).merged(measured)
+
+
+def _artifacts(job: Job, manifest: RunManifest | None, deps: CompletionDeps) -> dict[str, str]:
+    """Quick links to the main outputs, e.g. {"gds": "gs://results/owner/job/files/.../spm.gds"}."""
+    if manifest is None or job.design is None:
+        return {}
+    runner = deps.runners.get(job.flow or "")
+    if runner is None:
+        return {}
+    links = {}
+    for kind, pattern in runner.plan(job.design, job.resources).primary_outputs.items():
+        match = next((f for f in manifest.files if fnmatch.fnmatchcase(f, pattern)), None)
+        if match:
+            links[kind] = f"gs://{deps.results_bucket}/{job.results_prefix}files/{match}"
+    links["manifest"] = f"gs://{deps.results_bucket}/{job.results_prefix}manifest.json"
+    return links
+
+
+def _epoch(value: Any) -> datetime | None:
+    try:
+        return datetime.fromtimestamp(float(value), UTC)
+    except (TypeError, ValueError, OverflowError):
+        return None

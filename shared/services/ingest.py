@@ -1,0 +1,115 @@
+"""Use case: a design archive was uploaded. Validate it and record the job (QUEUED or REJECTED with the reason).
+
+Idempotent: the job id is derived from (bucket, name, generation), so a redelivered event finds its job and, if it
+is still queued, only re-announces it. Nothing of the user's is touched: the upload stays where it is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from shared.domain.archive import ArchiveError, ArchiveLimits, read_design_archive
+from shared.domain.design import Resources
+from shared.domain.design_config import DesignConfigError, parse_design_config
+from shared.domain.events import UploadEvent
+from shared.domain.job import Job, JobState, new_job
+from shared.domain.upload import UploadNameError, is_archive_name, job_id_for, owner_of, results_prefix
+from shared.ports import JobRepository, MessagePublisher, ObjectStore
+from shared.services.notify import Notifier
+from shared.structured_log import fields, get, job_context
+
+log = get(__name__)
+UNKNOWN_OWNER = ""
+
+
+@dataclass(frozen=True)
+class IngestPolicy:
+    designs_bucket: str
+    jobs_topic: str
+    flow: str
+    resources: Resources
+    max_upload_bytes: int
+    limits: ArchiveLimits = ArchiveLimits()
+
+
+@dataclass(frozen=True)
+class IngestDeps:
+    jobs: JobRepository
+    store: ObjectStore
+    publisher: MessagePublisher
+    notifier: Notifier
+    policy: IngestPolicy
+
+
+def ingest_upload(event: UploadEvent, deps: IngestDeps, now: datetime) -> Job | None:
+    source = event.source
+    if source.bucket != deps.policy.designs_bucket:
+        log.warning("ignoring an object outside the designs bucket", extra=fields(object=source.uri))
+        return None
+    job_id = job_id_for(source)
+    with job_context(job_id):
+        existing = deps.jobs.get(job_id)
+        if existing is not None:
+            log.info(
+                "upload already recorded; event was a redelivery", extra=fields(state=existing.state.value)
+            )
+            _announce(existing, deps)
+            return existing
+        job = _evaluate(job_id, event, deps, now)
+        if not deps.jobs.create(job):
+            job = deps.jobs.get(job_id) or job  # a concurrent delivery won the race
+            _announce(job, deps)
+            return job
+        log.info(
+            "upload recorded",
+            extra=fields(state=job.state.value, owner=job.owner, object=source.uri, reason=job.reason),
+        )
+        _announce(job, deps)
+        if job.state is JobState.REJECTED:
+            deps.notifier.job_ended(job)
+        return deps.jobs.get(job_id) or job
+
+
+def _evaluate(job_id: str, event: UploadEvent, deps: IngestDeps, now: datetime) -> Job:
+    source = event.source
+    policy = deps.policy
+    notify = event.metadata.get("notify", "true").lower() not in ("false", "0", "no", "off")
+    common = {
+        "job_id": job_id,
+        "source": source,
+        "at": now,
+        "notifications_enabled": notify,
+        "flow": policy.flow,
+    }
+    try:
+        owner = owner_of(source.name)
+    except UploadNameError as exc:
+        return new_job(owner=UNKNOWN_OWNER, rejected_reason=str(exc), **common)
+    if not is_archive_name(source.name):
+        reason = f"{source.name.rsplit('/', 1)[-1]!r} is not a design archive: upload a .tar.gz, .tgz, .tar or .zip"
+        return new_job(owner=owner, rejected_reason=reason, **common)
+    if source.size is not None and source.size > policy.max_upload_bytes:
+        reason = f"the upload is {source.size} bytes; the limit is {policy.max_upload_bytes} bytes"
+        return new_job(owner=owner, rejected_reason=reason, **common)
+    try:
+        with deps.store.open_read(source.bucket, source.name, source.generation) as stream:
+            archive = read_design_archive(stream, policy.limits)
+        design = parse_design_config(archive.config_text, archive.design_files(), flow=policy.flow)
+    except (ArchiveError, DesignConfigError) as exc:
+        return new_job(owner=owner, rejected_reason=str(exc), **common)
+    return new_job(
+        owner=owner,
+        design_name=design.design_name,
+        design_root=archive.design_root,
+        design=design,
+        resources=policy.resources,
+        results_prefix=results_prefix(owner, job_id),
+        **common,
+    )
+
+
+def _announce(job: Job, deps: IngestDeps) -> None:
+    """Tell the dispatcher a job waits. Repeated on redelivery so a crash after the write cannot strand it."""
+    if job.state is JobState.QUEUED:
+        deps.publisher.publish(deps.policy.jobs_topic, {"kind": "queued", "job_id": job.id}, kind="queued")

@@ -1,0 +1,274 @@
+"""The local Slurm cluster and its SSH login node, for real: submit over SSH, see the epilog run, tear down."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import io
+import os
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import paramiko
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from shared.localstack.process import is_alive, read_pid
+from shared.localstack.slurm import LocalSlurm, SlurmSettings
+from shared.localstack.sshd import LocalSshd, SshdSettings
+
+pytestmark = pytest.mark.stack
+
+# Not the test stack's "olctest": this module must not disturb (or be disturbed by) a running stack.
+LOGIN_USER = "olcslurmit"
+
+# The epilog runs as root with NO PATH: builtins and absolute paths only. It writes via a temp file and
+# a rename so the test never reads half a file, and always exits 0 (a failing epilog drains the node).
+EPILOG = """#!/bin/sh
+out="{out_dir}/$SLURM_JOB_ID"
+printf 'SLURM_JOB_ID=%s\\nSLURM_JOB_COMMENT=%s\\n' "$SLURM_JOB_ID" "${{SLURM_JOB_COMMENT-}}" > "$out.tmp"
+/bin/mv "$out.tmp" "$out"
+exit 0
+"""
+
+
+@dataclass
+class Stack:
+    root: Path
+    slurm: LocalSlurm
+    sshd: LocalSshd
+    client: paramiko.SSHClient
+    epilog_out: Path
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def run(self, command: str, timeout: float = 15) -> str:
+        _, stdout, stderr = self.client.exec_command(command, timeout=timeout)
+        out = stdout.read().decode()
+        rc = stdout.channel.recv_exit_status()
+        assert rc == 0, f"{command!r} exited {rc}: {stderr.read().decode()}"
+        return out
+
+    def job_state(self, job_id: str) -> str:
+        line = self.run(f"scontrol show job -o {job_id}")
+        match = re.search(r"\bJobState=(\S+)", line)
+        assert match, line
+        return match.group(1)
+
+    def wait_state(self, job_id: str, wanted: str, timeout: float = 15) -> float:
+        start = time.monotonic()
+        state = ""
+        while time.monotonic() - start < timeout:
+            state = self.job_state(job_id)
+            if state == wanted:
+                return time.monotonic() - start
+            time.sleep(0.05)
+        pytest.fail(f"job {job_id} is {state}, not {wanted}, after {timeout} s")
+
+    def epilog_record(self, job_id: str, timeout: float = 10) -> dict[str, str]:
+        path = self.epilog_out / job_id
+        end = time.monotonic() + timeout
+        while not path.exists():
+            assert time.monotonic() < end, f"epilog wrote no {path}"
+            time.sleep(0.02)
+        return dict(line.split("=", 1) for line in path.read_text().splitlines())
+
+
+def _free_ports(count: int) -> list[int]:
+    socks = [socket.socket() for _ in range(count)]
+    try:
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in socks]
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+def _connect(sshd: LocalSshd, port: int, key: Ed25519PrivateKey) -> paramiko.SSHClient:
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
+    ).decode()
+    client = paramiko.SSHClient()
+    # Pin the host key the stack hands out; anything else is refused.
+    key_type, blob = sshd.host_public_key.split()
+    host_key = paramiko.PKey.from_type_string(key_type, base64.b64decode(blob))
+    client.get_host_keys().add(f"[127.0.0.1]:{port}", key_type, host_key)
+    client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    client.connect(
+        "127.0.0.1",
+        port=port,
+        username=LOGIN_USER,
+        pkey=paramiko.Ed25519Key.from_private_key(io.StringIO(pem)),
+        look_for_keys=False,
+        allow_agent=False,
+        timeout=10,
+    )
+    return client
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    if os.geteuid() != 0:
+        pytest.skip("the local Slurm cluster needs root")
+    # Not tmp_path: pytest makes it 0700, and the login user's sbatch must read slurm.conf.
+    root = Path(tempfile.mkdtemp(prefix="olc-slurm-it-"))
+    root.chmod(0o755)
+    epilog_out = root / "epilog-out"
+    epilog_out.mkdir()
+    epilog = root / "epilog.sh"
+    epilog.write_text(EPILOG.format(out_dir=epilog_out))
+    epilog.chmod(0o755)
+    ctld_port, slurmd_port, ssh_port = _free_ports(3)
+    slurm = LocalSlurm(SlurmSettings(root / "slurm", "olcslurmit", ctld_port, slurmd_port, epilog=epilog))
+    key = Ed25519PrivateKey.generate()
+    public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+    sshd = LocalSshd(SshdSettings(root / "sshd", ssh_port, LOGIN_USER, public.decode() + " olc-test", slurm.client_env))
+    client = None
+    try:
+        start = time.monotonic()
+        slurm.up()
+        cold_up = time.monotonic() - start
+        start = time.monotonic()
+        sshd.up()
+        sshd_up = time.monotonic() - start
+        client = _connect(sshd, ssh_port, key)
+        yield Stack(root, slurm, sshd, client, epilog_out, {"slurm up (cold)": cold_up, "sshd up (cold)": sshd_up})
+    finally:
+        if client is not None:
+            client.close()
+        sshd.down()
+        slurm.down()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_login_session_talks_to_this_cluster(stack: Stack) -> None:
+    out = stack.run('id -un; echo "$SLURM_CONF"; sinfo -h -o %P:%T').split()
+    assert out == [LOGIN_USER, str(stack.slurm.conf_path), "debug*:idle"]
+
+
+def test_sbatch_completes_and_epilog_runs(stack: Stack) -> None:
+    submitted_wall, start = time.time(), time.monotonic()
+    # Output into a private dir: a concurrent run of this module has the same job IDs and home.
+    out_dir = stack.run("mktemp -d").strip()
+    job_id = stack.run(f"sbatch --parsable -o {out_dir}/%j.out --wrap 'echo hi'").strip()
+    assert job_id.isdigit()
+    stack.wait_state(job_id, "COMPLETED")
+    stack.timings["sbatch -> COMPLETED seen over SSH"] = time.monotonic() - start
+    record = stack.epilog_record(job_id)
+    stack.timings["sbatch -> epilog file written"] = (stack.epilog_out / job_id).stat().st_mtime - submitted_wall
+    assert record == {"SLURM_JOB_ID": job_id, "SLURM_JOB_COMMENT": ""}
+    # The job really ran, as the login user.
+    assert stack.run(f"cat {out_dir}/{job_id}.out && rm -r {out_dir}") == "hi\n"
+
+
+def test_comment_reaches_epilog(stack: Stack) -> None:
+    comment = "olc run=42 design=spm"
+    job_id = stack.run(f"sbatch --parsable -o /dev/null --comment '{comment}' --wrap true").strip()
+    stack.wait_state(job_id, "COMPLETED")
+    assert stack.epilog_record(job_id)["SLURM_JOB_COMMENT"] == comment
+
+
+def test_up_twice_is_a_noop(stack: Stack) -> None:
+    names = ("munged", "slurmctld", "slurmd")
+    before = {name: read_pid(stack.slurm.settings.state_dir, name) for name in names}
+    sshd_before = read_pid(stack.sshd.settings.state_dir, "sshd")
+    conf_mtime = stack.slurm.conf_path.stat().st_mtime_ns
+    start = time.monotonic()
+    stack.slurm.up()
+    stack.sshd.up()
+    stack.timings["up (warm, both)"] = time.monotonic() - start
+    assert {name: read_pid(stack.slurm.settings.state_dir, name) for name in names} == before
+    assert read_pid(stack.sshd.settings.state_dir, "sshd") == sshd_before
+    assert stack.slurm.conf_path.stat().st_mtime_ns == conf_mtime
+    assert stack.timings["up (warm, both)"] < 2
+    assert stack.slurm.status() == {"munged": "up", "slurmctld": "up", "slurmd": "up", "node": "idle"}
+    assert stack.sshd.status() == {"sshd": "up"}
+
+
+def _local(slurm: LocalSlurm, *argv: str) -> str:
+    """A Slurm client run here as root against `slurm` (the cluster is picked by SLURM_CONF alone)."""
+    env = {**os.environ, **slurm.client_env}
+    return subprocess.run(argv, env=env, capture_output=True, text=True, check=True).stdout
+
+
+def test_second_cluster_coexists_and_restarts_on_conf_change(stack: Stack) -> None:
+    ctld_port, slurmd_port, other_port = _free_ports(3)
+    settings = SlurmSettings(stack.root / "slurm-b", "olcslurmitb", ctld_port, slurmd_port)
+    second = LocalSlurm(settings)
+    try:
+        start = time.monotonic()
+        second.up()
+        stack.timings["second cluster up (cold)"] = time.monotonic() - start
+        job_id = _local(second, "sbatch", "--parsable", "-o", "/dev/null", "--wrap", "sleep 2").strip()
+        assert _local(second, "squeue", "-h", "-o", "%i").split() == [job_id]
+        assert _local(stack.slurm, "squeue", "-h", "-o", "%i").split() == []  # only its own jobs
+
+        # A changed slurm.conf restarts the daemons; the running job carries on.
+        old_slurmd = read_pid(settings.state_dir, "slurmd")
+        start = time.monotonic()
+        LocalSlurm(dataclasses.replace(settings, slurmd_port=other_port)).up()
+        stack.timings["conf change -> restarted, idle"] = time.monotonic() - start
+        assert read_pid(settings.state_dir, "slurmd") != old_slurmd
+        assert f"SlurmdPort={other_port}" in second.conf_path.read_text()
+        end = time.monotonic() + 15
+        while "JobState=COMPLETED" not in (line := _local(second, "scontrol", "show", "job", "-o", job_id)):
+            assert time.monotonic() < end, line
+            time.sleep(0.1)
+    finally:
+        second.down()
+    assert second.status()["slurmctld"] == "down"
+    assert stack.slurm.status()["node"] == "idle"  # the first cluster did not notice
+
+
+def _children(pid: int) -> set[int]:
+    result: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        result |= {int(p) for p in (task / "children").read_text().split()}
+    return result
+
+
+def _describe(pid: int) -> str:
+    try:
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        return f"{cmd} | {Path(f'/proc/{pid}/stat').read_text()}"
+    except FileNotFoundError:
+        return "(gone)"
+
+
+def test_down_leaves_no_process(stack: Stack) -> None:
+    job_id = stack.run("sbatch --parsable -o /dev/null --wrap 'sleep 300'").strip()
+    stack.wait_state(job_id, "RUNNING")
+    slurm_dir, sshd_dir = stack.slurm.settings.state_dir, stack.sshd.settings.state_dir
+    pids = {name: read_pid(slurm_dir, name) for name in ("munged", "slurmctld", "slurmd")}
+    pids["sshd"] = read_pid(sshd_dir, "sshd")
+    assert all(is_alive(pid) for pid in pids.values()), pids
+    tracked = {pid for pid in pids.values() if pid is not None}
+    # slurmctld's helper (slurmscriptd) and sshd's per-connection processes (our open client).
+    tracked |= _children(pids["slurmctld"]) | _children(pids["sshd"])
+    # The running job as Slurm itself reports it, plus its slurmstepd (the batch shell's parent).
+    listpids = os.popen(f"SLURM_CONF={stack.slurm.conf_path} scontrol listpids {job_id}").read()
+    job_pids = {int(line.split()[0]) for line in listpids.splitlines()[1:] if line.strip()}
+    assert job_pids, listpids
+    for pid in list(job_pids):
+        job_pids.add(int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]))
+    tracked |= job_pids - {1}
+    assert len(tracked) >= 7, tracked
+
+    start = time.monotonic()
+    stack.sshd.down()
+    stack.slurm.down()
+    stack.timings["down (both, job running)"] = time.monotonic() - start
+
+    left = {pid: _describe(pid) for pid in tracked if is_alive(pid)}
+    assert left == {}
+    assert stack.slurm.status() == {"munged": "down", "slurmctld": "down", "slurmd": "down", "node": "down"}
+    assert stack.sshd.status() == {"sshd": "down"}
+    print("\n" + "\n".join(f"{name}: {seconds:.3f} s" for name, seconds in stack.timings.items()))

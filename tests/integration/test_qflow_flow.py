@@ -1,0 +1,98 @@
+"""The qflow-osu035 plan run for real, stage by stage, the way the job kit runs it (argv, no shell)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from shared.domain.design import DesignSpec, Resources
+from shared.domain.design_config import parse_design_config
+from shared.domain.flows.base import DESIGN_DIR, FlowPlan
+from shared.domain.flows.qflow import QflowOsu035Runner
+from shared.domain.metrics import Metrics
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("qflow") is None or not Path("/usr/share/qflow/tech/osu035").is_dir(),
+    reason="needs the Debian packages qflow and qflow-tech-osu035",
+)
+
+
+@dataclass
+class StageResult:
+    name: str
+    returncode: int
+    output: str
+
+
+def design_spec(folder: Path) -> DesignSpec:
+    """The DesignSpec that ingest makes of this folder's upload."""
+    files = [p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()]
+    return parse_design_config((folder / "config.json").read_text(), files, flow="qflow-osu035")
+
+
+def run(plan: FlowPlan, work: Path) -> list[StageResult]:
+    """Each stage in order, stopping at the first failure, as infra/slurm/olc_job.py does."""
+    results = []
+    for stage in plan.stages:
+        done = subprocess.run(
+            stage.argv,
+            cwd=work / stage.cwd,
+            env={**os.environ, **stage.env},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        results.append(StageResult(stage.name, done.returncode, done.stdout))
+        if done.returncode != 0:
+            break
+    return results
+
+
+def run_example(name: str, work: Path) -> tuple[FlowPlan, list[StageResult], Metrics]:
+    folder = EXAMPLES / name
+    shutil.copytree(folder, work / DESIGN_DIR)
+    runner = QflowOsu035Runner()
+    plan = runner.plan(design_spec(folder), Resources())
+    results = run(plan, work)
+    files = {p: (work / p).read_text(errors="replace") for p in plan.metrics_files if (work / p).is_file()}
+    return plan, results, runner.parse_metrics(files)
+
+
+# qflow is deterministic, so each design always maps to the same cells (spm: see tests/unit/fixtures/qflow).
+@pytest.mark.parametrize(("example", "cells", "area_um2"), [("spm", 377, 77920.0), ("counter", 58, 11284.0)])
+def test_clean_design_goes_from_rtl_to_gds(example: str, cells: int, area_um2: float, tmp_path: Path) -> None:
+    plan, results, metrics = run_example(example, tmp_path)
+
+    failed = [r for r in results if r.returncode != 0]
+    assert not failed, f"{failed[0].name} failed:\n{failed[0].output[-3000:]}"
+    assert [r.name for r in results] == [s.name for s in plan.stages]
+    for kind, path in plan.primary_outputs.items():
+        assert (tmp_path / path).stat().st_size > 0, kind
+    assert (metrics.cell_count, metrics.area_um2) == (cells, area_um2)
+    assert metrics.lvs_match is True
+    assert metrics.drc_errors == 0
+    assert metrics.routing_failures == 0
+    assert metrics.clock_period_ns == 10.0
+    assert metrics.wns_ns == 0.0
+    assert metrics.max_frequency_mhz is not None and metrics.max_frequency_mhz > 100
+
+
+def test_syntax_error_stops_the_flow_at_synthesis(tmp_path: Path) -> None:
+    _, results, metrics = run_example("broken-synth", tmp_path)
+
+    assert [r.name for r in results] == ["prepare", "synthesis"]
+    synthesis = results[-1]
+    assert synthesis.returncode != 0
+    assert "blinky.v:14: ERROR: syntax error" in synthesis.output
+    assert metrics.cell_count is None
+    assert not list(tmp_path.rglob("*.gds"))
