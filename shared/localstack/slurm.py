@@ -332,6 +332,7 @@ class LocalSlurm:
 
     def _wait(self, what: str, check: Callable[[], bool], deadline: float, daemon: str) -> None:
         """wait_until with the overall deadline, failing at once (with the log) if `daemon` dies."""
+
         def check_alive() -> bool:
             # Fail at once with the log tail instead of waiting out the timeout for a dead daemon.
             if not running(self._dir, daemon):

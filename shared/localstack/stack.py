@@ -30,7 +30,7 @@ FIRESTORE_EMULATOR = Path(
     "/usr/lib/google-cloud-sdk/platform/cloud-firestore-emulator/cloud_firestore_emulator"
 )
 PUBSUB_EMULATOR = Path("/usr/lib/google-cloud-sdk/platform/pubsub-emulator/bin/cloud-pubsub-emulator")
-PORT_BASES = {"demo": 47100, "test": 47200}
+PORT_BASES = {"demo": 21100, "test": 21200}  # below the ephemeral range (32768+)
 FUNCTIONS = {"ingest": "cloudevent", "dispatcher": "cloudevent", "completion": "http", "api": "http"}
 LOCAL_FLOW_PACKAGES = ("qflow", "qflow-tech-osu035", "iverilog")
 
@@ -52,7 +52,7 @@ class StackLayout:
 
     @classmethod
     def for_name(cls, name: str, root: Path | None = None, tick_seconds: float = 5.0) -> StackLayout:
-        base = PORT_BASES.get(name, 47300)
+        base = PORT_BASES.get(name, 21300)
         state = (root or REPO_ROOT / ".stack") / name
         return cls(
             name=name,

@@ -1,0 +1,71 @@
+"""One real local stack (named "test", its own ports and state) for the whole session.
+
+It is restarted at the start so the functions run the code under test, and stopped at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from google.cloud import firestore
+
+from shared.adapters.gcs_store import storage_client
+from shared.cli.client import ClientConfig
+from shared.localstack.stack import PROJECT_ID, LocalStack, StackLayout
+
+
+@dataclass
+class RunningStack:
+    layout: StackLayout
+    stack: LocalStack
+
+    def client(self, user: str) -> ClientConfig:
+        return ClientConfig(
+            api_url=self.layout.url("api"),
+            designs_bucket=self.layout.client_env()["DESIGNS_BUCKET"],
+            project_id=PROJECT_ID,
+            user=user,
+        )
+
+    def firestore(self) -> firestore.Client:
+        return firestore.Client(project=PROJECT_ID)
+
+    def storage(self):
+        return storage_client(PROJECT_ID)
+
+    def slurm_jobs_named(self, name: str) -> list[str]:
+        out = subprocess.run(
+            ["squeue", "-h", "-t", "all", f"--name={name}", "-o", "%i"],
+            env={**os.environ, "SLURM_CONF": self.layout.client_env()["SLURM_CONF"]},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        return out.split()
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[RunningStack]:
+    layout = StackLayout.for_name("test", tick_seconds=2)
+    local = LocalStack(layout)
+    local.down()
+    for leftover in ("gcs", "mail", "pubsub", "slurm/ctld-state"):
+        shutil.rmtree(layout.state / leftover, ignore_errors=True)
+    try:
+        local.up()
+    except BaseException:
+        local.down()
+        raise
+    saved = dict(os.environ)
+    os.environ.update(layout.client_env())
+    try:
+        yield RunningStack(layout, local)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        local.down()
