@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: help venv demo test lint unit stack-up stack-down clean-stack bench docs
+.PHONY: help venv system-deps demo test lint unit stack-up stack-down bench docs
 
 help:
 	@echo "make demo    bring up the local stack and run the spm example end to end"
@@ -23,7 +23,11 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 
 venv: $(STAMP)
 
-demo: $(STAMP)
+# Slurm, munge, sshd and the local chip flow, from Debian (needs root; a no-op when installed).
+system-deps: $(STAMP)
+	$(PY) -c "from shared.localstack.stack import install_system_packages; install_system_packages()"
+
+demo: $(STAMP) system-deps
 	$(PY) -m shared.demo
 
 lint: $(STAMP)
@@ -34,7 +38,7 @@ lint: $(STAMP)
 unit: $(STAMP)
 	$(PY) -m pytest tests/unit -q
 
-test: $(STAMP) lint
+test: $(STAMP) system-deps lint
 	$(PY) -m pytest -q -ra --durations=10
 
 stack-up: $(STAMP)

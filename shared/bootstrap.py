@@ -109,13 +109,17 @@ def cluster() -> SshSlurmCluster:
 
 @functools.cache
 def runners() -> dict[str, FlowRunner]:
-    from shared.domain.flows.registry import flow_runners
+    from shared.domain.flows.registry import ContainerImages, flow_runners
 
     config = settings()
     return flow_runners(
-        openlane_image=config.openlane_image,
-        pdk_root=config.pdk_root,
-        container_binary=config.container_binary,
+        ContainerImages(
+            openlane_image=config.openlane_image,
+            openlane_pdk_root=config.openlane_pdk_root,
+            librelane_image=config.librelane_image,
+            librelane_pdk_root=config.librelane_pdk_root,
+            container_binary=config.container_binary,
+        )
     )
 
 

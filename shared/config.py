@@ -15,7 +15,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 from urllib.parse import urlparse
 
-FLOW_RUNNERS = ("qflow-osu035", "openlane1", "librelane", "openlane2")
+FLOW_RUNNERS = ("qflow-osu035", "openlane1", "librelane")
 
 
 class ConfigError(ValueError):
@@ -48,28 +48,26 @@ def _positive_int(value: str) -> int:
 class Settings:
     project_id: str = _setting("GOOGLE_CLOUD_PROJECT", "Google Cloud project id.")
     environment: str = _setting("OLC_ENV", "`production`, or `local` for the emulator stack.", "production")
-    designs_bucket: str = _setting(
-        "DESIGNS_BUCKET", "Bucket users upload design archives to (`<email>/<file>`)."
-    )
-    results_bucket: str = _setting(
-        "RESULTS_BUCKET", "Bucket the runs write results to (`<email>/<job id>/`)."
-    )
+    designs_bucket: str = _setting("DESIGNS_BUCKET", "Bucket users upload design archives to (`<email>/<file>`).")
+    results_bucket: str = _setting("RESULTS_BUCKET", "Bucket the runs write results to (`<email>/<job id>/`).")
     jobs_topic: str = _setting(
         "JOBS_TOPIC", "Pub/Sub topic the dispatcher listens on (job queued, slot freed).", "olc-jobs"
     )
-    job_concurrency: int = _setting(
-        "JOB_CONCURRENCY", "Most jobs active in Slurm at once.", 10, _positive_int
-    )
+    job_concurrency: int = _setting("JOB_CONCURRENCY", "Most jobs active in Slurm at once.", 10, _positive_int)
     flow_runner: str = _setting(
         "FLOW_RUNNER", f"Flow that runs designs: one of {', '.join(FLOW_RUNNERS)}.", "qflow-osu035"
     )
     openlane_image: str = _setting(
-        "OPENLANE_IMAGE",
-        "Singularity image of the OpenLane flows on the cluster.",
-        "/apps/openlane/openlane.sif",
+        "OPENLANE_IMAGE", "Singularity image of OpenLane 1 on the cluster.", "/apps/openlane/openlane.sif"
     )
-    pdk_root: str = _setting(
-        "PDK_ROOT", "PDK folder on the cluster, bound into the container.", "/apps/openlane/pdks"
+    openlane_pdk_root: str = _setting(
+        "OPENLANE_PDK_ROOT", "PDK folder matching the OpenLane 1 image, bound into it.", "/apps/openlane/pdks"
+    )
+    librelane_image: str = _setting(
+        "LIBRELANE_IMAGE", "Singularity image of LibreLane on the cluster.", "/apps/librelane/librelane.sif"
+    )
+    librelane_pdk_root: str = _setting(
+        "LIBRELANE_PDK_ROOT", "PDK folder matching the LibreLane image, bound into it.", "/apps/librelane/pdks"
     )
     container_binary: str = _setting("CONTAINER_BINARY", "`singularity` or `apptainer`.", "singularity")
     default_cpus: int = _setting("DEFAULT_CPUS", "CPUs per run.", 1, _positive_int)
@@ -77,25 +75,17 @@ class Settings:
     default_time_limit_minutes: int = _setting(
         "DEFAULT_TIME_LIMIT_MINUTES", "Time limit per run (minutes).", 50, _positive_int
     )
-    max_upload_bytes: int = _setting(
-        "MAX_UPLOAD_BYTES", "Largest accepted upload (bytes).", 256 << 20, _positive_int
-    )
+    max_upload_bytes: int = _setting("MAX_UPLOAD_BYTES", "Largest accepted upload (bytes).", 256 << 20, _positive_int)
     slurm_login_host: str = _setting(
         "SLURM_LOGIN_HOST", "Login node address; empty: look it up with the Compute API.", ""
     )
     slurm_login_port: int = _setting("SLURM_LOGIN_PORT", "SSH port of the login node.", 22, _positive_int)
-    slurm_login_user: str = _setting(
-        "SLURM_LOGIN_USER", "Account that submits jobs on the login node.", "olc"
-    )
+    slurm_login_user: str = _setting("SLURM_LOGIN_USER", "Account that submits jobs on the login node.", "olc")
     slurm_host_key: str = _setting(
         "SLURM_HOST_KEY", "Login node's SSH host key (`type base64`); empty: trust on first use.", ""
     )
-    login_node_zone: str = _setting(
-        "LOGIN_NODE_ZONE", "Zone searched for the login node when no host is set.", ""
-    )
-    login_node_pattern: str = _setting(
-        "LOGIN_NODE_PATTERN", "Name fragment of the login node instance.", "login"
-    )
+    login_node_zone: str = _setting("LOGIN_NODE_ZONE", "Zone searched for the login node when no host is set.", "")
+    login_node_pattern: str = _setting("LOGIN_NODE_PATTERN", "Name fragment of the login node instance.", "login")
     slurm_partition: str = _setting("SLURM_PARTITION", "Partition the runs go to.", "debug")
     slurm_work_root: str = _setting(
         "SLURM_WORK_ROOT", "Absolute folder on the cluster's shared disk for run work dirs.", "/home/olc/jobs"
@@ -116,9 +106,7 @@ class Settings:
     )
     secrets_backend: str = _setting("SECRETS_BACKEND", "`secret-manager` or `directory`.", "secret-manager")
     secrets_dir: str = _setting("SECRETS_DIR", "Folder of secret files when SECRETS_BACKEND=directory.", "")
-    ssh_key_secret: str = _setting(
-        "SSH_KEY_SECRET", "Secret holding the login node's private SSH key.", "olc-ssh-key"
-    )
+    ssh_key_secret: str = _setting("SSH_KEY_SECRET", "Secret holding the login node's private SSH key.", "olc-ssh-key")
     hook_key_secret: str = _setting(
         "HOOK_KEY_SECRET", "Secret holding the completion hook's HMAC master key.", "olc-hook-key"
     )
@@ -129,12 +117,8 @@ class Settings:
     smtp_port: int = _setting("SMTP_PORT", "SMTP relay port.", 587, _positive_int)
     smtp_user: str = _setting("SMTP_USER", "SMTP login name.", "")
     smtp_starttls: bool = _setting("SMTP_STARTTLS", "Use STARTTLS.", True, _bool)
-    mail_from: str = _setting(
-        "MAIL_FROM", "Sender of the e-mails.", "OpenLane Cloud <noreply@openlane.cloud>"
-    )
-    status_base_url: str = _setting(
-        "STATUS_BASE_URL", "Base URL of the API / status page, for links in e-mails.", ""
-    )
+    mail_from: str = _setting("MAIL_FROM", "Sender of the e-mails.", "OpenLane Cloud <noreply@openlane.cloud>")
+    status_base_url: str = _setting("STATUS_BASE_URL", "Base URL of the API / status page, for links in e-mails.", "")
     dispatch_lease_s: int = _setting(
         "DISPATCH_LEASE_S", "Seconds a dispatcher holds the dispatch lease at most.", 120, _positive_int
     )
@@ -174,9 +158,7 @@ class Settings:
         if self.flow_runner not in FLOW_RUNNERS:
             problems.append(f"FLOW_RUNNER must be one of {', '.join(FLOW_RUNNERS)}, not {self.flow_runner!r}")
         if self.secrets_backend not in ("secret-manager", "directory"):
-            problems.append(
-                f"SECRETS_BACKEND must be secret-manager or directory, not {self.secrets_backend!r}"
-            )
+            problems.append(f"SECRETS_BACKEND must be secret-manager or directory, not {self.secrets_backend!r}")
         if self.secrets_backend == "directory" and not self.secrets_dir:
             problems.append("SECRETS_DIR must be set when SECRETS_BACKEND=directory")
         if self.hook_auth not in ("none", "google-id-token"):

@@ -6,7 +6,6 @@ import os
 import sys
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 
 from shared.cli import client
 from shared.cli.client import ClientConfig
@@ -29,7 +28,7 @@ def main() -> int:
     uploaded_at = datetime.now(UTC)
     job_id = client.expected_job_id(source)
     print(f"uploaded {source.uri}\njob {job_id}", flush=True)
-    job = client.wait_for_job(config, job_id, 600, lambda j: print(f"  {j['state']:<10} {j.get('stage') or ''}", flush=True))
+    job = client.wait_for_job(config, job_id, 600, _print_progress)
     mail_path, _ = wait_for_mail(layout.maildir, job_id)
 
     history = {c["state"]: _parse(c["at"]) for c in job["history"]}
@@ -50,9 +49,13 @@ def main() -> int:
     if job.get("cluster_ended_at"):
         epilog = _parse(job["cluster_ended_at"])
         print(f"latency       epilog -> terminal state recorded: {(terminal_at - epilog).total_seconds():.2f} s")
-    print(f"\nfollow it yourself:  eval \"$(.venv/bin/olc stack env)\"; OLC_USER={DEMO_USER} .venv/bin/olc jobs list")
+    print(f'\nfollow it yourself:  eval "$(.venv/bin/olc stack env)"; OLC_USER={DEMO_USER} .venv/bin/olc jobs list')
     print("stop the stack:      make stack-down")
     return 0 if job["state"] == "SUCCEEDED" else 1
+
+
+def _print_progress(job: dict[str, str]) -> None:
+    print(f"  {job['state']:<10} {job.get('stage') or ''}", flush=True)
 
 
 def _parse(text: str) -> datetime:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import functools
 import json
 import logging
 import os
@@ -13,7 +14,6 @@ from typing import Any
 
 _job_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("job_id", default=None)
 _trace: contextvars.ContextVar[str | None] = contextvars.ContextVar("trace", default=None)
-_CONFIGURED = False
 
 
 class CloudLoggingFormatter(logging.Formatter):
@@ -38,10 +38,8 @@ class CloudLoggingFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+@functools.cache
 def configure() -> None:
-    global _CONFIGURED
-    if _CONFIGURED:
-        return
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(CloudLoggingFormatter())
     root = logging.getLogger()
@@ -49,7 +47,6 @@ def configure() -> None:
     root.setLevel(os.environ.get("LOG_LEVEL", "INFO"))
     for noisy in ("urllib3", "google", "paramiko"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    _CONFIGURED = True
 
 
 def get(name: str) -> logging.Logger:

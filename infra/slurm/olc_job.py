@@ -74,9 +74,7 @@ class Storage:
         with _retrying(lambda: urllib.request.urlopen(request, timeout=60)) as reply, open(path, "wb") as out:
             shutil.copyfileobj(reply, out, 1 << 20)
 
-    def upload(
-        self, bucket: str, name: str, path: str, content_type: str = "application/octet-stream"
-    ) -> None:
+    def upload(self, bucket: str, name: str, path: str, content_type: str = "application/octet-stream") -> None:
         url = "{}/upload/storage/v1/b/{}/o?uploadType=media&name={}".format(
             self.endpoint, urllib.parse.quote(bucket, safe=""), urllib.parse.quote(name, safe="")
         )
@@ -110,9 +108,7 @@ class Hook:
 
     def report(self, payload: Dict[str, Any]) -> None:
         """Best effort: progress is nice to have, the epilog and the manifest carry the outcome."""
-        body = json.dumps(
-            dict(payload, job_id=self.job_id, slurm_job_id=os.environ.get("SLURM_JOB_ID"))
-        ).encode()
+        body = json.dumps(dict(payload, job_id=self.job_id, slurm_job_id=os.environ.get("SLURM_JOB_ID"))).encode()
         stamp = int(time.time())
         signature = hmac.new(self.key.encode(), str(stamp).encode() + b"." + body, hashlib.sha256).hexdigest()
         headers = {
@@ -271,9 +267,7 @@ class Run:
 
     def upload_results(self) -> List[str]:
         results = self.spec["results"]
-        wanted = (
-            list(self.spec.get("artifacts", [])) + list(self.spec.get("metrics_files", [])) + ["logs/*.log"]
-        )
+        wanted = list(self.spec.get("artifacts", [])) + list(self.spec.get("metrics_files", [])) + ["logs/*.log"]
         uploaded = []  # type: List[str]
         for pattern in wanted:
             for path in sorted(glob.glob(os.path.join(self.work, pattern), recursive=True)):

@@ -1,8 +1,8 @@
 """Deliver epilog records to the completion hook, retrying with backoff; started detached by epilog.sh.
 
-Usage: olc_notify.py [--detach] CONFIG_ENV [RECORD ...]. Also sweeps records left behind by earlier senders, so a hook that was
-down is caught up by the next job's epilog. A record is claimed by an atomic rename, so concurrent senders never
-deliver one twice. Standard library only and Python 3.6-compatible, like the job kit.
+Usage: olc_notify.py [--detach] CONFIG_ENV [RECORD ...]. Also sweeps records left behind by earlier senders,
+so a hook that was down is caught up by the next job's epilog. A record is claimed by an atomic rename, so
+concurrent senders never deliver one twice. Standard library only and Python 3.6-compatible, like the job kit.
 """
 
 import glob
@@ -17,9 +17,7 @@ import urllib.parse
 import urllib.request
 from typing import Dict, List
 
-METADATA_IDENTITY = (
-    "http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/default/identity"
-)
+METADATA_IDENTITY = "http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/default/identity"
 ATTEMPTS = 8
 STALE_AFTER_S = 60
 
@@ -27,8 +25,8 @@ STALE_AFTER_S = 60
 def read_env_file(path: str) -> Dict[str, str]:
     values = {}
     with open(path) as handle:
-        for line in handle:
-            line = line.strip()
+        for raw in handle:
+            line = raw.strip()
             if line and not line.startswith("#") and "=" in line:
                 key, _, value = line.partition("=")
                 values[key.strip()] = value.strip().strip("'\"")
@@ -36,7 +34,7 @@ def read_env_file(path: str) -> Dict[str, str]:
 
 
 def deliver(conf: Dict[str, str], record_path: str) -> str:
-    """"done", "retry" or "give-up" (the hook will never accept this record)."""
+    """ "done", "retry" or "give-up" (the hook will never accept this record)."""
     with open(record_path, "rb") as handle:
         body = handle.read()
     job_id = json.loads(body.decode())["job_id"]

@@ -54,9 +54,7 @@ class FirestoreJobs:
             if updated is None or updated == current:
                 return current
             try:
-                ref.update(
-                    job_to_dict(updated), option=self._db.write_option(last_update_time=snapshot.update_time)
-                )
+                ref.update(job_to_dict(updated), option=self._db.write_option(last_update_time=snapshot.update_time))
             except gexc.FailedPrecondition:
                 time.sleep(min(0.01 * 2**attempt, 0.5))
                 continue
@@ -71,11 +69,7 @@ class FirestoreJobs:
     def oldest_in_state(self, state: JobState, limit: int) -> list[Job]:
         if limit <= 0:
             return []
-        query = (
-            self._jobs.where(filter=FieldFilter("state", "==", state.value))
-            .order_by("created_at")
-            .limit(limit)
-        )
+        query = self._jobs.where(filter=FieldFilter("state", "==", state.value)).order_by("created_at").limit(limit)
         return [job_from_dict(s.to_dict()) for s in query.stream()]
 
     def list_for_owner(self, owner: str, limit: int = 100) -> list[Job]:

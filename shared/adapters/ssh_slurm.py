@@ -27,9 +27,7 @@ def load_private_key(text: str) -> paramiko.PKey:
             return key_class.from_private_key(io.StringIO(text))
         except paramiko.SSHException:
             continue
-    raise ClusterError(
-        "the configured SSH private key is not an Ed25519, ECDSA or RSA key in OpenSSH/PEM format"
-    )
+    raise ClusterError("the configured SSH private key is not an Ed25519, ECDSA or RSA key in OpenSSH/PEM format")
 
 
 class SshSlurmCluster:
@@ -64,9 +62,7 @@ class SshSlurmCluster:
             log.error("sbatch refused the job", extra=fields(job_id=job_id, slurm_error=error))
         missing = {s.job_id for s in submissions} - accepted.keys() - errors.keys()
         if missing:
-            raise ClusterError(
-                f"the submit script stopped early; no answer for {sorted(missing)}: {output[-500:]}"
-            )
+            raise ClusterError(f"the submit script stopped early; no answer for {sorted(missing)}: {output[-500:]}")
         return SubmitResult(accepted, errors)
 
     def status(self, slurm_job_ids: Sequence[str]) -> dict[str, SlurmJobStatus]:
@@ -110,11 +106,7 @@ class SshSlurmCluster:
         return out
 
     def _connected(self) -> paramiko.SSHClient:
-        if (
-            self._client is not None
-            and self._client.get_transport()
-            and self._client.get_transport().is_active()
-        ):
+        if self._client is not None and self._client.get_transport() and self._client.get_transport().is_active():
             return self._client
         host = self._host()
         client = paramiko.SSHClient()

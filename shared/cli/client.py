@@ -35,9 +35,7 @@ class ClientConfig:
     def from_env(cls, user: str | None) -> ClientConfig:
         missing = [v for v in ("OLC_API_URL", "DESIGNS_BUCKET") if not os.environ.get(v)]
         if missing:
-            raise ClientError(
-                f'{", ".join(missing)} not set: run `eval "$(olc stack env)"` for the local stack'
-            )
+            raise ClientError(f'{", ".join(missing)} not set: run `eval "$(olc stack env)"` for the local stack')
         who = user or os.environ.get("OLC_USER")
         if not who:
             raise ClientError("who are you? pass --user EMAIL or set OLC_USER")
@@ -84,9 +82,11 @@ def expected_job_id(source: SourceObject) -> str:
 
 def api_get(config: ClientConfig, path: str) -> dict[str, Any] | None:
     """GET from the API; None on 404."""
-    request = urllib.request.Request(config.api_url + path, headers={"X-OLC-User": config.user})
+    if not config.api_url.startswith(("http://", "https://")):
+        raise ClientError(f"OLC_API_URL must be an http(s) URL, not {config.api_url!r}")
+    request = urllib.request.Request(config.api_url + path, headers={"X-OLC-User": config.user})  # noqa: S310 - http(s) checked above
     try:
-        with urllib.request.urlopen(request, timeout=30) as reply:  # noqa: S310 - configured API URL
+        with urllib.request.urlopen(request, timeout=30) as reply:  # noqa: S310 - http(s) checked above
             return json.loads(reply.read())
     except urllib.error.HTTPError as exc:
         if exc.code == 404:
@@ -113,6 +113,4 @@ def wait_for_job(
             if job["state"] in terminal:
                 return job
         time.sleep(0.25)
-    raise ClientError(
-        f"job {job_id} did not finish within {timeout_s:.0f} s; `olc jobs get {job_id}` shows it later"
-    )
+    raise ClientError(f"job {job_id} did not finish within {timeout_s:.0f} s; `olc jobs get {job_id}` shows it later")

@@ -28,17 +28,13 @@ def _parser() -> argparse.ArgumentParser:
 
     submit = commands.add_parser("submit", help="upload a design folder or archive and create a job")
     submit.add_argument("path", type=Path, help="design folder (config.json + src/) or .tar.gz/.zip archive")
-    submit.add_argument(
-        "--wait", action="store_true", help="follow the job until it ends; exit 0 only on success"
-    )
+    submit.add_argument("--wait", action="store_true", help="follow the job until it ends; exit 0 only on success")
     submit.add_argument("--json", action="store_true", help="print the job document as JSON")
     submit.add_argument("--timeout", type=float, default=900, help="seconds --wait waits (default 900)")
     submit.add_argument("--no-email", action="store_true", help="do not e-mail me about this job")
     submit.set_defaults(handler=_submit)
 
-    jobs = commands.add_parser("jobs", help="list or show your jobs").add_subparsers(
-        required=True, metavar="ACTION"
-    )
+    jobs = commands.add_parser("jobs", help="list or show your jobs").add_subparsers(required=True, metavar="ACTION")
     listing = jobs.add_parser("list", help="your jobs, newest first")
     listing.add_argument("--json", action="store_true")
     listing.add_argument("--limit", type=int, default=50)

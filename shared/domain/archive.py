@@ -54,9 +54,7 @@ def read_design_archive(stream: IO[bytes], limits: ArchiveLimits = ArchiveLimits
     if not files:
         raise ArchiveError("the archive contains no files")
     root = _design_root(configs)
-    return DesignArchive(
-        files=tuple(sorted(files)), design_root=root, config_text=configs[root], total_bytes=total
-    )
+    return DesignArchive(files=tuple(sorted(files)), design_root=root, config_text=configs[root], total_bytes=total)
 
 
 def safe_member_path(raw: str) -> str:
@@ -74,9 +72,7 @@ def safe_member_path(raw: str) -> str:
     return posixpath.join(*parts)
 
 
-def _scan_tar(
-    stream: IO[bytes], limits: ArchiveLimits, *, gzipped: bool
-) -> tuple[set[str], dict[str, str], int]:
+def _scan_tar(stream: IO[bytes], limits: ArchiveLimits, *, gzipped: bool) -> tuple[set[str], dict[str, str], int]:
     files: set[str] = set()
     configs: dict[str, str] = {}
     total = 0
@@ -153,15 +149,11 @@ def _root_of(path: str) -> str:
 
 def _design_root(configs: dict[str, str]) -> str:
     if not configs:
-        raise ArchiveError(
-            "no config.json found: put config.json at the top of the archive or in a single top folder"
-        )
+        raise ArchiveError("no config.json found: put config.json at the top of the archive or in a single top folder")
     shallowest = min(configs, key=lambda root: (root.count("/"), root))
     depth = shallowest.count("/")
     if depth > 1:
-        raise ArchiveError(
-            f"config.json is nested too deep ({shallowest}config.json); keep it at most one folder down"
-        )
+        raise ArchiveError(f"config.json is nested too deep ({shallowest}config.json); keep it at most one folder down")
     rivals = [root for root in configs if root.count("/") == depth and root != shallowest]
     if rivals:
         found = ", ".join(f"{r}config.json" for r in sorted([shallowest, *rivals]))

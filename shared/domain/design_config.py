@@ -38,9 +38,7 @@ def parse_design_config(config_text: str, design_files: Sequence[str], *, flow: 
     try:
         config = json.loads(config_text)
     except json.JSONDecodeError as exc:
-        raise DesignConfigError(
-            [f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"]
-        ) from exc
+        raise DesignConfigError([f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"]) from exc
     if not isinstance(config, dict):
         raise DesignConfigError(["must be a JSON object of settings"])
     problems: list[str] = []

@@ -128,9 +128,7 @@ def advance(job: Job, to: JobState, at: datetime, reason: str | None = None, **d
     if to is JobState.REJECTED:
         raise InvalidTransition(f"job {job.id}: only ingest rejects, and only a new job")
     history = (*job.history, StateChange(to, at, reason))
-    return replace(
-        job, state=to, history=history, reason=reason if reason is not None else job.reason, **details
-    )
+    return replace(job, state=to, history=history, reason=reason if reason is not None else job.reason, **details)
 
 
 def record_submission(job: Job, slurm_job_id: str, at: datetime) -> Job | None:

@@ -63,9 +63,7 @@ def kit_spec(job: Job, plan: FlowPlan, target: ClusterTarget, hook_key: str) -> 
         "results": {"bucket": target.results_bucket, "prefix": job.results_prefix},
         "storage": {"endpoint": target.storage_endpoint, "auth": target.storage_auth},
         "hook": {"url": target.hook_url, "auth": target.hook_auth, "key": hook_key},
-        "stages": [
-            {"name": s.name, "argv": list(s.argv), "cwd": s.cwd, "env": dict(s.env)} for s in plan.stages
-        ],
+        "stages": [{"name": s.name, "argv": list(s.argv), "cwd": s.cwd, "env": dict(s.env)} for s in plan.stages],
         "artifacts": list(plan.artifacts),
         "metrics_files": list(plan.metrics_files),
         "keep_workdir": target.keep_workdir,

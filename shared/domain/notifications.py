@@ -67,19 +67,13 @@ def job_ended_mail(job: Job, *, results_uri: str | None, status_url: str | None)
     )
 
 
-def _html(
-    job: Job, design: str, rows: list[tuple[str, str]], results_uri: str | None, status_url: str | None
-) -> str:
+def _html(job: Job, design: str, rows: list[tuple[str, str]], results_uri: str | None, status_url: str | None) -> str:
     e = html.escape
-    parts = [
-        f"<p>Your job <b>{e(job.id)}</b> for design <b>{e(design)}</b> {e(_HEADLINES.get(job.state, ''))}.</p>"
-    ]
+    parts = [f"<p>Your job <b>{e(job.id)}</b> for design <b>{e(design)}</b> {e(_HEADLINES.get(job.state, ''))}.</p>"]
     if job.reason:
         parts.append(f"<p><b>Reason:</b> {e(job.reason)}</p>")
     if rows:
-        cells = "".join(
-            f"<tr><td>{e(label)}</td><td align='right'>{e(value)}</td></tr>" for label, value in rows
-        )
+        cells = "".join(f"<tr><td>{e(label)}</td><td align='right'>{e(value)}</td></tr>" for label, value in rows)
         parts.append(f"<table>{cells}</table>")
     if job.error_excerpt:
         parts.append(f"<pre>{e(job.error_excerpt)}</pre>")

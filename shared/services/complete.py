@@ -17,7 +17,7 @@ from typing import Any
 
 from shared.domain.callback_auth import CallbackAuthError, job_key, verify
 from shared.domain.flows.base import FlowRunner
-from shared.domain.job import Job, advance, record_stage
+from shared.domain.job import Job, JobState, advance, record_stage
 from shared.domain.metrics import Metrics
 from shared.domain.outcome import ManifestError, Outcome, RunManifest, decide_outcome, parse_manifest
 from shared.domain.upload import JOB_ID_PATTERN
@@ -116,9 +116,7 @@ def finish_job(
             slurm_job_id=current.slurm_job_id or slurm_job_id,
             metrics=metrics,
             artifacts=artifacts,
-            error_excerpt=manifest.error_excerpt
-            if manifest and not outcome.state.value == "SUCCEEDED"
-            else None,
+            error_excerpt=manifest.error_excerpt if manifest and outcome.state is not JobState.SUCCEEDED else None,
             flow_runtime_s=manifest.runtime_s if manifest else None,
             stage=(manifest.failed_stage or manifest.stage_reached) if manifest else current.stage,
             cluster_ended_at=cluster_ended_at,
@@ -127,9 +125,7 @@ def finish_job(
     final = deps.jobs.mutate(job_id, change)
     if final is None:
         return Reply(404, "no such job")
-    log.info(
-        "job ended", extra=fields(state=final.state.value, reason=final.reason, slurm_job_id=slurm_job_id)
-    )
+    log.info("job ended", extra=fields(state=final.state.value, reason=final.reason, slurm_job_id=slurm_job_id))
     deps.notifier.job_ended(final)
     deps.publisher.publish(deps.jobs_topic, {"kind": "slot-freed", "job_id": job_id}, kind="slot-freed")
     return Reply(200, final.state.value)
@@ -172,9 +168,7 @@ def _metrics(job: Job, manifest: RunManifest | None, deps: CompletionDeps) -> Me
     files = {}
     for path in plan.metrics_files:
         if path in manifest.files:
-            text = deps.store.read_text(
-                deps.results_bucket, f"{job.results_prefix}files/{path}", max_bytes=8 << 20
-            )
+            text = deps.store.read_text(deps.results_bucket, f"{job.results_prefix}files/{path}", max_bytes=8 << 20)
             if text is not None:
                 files[path] = text
     return runner.parse_metrics(files).merged(measured)

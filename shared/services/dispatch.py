@@ -70,9 +70,7 @@ def dispatch(deps: DispatchDeps, holder: str, now: Callable[[], datetime]) -> Di
             deps.lease.release(holder)
         if not _work_waiting(deps):
             return report
-    log.warning(
-        "dispatcher stopped after many rounds; the next tick continues", extra=fields(rounds=_MAX_ROUNDS)
-    )
+    log.warning("dispatcher stopped after many rounds; the next tick continues", extra=fields(rounds=_MAX_ROUNDS))
     return report
 
 

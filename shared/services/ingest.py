@@ -6,7 +6,7 @@ is still queued, only re-announces it. Nothing of the user's is touched: the upl
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from shared.domain.archive import ArchiveError, ArchiveLimits, read_design_archive
@@ -30,7 +30,7 @@ class IngestPolicy:
     flow: str
     resources: Resources
     max_upload_bytes: int
-    limits: ArchiveLimits = ArchiveLimits()
+    limits: ArchiveLimits = field(default_factory=ArchiveLimits)
 
 
 @dataclass(frozen=True)
@@ -51,9 +51,7 @@ def ingest_upload(event: UploadEvent, deps: IngestDeps, now: datetime) -> Job | 
     with job_context(job_id):
         existing = deps.jobs.get(job_id)
         if existing is not None:
-            log.info(
-                "upload already recorded; event was a redelivery", extra=fields(state=existing.state.value)
-            )
+            log.info("upload already recorded; event was a redelivery", extra=fields(state=existing.state.value))
             _announce(existing, deps)
             return existing
         job = _evaluate(job_id, event, deps, now)

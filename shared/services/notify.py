@@ -35,7 +35,5 @@ class Notifier:
             # The state is already recorded; a lost e-mail must not undo it. The log carries the reason.
             log.error("could not send the job's e-mail", extra=fields(job_id=job.id, error=str(exc)))
             return
-        self.jobs.mutate(
-            job.id, lambda j: None if ENDED in j.notified else replace(j, notified=(*j.notified, ENDED))
-        )
+        self.jobs.mutate(job.id, lambda j: None if ENDED in j.notified else replace(j, notified=(*j.notified, ENDED)))
         log.info("owner notified", extra=fields(job_id=job.id, to=job.owner, state=job.state.value))

@@ -116,8 +116,7 @@ def _connect(sshd: LocalSshd, port: int, key: Ed25519PrivateKey) -> paramiko.SSH
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
-    if os.geteuid() != 0:
-        pytest.skip("the local Slurm cluster needs root")
+    assert os.geteuid() == 0, "the local Slurm cluster needs root (slurmd, sshd, useradd)"
     # Not tmp_path: pytest makes it 0700, and the login user's sbatch must read slurm.conf.
     root = Path(tempfile.mkdtemp(prefix="olc-slurm-it-"))
     root.chmod(0o755)
