@@ -1,0 +1,169 @@
+"""Small in-memory stand-ins for the ports in shared/ports.py, for service tests.
+
+FakeJobs stores every job as the plain dictionary the Firestore adapter writes (shared/domain/job_codec.py), so
+a service under test sees exactly what a round trip through the database would give it.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from shared.domain.job import Job, JobState
+from shared.domain.job_codec import job_from_dict, job_to_dict
+from shared.ports import OutgoingMail, SlurmJobStatus, SlurmSubmission, SubmitResult
+
+
+class FakeJobs:
+    """JobRepository. `mutate` follows the adapter: None from `change` (or no change) leaves the job as it is."""
+
+    def __init__(self, *jobs: Job) -> None:
+        self.docs: dict[str, dict[str, Any]] = {}
+        self.writes = 0
+        for job in jobs:
+            self.create(job)
+
+    def create(self, job: Job) -> bool:
+        if job.id in self.docs:
+            return False
+        self.docs[job.id] = job_to_dict(job)
+        self.writes += 1
+        return True
+
+    def get(self, job_id: str) -> Job | None:
+        doc = self.docs.get(job_id)
+        return job_from_dict(doc) if doc is not None else None
+
+    def mutate(self, job_id: str, change: Callable[[Job], Job | None]) -> Job | None:
+        current = self.get(job_id)
+        if current is None:
+            return None
+        updated = change(current)
+        if updated is None or updated == current:
+            return current
+        self.docs[job_id] = job_to_dict(updated)
+        self.writes += 1
+        return updated
+
+    def count_in_states(self, states: Sequence[JobState]) -> int:
+        return sum(1 for job in self.all() if job.state in states)
+
+    def oldest_in_state(self, state: JobState, limit: int) -> list[Job]:
+        if limit <= 0:
+            return []
+        return sorted((j for j in self.all() if j.state is state), key=lambda j: j.created_at)[:limit]
+
+    def list_for_owner(self, owner: str, limit: int = 100) -> list[Job]:
+        mine = [j for j in self.all() if j.owner == owner]
+        return sorted(mine, key=lambda j: j.created_at, reverse=True)[:limit]
+
+    def all(self) -> list[Job]:
+        return [job_from_dict(doc) for doc in self.docs.values()]
+
+
+class FakeLease:
+    """Lease. `other_holder` set means someone else holds it for the whole test."""
+
+    def __init__(self, other_holder: str | None = None) -> None:
+        self.holder: str | None = other_holder
+        self.acquired = 0
+        self.released = 0
+
+    def acquire(self, holder: str, ttl_s: float) -> bool:
+        if self.holder not in (None, holder):
+            return False
+        self.holder = holder
+        self.acquired += 1
+        return True
+
+    def release(self, holder: str) -> None:
+        if self.holder == holder:
+            self.holder = None
+            self.released += 1
+
+
+class FakeCluster:
+    """Cluster. Accepts every submission (with increasing Slurm ids) unless its job id is in `refuse`;
+    `states[slurm_id]` is the sequence of JobStates successive status calls report (the last one repeats)."""
+
+    def __init__(self, *, first_id: int = 1000) -> None:
+        self.batches: list[list[SlurmSubmission]] = []
+        self.refuse: dict[str, str] = {}
+        self.states: dict[str, list[str]] = {}
+        self.status_calls: list[list[str]] = []
+        self.cancelled: list[str] = []
+        self._next_id = first_id
+
+    @property
+    def submitted_ids(self) -> list[str]:
+        return [s.job_id for batch in self.batches for s in batch]
+
+    def submit(self, submissions: Sequence[SlurmSubmission]) -> SubmitResult:
+        self.batches.append(list(submissions))
+        accepted: dict[str, str] = {}
+        refused: dict[str, str] = {}
+        for submission in submissions:
+            if submission.job_id in self.refuse:
+                refused[submission.job_id] = self.refuse[submission.job_id]
+            else:
+                accepted[submission.job_id] = str(self._next_id)
+                self._next_id += 1
+        return SubmitResult(accepted=accepted, refused=refused)
+
+    def status(self, slurm_job_ids: Sequence[str]) -> dict[str, SlurmJobStatus]:
+        self.status_calls.append(list(slurm_job_ids))
+        statuses = {}
+        for slurm_id in slurm_job_ids:
+            sequence = self.states.get(slurm_id)
+            if not sequence:
+                continue  # Slurm has forgotten the job
+            state = sequence.pop(0) if len(sequence) > 1 else sequence[0]
+            statuses[slurm_id] = SlurmJobStatus(slurm_job_id=slurm_id, state=state)
+        return statuses
+
+    def cancel(self, slurm_job_ids: Sequence[str]) -> None:
+        self.cancelled.extend(slurm_job_ids)
+
+
+@dataclass
+class FakeStore:
+    """ObjectStore over a dict {(bucket, name): bytes}; generations are ignored."""
+
+    objects: dict[tuple[str, str], bytes] = field(default_factory=dict)
+
+    def put(self, bucket: str, name: str, data: bytes | str) -> None:
+        self.objects[(bucket, name)] = data.encode() if isinstance(data, str) else data
+
+    def open_read(self, bucket: str, name: str, generation: int | None = None) -> IO[bytes]:
+        try:
+            return io.BytesIO(self.objects[(bucket, name)])
+        except KeyError:
+            raise FileNotFoundError(f"gs://{bucket}/{name}") from None
+
+    def read_text(self, bucket: str, name: str, max_bytes: int = 1 << 20) -> str | None:
+        data = self.objects.get((bucket, name))
+        return None if data is None else data[:max_bytes].decode()
+
+    def list_names(self, bucket: str, prefix: str) -> Iterator[str]:
+        return iter(sorted(n for b, n in self.objects if b == bucket and n.startswith(prefix)))
+
+
+@dataclass
+class FakePublisher:
+    messages: list[tuple[str, dict[str, object], dict[str, str]]] = field(default_factory=list)
+
+    def publish(self, topic: str, message: dict[str, object], **attributes: str) -> None:
+        self.messages.append((topic, message, attributes))
+
+    def kinds(self) -> list[str]:
+        return [str(message["kind"]) for _, message, _ in self.messages]
+
+
+@dataclass
+class FakeMailer:
+    sent: list[OutgoingMail] = field(default_factory=list)
+
+    def send(self, mail: OutgoingMail) -> None:
+        self.sent.append(mail)
