@@ -18,14 +18,11 @@ import statistics
 import sys
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from shared.cli import client  # noqa: E402
-from shared.cli.client import ClientConfig  # noqa: E402
-from shared.localstack.mailbox import wait_for_mail  # noqa: E402
-from shared.localstack.stack import REPO_ROOT, LocalStack, StackLayout  # noqa: E402
+from shared.cli import client
+from shared.cli.client import ClientConfig
+from shared.localstack.mailbox import wait_for_mail
+from shared.localstack.stack import REPO_ROOT, LocalStack, StackLayout
 
 USER = "bench@example.com"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import flask
 import functions_framework
@@ -13,6 +14,7 @@ from shared.adapters.identity import DevHeaderIdentity, GoogleIdTokenIdentity, U
 from shared.config import settings
 from shared.domain.job_codec import job_to_json
 from shared.services.queries import NotFound, get_job, list_jobs
+from shared.services.quota_admin import Forbidden, InvalidQuota, set_quota, show_quota
 from shared.structured_log import set_trace_from_headers
 
 Handler = Callable[[str, re.Match[str]], flask.Response | tuple[flask.Response, int]]
@@ -32,9 +34,27 @@ def _get_job(caller: str, match: re.Match[str]) -> flask.Response:
     return flask.jsonify(job_to_json(get_job(bootstrap.jobs(), caller, match["job_id"])))
 
 
+def _show_quota(caller: str, match: re.Match[str]) -> flask.Response:
+    config = settings()
+    user = match["user"] or caller
+    return flask.jsonify(
+        show_quota(bootstrap.quotas(), bootstrap.quota_limits(config), caller, user.lower(), datetime.now(UTC))
+    )
+
+
+def _set_quota(caller: str, match: re.Match[str]) -> flask.Response:
+    body = flask.request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise InvalidQuota("send a JSON object of quota fields")
+    set_quota(bootstrap.quotas(), caller, match["user"].lower(), body)
+    return _show_quota(caller, match)
+
+
 ROUTES: tuple[tuple[str, re.Pattern[str], Handler], ...] = (
     ("GET", re.compile(r"^/v1/jobs/?$"), _list_jobs),
     ("GET", re.compile(r"^/v1/jobs/(?P<job_id>[A-Za-z0-9]+)$"), _get_job),
+    ("GET", re.compile(r"^/v1/quota(?:s/(?P<user>[^/]+))?$"), _show_quota),
+    ("PUT", re.compile(r"^/v1/quotas/(?P<user>[^/]+)$"), _set_quota),
 )
 
 
@@ -62,6 +82,10 @@ def api(request: flask.Request) -> flask.Response | tuple[flask.Response, int]:
                     return handler(caller, match)
                 except NotFound:
                     return _error(404, "not_found", f"no job {match.groupdict().get('job_id')} of yours")
+                except Forbidden as exc:
+                    return _error(403, "forbidden", str(exc))
+                except InvalidQuota as exc:
+                    return _error(400, "invalid_quota", str(exc))
     if allowed:
         return _error(405, "method_not_allowed", f"{request.method} is not supported on {request.path}")
     return _error(404, "no_route", f"no endpoint {request.path}")

@@ -12,6 +12,7 @@ from pathlib import Path
 from google.cloud import firestore
 
 from shared.adapters.firestore_jobs import FirestoreJobs, FirestoreLease
+from shared.adapters.firestore_quota import FirestoreQuotas
 from shared.adapters.gcs_store import GcsObjectStore, storage_client
 from shared.adapters.pubsub_publisher import PubSubPublisher
 from shared.adapters.smtp_mailer import DisabledMailer, SmtpMailer
@@ -20,6 +21,7 @@ from shared.config import Settings, settings
 from shared.domain.design import Resources
 from shared.domain.flows.base import FlowRunner
 from shared.domain.job_script import ClusterTarget
+from shared.domain.quota import QuotaLimits
 from shared.ports import Mailer, SecretSource
 from shared.services.complete import CompletionDeps
 from shared.services.dispatch import DispatchDeps, ScriptFactory
@@ -137,10 +139,11 @@ def ingest_deps() -> IngestDeps:
         designs_bucket=config.designs_bucket,
         jobs_topic=config.jobs_topic,
         flow=config.flow_runner,
+        offered_flows=config.offered_flows,
         resources=default_resources(config),
         max_upload_bytes=config.max_upload_bytes,
     )
-    return IngestDeps(jobs(), object_store(), publisher(), notifier(), policy)
+    return IngestDeps(jobs(), object_store(), publisher(), notifier(), policy, quotas(), quota_limits(config))
 
 
 @functools.cache
@@ -163,6 +166,22 @@ def script_factory() -> ScriptFactory:
     )
 
 
+@functools.cache
+def quotas() -> FirestoreQuotas:
+    return FirestoreQuotas(firestore_client(), settings().admins)
+
+
+def quota_limits(config: Settings) -> QuotaLimits:
+    """The configured defaults; operators may override them in Firestore (quotas/_defaults)."""
+    return QuotaLimits(
+        global_concurrency=config.job_concurrency,
+        user_concurrency=config.user_concurrency,
+        user_max_queued=config.user_max_queued,
+        user_monthly_core_hours=config.user_monthly_core_hours,
+        budget_action="reject" if config.budget_action == "reject" else "wait",
+    )
+
+
 def dispatch_deps() -> DispatchDeps:
     config = settings()
     return DispatchDeps(
@@ -170,7 +189,9 @@ def dispatch_deps() -> DispatchDeps:
         lease=FirestoreLease(firestore_client(), "dispatcher"),
         cluster=cluster(),
         scripts=script_factory(),
-        concurrency=config.job_concurrency,
+        quotas=quotas(),
+        notifier=notifier(),
+        limits=quota_limits(config),
         lease_ttl_s=config.dispatch_lease_s,
     )
 
@@ -185,6 +206,7 @@ def completion_deps() -> CompletionDeps:
         notifier=notifier(),
         runners=runners(),
         hook_master_key=hook_master_key,
+        quotas=quotas(),
         results_bucket=config.results_bucket,
         jobs_topic=config.jobs_topic,
         wait_for_slurm_s=config.completion_wait_s,

@@ -44,6 +44,21 @@ def _positive_int(value: str) -> int:
     return number
 
 
+def _positive_float(value: str) -> float:
+    number = float(value)
+    if not number > 0:
+        raise ValueError(f"{value!r} is not a positive number")
+    return number
+
+
+def _name_list(value: str) -> tuple[str, ...]:
+    return tuple(e.strip() for e in value.split(",") if e.strip())
+
+
+def _email_list(value: str) -> tuple[str, ...]:
+    return tuple(e.strip().lower() for e in value.split(",") if e.strip())
+
+
 @dataclass(frozen=True, kw_only=True)
 class Settings:
     project_id: str = _setting("GOOGLE_CLOUD_PROJECT", "Google Cloud project id.")
@@ -54,8 +69,29 @@ class Settings:
         "JOBS_TOPIC", "Pub/Sub topic the dispatcher listens on (job queued, slot freed).", "olc-jobs"
     )
     job_concurrency: int = _setting("JOB_CONCURRENCY", "Most jobs active in Slurm at once.", 10, _positive_int)
+    user_concurrency: int = _setting(
+        "USER_CONCURRENCY", "Most jobs of one user active at once (per-user overrides in Firestore).", 3, _positive_int
+    )
+    user_max_queued: int = _setting(
+        "USER_MAX_QUEUED", "Most jobs of one user waiting; further uploads are rejected.", 50, _positive_int
+    )
+    user_monthly_core_hours: float = _setting(
+        "USER_MONTHLY_CORE_HOURS", "Core-hours one user may use per calendar month (UTC).", 200.0, _positive_float
+    )
+    budget_action: str = _setting(
+        "BUDGET_ACTION", "`wait` or `reject`: what happens to a run that would exceed the monthly budget.", "wait"
+    )
+    admins: tuple[str, ...] = _setting(
+        "ADMINS", "Comma-separated e-mails with admin rights (more in Firestore config/admins).", (), _email_list
+    )
     flow_runner: str = _setting(
         "FLOW_RUNNER", f"Flow that runs designs: one of {', '.join(FLOW_RUNNERS)}.", "qflow-osu035"
+    )
+    extra_flows: tuple[str, ...] = _setting(
+        "EXTRA_FLOWS",
+        "Further flows users may choose with `OLC_FLOW` in config.json (comma-separated).",
+        (),
+        _name_list,
     )
     openlane_image: str = _setting(
         "OPENLANE_IMAGE", "Singularity image of OpenLane 1 on the cluster.", "/apps/openlane/openlane.sif"
@@ -151,16 +187,25 @@ class Settings:
         settings._check()
         return settings
 
+    @property
+    def offered_flows(self) -> tuple[str, ...]:
+        return (self.flow_runner, *(f for f in self.extra_flows if f != self.flow_runner))
+
     def _check(self) -> None:
         problems = []
         if self.environment not in ("production", "local"):
             problems.append(f"OLC_ENV must be production or local, not {self.environment!r}")
         if self.flow_runner not in FLOW_RUNNERS:
             problems.append(f"FLOW_RUNNER must be one of {', '.join(FLOW_RUNNERS)}, not {self.flow_runner!r}")
+        unknown_flows = [f for f in self.extra_flows if f not in FLOW_RUNNERS]
+        if unknown_flows:
+            problems.append(f"EXTRA_FLOWS names unknown flows {unknown_flows}; known: {', '.join(FLOW_RUNNERS)}")
         if self.secrets_backend not in ("secret-manager", "directory"):
             problems.append(f"SECRETS_BACKEND must be secret-manager or directory, not {self.secrets_backend!r}")
         if self.secrets_backend == "directory" and not self.secrets_dir:
             problems.append("SECRETS_DIR must be set when SECRETS_BACKEND=directory")
+        if self.budget_action not in ("wait", "reject"):
+            problems.append(f"BUDGET_ACTION must be wait or reject, not {self.budget_action!r}")
         if self.hook_auth not in ("none", "google-id-token"):
             problems.append(f"HOOK_AUTH must be none or google-id-token, not {self.hook_auth!r}")
         if self.hook_auth == "none" and self.environment == "production":
@@ -187,7 +232,8 @@ def settings() -> Settings:
 def markdown_table() -> str:
     rows = ["| Variable | Default | Meaning |", "|---|---|---|"]
     for f in fields(Settings):
-        default = "(required)" if f.default is MISSING else f"`{f.default}`"
+        shown = ",".join(f.default) if isinstance(f.default, tuple) else f.default
+        default = "(required)" if f.default is MISSING else f"`{shown}`"
         rows.append(f"| `{f.metadata['env']}` | {default} | {f.metadata['doc']} |")
     return "\n".join(rows) + "\n"
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import IO, Protocol
 
 from shared.domain.job import Job, JobState
+from shared.domain.quota import QuotaLimits, UserQuota
 
 
 class SecretSource(Protocol):
@@ -42,6 +44,40 @@ class JobRepository(Protocol):
     def oldest_in_state(self, state: JobState, limit: int) -> list[Job]: ...
 
     def list_for_owner(self, owner: str, limit: int = 100) -> list[Job]: ...
+
+    def in_states(self, states: Sequence[JobState]) -> list[Job]:
+        """Every job in these states (used for the active ones, which the global limit bounds)."""
+        ...
+
+    def count_for_owner(self, owner: str, state: JobState) -> int: ...
+
+    def set_queue_positions(self, positions: Mapping[str, tuple[int, datetime]]) -> None:
+        """Write queue position and estimated start of waiting jobs (fields only; no state change)."""
+        ...
+
+    def recent_run_seconds(self, limit: int) -> list[float]:
+        """Wall seconds from submission to end of the latest successful runs."""
+        ...
+
+
+class QuotaStore(Protocol):
+    def limits(self, base: QuotaLimits) -> QuotaLimits:
+        """`base` (from configuration) with the operator's stored defaults applied."""
+        ...
+
+    def overrides(self, users: Iterable[str]) -> dict[str, UserQuota]: ...
+
+    def usage(self, users: Iterable[str], month: str) -> dict[str, float]:
+        """Core-hours each user's finished runs used in `month` (YYYY-MM)."""
+        ...
+
+    def add_usage(self, user: str, month: str, core_hours: float) -> None: ...
+
+    def is_admin(self, user: str) -> bool: ...
+
+    def set_user(self, user: str, quota: UserQuota) -> None: ...
+
+    def set_defaults(self, values: Mapping[str, object]) -> None: ...
 
 
 class Lease(Protocol):

@@ -28,6 +28,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
+import zlib
 from typing import Any, Dict, List
 
 METADATA = "http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/default"
@@ -211,7 +212,7 @@ class Run:
         try:
             self.fetch_design()
             exit_code, failed_stage, excerpt = self.run_stages()
-        except (KitError, OSError, ValueError, tarfile.TarError, zipfile.BadZipFile) as exc:
+        except (KitError, OSError, ValueError, EOFError, zlib.error, tarfile.TarError, zipfile.BadZipFile) as exc:
             exit_code, failed_stage, excerpt = 1, "setup", "{}: {}".format(type(exc).__name__, exc)
             log(excerpt)
         files = self.upload_results()

@@ -57,14 +57,14 @@ def deliver(conf: Dict[str, str], record_path: str) -> str:
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")
     try:
         urllib.request.urlopen(request, timeout=30).close()
-        return True
+        return "done"
     except urllib.error.HTTPError as exc:
-        # Kept and retried either way: a 503 means "not final yet", and a 4xx is worth a human look in the log.
         print("hook answered {} for {}".format(exc.code, record_path), flush=True)
-        return False
+        # 503: Slurm has not finalised the job yet; 409/429: busy. Other refusals will not change on retry.
+        return "retry" if exc.code >= 500 or exc.code in (409, 429) else "give-up"
     except OSError as exc:
         print("hook unreachable for {}: {}".format(record_path, exc), flush=True)
-        return False
+        return "retry"
 
 
 def claim(record_path: str) -> str:
@@ -80,7 +80,14 @@ def send_with_retries(conf: Dict[str, str], record_path: str) -> None:
         return  # another sender has it
     delay = 0.5
     for _attempt in range(ATTEMPTS):
-        verdict = deliver(conf, claimed)
+        try:
+            verdict = deliver(conf, claimed)
+        except (ValueError, KeyError) as exc:  # a corrupt record or configuration: retrying cannot help
+            print("cannot deliver {}: {!r}".format(claimed, exc), flush=True)
+            verdict = "give-up"
+        except OSError as exc:  # key file, metadata server: may recover
+            print("cannot deliver {} yet: {}".format(claimed, exc), flush=True)
+            verdict = "retry"
         if verdict == "done":
             os.remove(claimed)
             return

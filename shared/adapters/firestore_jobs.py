@@ -8,7 +8,7 @@ retried on conflict.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 from google.api_core import exceptions as gexc
@@ -21,6 +21,7 @@ from shared.domain.job_codec import job_from_dict, job_to_dict
 JOBS = "jobs"
 LOCKS = "locks"
 _MAX_ATTEMPTS = 25
+_BATCH = 400  # Firestore allows 500 writes per batch
 
 
 class ConcurrentUpdateError(RuntimeError):
@@ -79,6 +80,41 @@ class FirestoreJobs:
             .limit(limit)
         )
         return [job_from_dict(s.to_dict()) for s in query.stream()]
+
+    def in_states(self, states: Sequence[JobState]) -> list[Job]:
+        query = self._jobs.where(filter=FieldFilter("state", "in", [s.value for s in states]))
+        return [job_from_dict(s.to_dict()) for s in query.stream()]
+
+    def count_for_owner(self, owner: str, state: JobState) -> int:
+        query = self._jobs.where(filter=FieldFilter("owner", "==", owner)).where(
+            filter=FieldFilter("state", "==", state.value)
+        )
+        return int(query.count().get()[0][0].value)
+
+    def set_queue_positions(self, positions: Mapping[str, tuple[int, datetime]]) -> None:
+        items = list(positions.items())
+        for start in range(0, len(items), _BATCH):
+            batch = self._db.batch()
+            for job_id, (position, eta) in items[start : start + _BATCH]:
+                batch.update(self._jobs.document(job_id), {"queue_position": position, "estimated_start_at": eta})
+            try:
+                batch.commit()
+            except gexc.NotFound:
+                pass  # a job vanished (deleted) meanwhile; the next round rewrites the rest
+
+    def recent_run_seconds(self, limit: int) -> list[float]:
+        query = (
+            self._jobs.where(filter=FieldFilter("state", "==", JobState.SUCCEEDED.value))
+            .order_by("created_at", direction=firestore.Query.DESCENDING)
+            .limit(limit)
+        )
+        seconds = []
+        for snapshot in query.stream():
+            job = job_from_dict(snapshot.to_dict())
+            started, ended = job.entered_at(JobState.SUBMITTED), job.entered_at(JobState.SUCCEEDED)
+            if started and ended:
+                seconds.append((ended - started).total_seconds())
+        return seconds
 
 
 class FirestoreLease:

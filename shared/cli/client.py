@@ -82,9 +82,16 @@ def expected_job_id(source: SourceObject) -> str:
 
 def api_get(config: ClientConfig, path: str) -> dict[str, Any] | None:
     """GET from the API; None on 404."""
+    return api_call(config, "GET", path)
+
+
+def api_call(config: ClientConfig, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """Call the API; None on 404, ClientError with the API's message otherwise."""
     if not config.api_url.startswith(("http://", "https://")):
         raise ClientError(f"OLC_API_URL must be an http(s) URL, not {config.api_url!r}")
-    request = urllib.request.Request(config.api_url + path, headers={"X-OLC-User": config.user})  # noqa: S310 - http(s) checked above
+    headers = {"X-OLC-User": config.user, "Content-Type": "application/json"}
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(config.api_url + path, data=data, headers=headers, method=method)  # noqa: S310
     try:
         with urllib.request.urlopen(request, timeout=30) as reply:  # noqa: S310 - http(s) checked above
             return json.loads(reply.read())

@@ -44,6 +44,25 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--json", action="store_true")
     show.set_defaults(handler=_jobs_get)
 
+    quota = commands.add_parser("quota", help="show or (admins) change quotas").add_subparsers(
+        required=True, metavar="ACTION"
+    )
+    quota_show = quota.add_parser("show", help="limits and this month's usage (yours, or USER's for admins)")
+    quota_show.add_argument("target", nargs="?", help="user e-mail, or _defaults")
+    quota_show.add_argument("--json", action="store_true")
+    quota_show.set_defaults(handler=_quota_show)
+    quota_set = quota.add_parser("set", help="admins: override a user's limits, or the defaults with _defaults")
+    quota_set.add_argument("target", help="user e-mail, or _defaults")
+    quota_set.add_argument("--concurrency", type=int, help="user: most active jobs")
+    quota_set.add_argument("--max-queued", type=int, help="user: most waiting jobs")
+    quota_set.add_argument("--monthly-core-hours", type=float, help="user: core-hours per month")
+    quota_set.add_argument("--global-concurrency", type=int, help="_defaults: most active jobs in all")
+    quota_set.add_argument("--user-concurrency", type=int, help="_defaults: per-user active jobs")
+    quota_set.add_argument("--user-max-queued", type=int, help="_defaults: per-user waiting jobs")
+    quota_set.add_argument("--user-monthly-core-hours", type=float, help="_defaults: per-user core-hours")
+    quota_set.add_argument("--budget-action", choices=["wait", "reject"], help="_defaults: over budget")
+    quota_set.set_defaults(handler=_quota_set)
+
     stack = commands.add_parser("stack", help="the local stack (emulators, Slurm, functions)")
     stack.add_argument("action", choices=["up", "down", "status", "env"])
     stack.add_argument("--name", default="demo", help="stack name (default demo; the tests use 'test')")
@@ -116,6 +135,39 @@ def _print_summary(job: dict[str, Any]) -> None:
         print(f"  {key:<8} {value}")
     if job.get("error_excerpt"):
         print("error excerpt:\n" + job["error_excerpt"])
+
+
+def _quota_show(args: argparse.Namespace) -> int:
+    config = ClientConfig.from_env(args.user)
+    path = f"/v1/quotas/{args.target}" if args.target else "/v1/quota"
+    reply = client.api_call(config, "GET", path) or {}
+    if args.json:
+        print(json.dumps(reply, indent=2))
+    else:
+        for key, value in (reply.get("defaults") or reply).items():
+            print(f"{key:<22} {value}")
+    return 0
+
+
+_USER_FIELDS = ("concurrency", "max_queued", "monthly_core_hours")
+_DEFAULT_FIELDS = (
+    "global_concurrency",
+    "user_concurrency",
+    "user_max_queued",
+    "user_monthly_core_hours",
+    "budget_action",
+)
+
+
+def _quota_set(args: argparse.Namespace) -> int:
+    config = ClientConfig.from_env(args.user)
+    wanted = _DEFAULT_FIELDS if args.target == "_defaults" else _USER_FIELDS
+    values = {name: getattr(args, name) for name in wanted if getattr(args, name) is not None}
+    if not values:
+        raise ClientError(f"nothing to set; options for {args.target}: {', '.join(wanted)}")
+    reply = client.api_call(config, "PUT", f"/v1/quotas/{args.target}", values) or {}
+    print(json.dumps(reply, indent=2))
+    return 0
 
 
 def _stack(args: argparse.Namespace) -> int:

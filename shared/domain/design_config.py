@@ -23,6 +23,7 @@ STD_CELL_LIBRARIES = (
     "gf180mcu_fd_sc_mcu7t5v0",
     "gf180mcu_fd_sc_mcu9t5v0",
 )
+FLOW_KEY = "OLC_FLOW"
 _DIR_PREFIXES = ("dir::", "$DESIGN_DIR/", "${DESIGN_DIR}/")
 
 
@@ -34,7 +35,10 @@ class DesignConfigError(ValueError):
         super().__init__("config.json: " + "; ".join(self.problems))
 
 
-def parse_design_config(config_text: str, design_files: Sequence[str], *, flow: str) -> DesignSpec:
+def parse_design_config(
+    config_text: str, design_files: Sequence[str], *, flow: str, offered_flows: Sequence[str] = ()
+) -> DesignSpec:
+    """`flow` is the deployment's default; config.json may pick another of `offered_flows` with OLC_FLOW."""
     try:
         config = json.loads(config_text)
     except json.JSONDecodeError as exc:
@@ -48,6 +52,7 @@ def parse_design_config(config_text: str, design_files: Sequence[str], *, flow: 
     period = _clock_period(config.get("CLOCK_PERIOD", 10.0), problems)
     pdk = _choice(config, "PDK", PDKS, problems)
     _choice(config, "STD_CELL_LIBRARY", STD_CELL_LIBRARIES, problems)
+    chosen_flow = _choice(config, FLOW_KEY, tuple(offered_flows) or (flow,), problems) or flow
     if problems:
         raise DesignConfigError(problems)
     return DesignSpec(
@@ -56,7 +61,7 @@ def parse_design_config(config_text: str, design_files: Sequence[str], *, flow: 
         verilog_files=verilog,
         clock_port=clock_port,
         clock_period_ns=period,
-        flow=flow,
+        flow=chosen_flow,
         pdk=pdk or "",
         flow_variables=config,
     )

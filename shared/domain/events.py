@@ -54,7 +54,7 @@ def decode_message_data(message: Mapping[str, Any]) -> dict[str, Any]:
     """A Pub/Sub message's data as JSON (push deliveries carry it base64-encoded)."""
     raw = message.get("data") or ""
     try:
-        decoded = base64.b64decode(raw) if isinstance(raw, str) else bytes(raw)
+        decoded = base64.b64decode(raw, validate=True) if isinstance(raw, str) else bytes(raw)
         value = json.loads(decoded or b"{}")
     except (binascii.Error, ValueError) as exc:
         raise EventShapeError(f"message data is not base64 JSON: {exc}") from exc
@@ -64,10 +64,13 @@ def decode_message_data(message: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _from_object_resource(resource: Mapping[str, Any]) -> UploadEvent:
+    bucket, name = resource.get("bucket"), resource.get("name")
+    if not isinstance(bucket, str) or not bucket or not isinstance(name, str) or not name:
+        raise EventShapeError(f"storage object without a usable bucket/name: {bucket!r}, {name!r}")
     try:
         source = SourceObject(
-            bucket=str(resource["bucket"]),
-            name=str(resource["name"]),
+            bucket=bucket,
+            name=name,
             generation=int(resource["generation"]),
             size=int(resource["size"]) if resource.get("size") not in (None, "") else None,
         )

@@ -85,6 +85,9 @@ class Job:
     artifacts: dict[str, str] = field(default_factory=dict)
     flow_runtime_s: float | None = None
     cluster_ended_at: datetime | None = None  # when the epilog reported the end, for latency figures
+    queue_position: int | None = None  # 1-based place in the fair order while QUEUED
+    estimated_start_at: datetime | None = None
+    core_hours: float | None = None  # what the run used: Slurm's elapsed time x CPUs
     notified: tuple[str, ...] = ()
 
     def entered_at(self, state: JobState) -> datetime | None:
@@ -125,10 +128,17 @@ def advance(job: Job, to: JobState, at: datetime, reason: str | None = None, **d
     """`job` moved to state `to`, or None when that would not move it forward (duplicate or late event)."""
     if job.state.is_terminal or to.rank <= job.state.rank:
         return None
-    if to is JobState.REJECTED:
-        raise InvalidTransition(f"job {job.id}: only ingest rejects, and only a new job")
+    if to is JobState.REJECTED and job.state is not JobState.QUEUED:
+        raise InvalidTransition(f"job {job.id}: only a job that has not started can be rejected")
     history = (*job.history, StateChange(to, at, reason))
+    # Leaving the queue (every transition does) ends the queue position and estimate.
+    details = {"queue_position": None, "estimated_start_at": None, **details}
     return replace(job, state=to, history=history, reason=reason if reason is not None else job.reason, **details)
+
+
+def max_core_hours(resources: Resources) -> float:
+    """The most a run can use: its CPUs for its whole time limit."""
+    return resources.cpus * resources.time_limit_minutes / 60
 
 
 def record_submission(job: Job, slurm_job_id: str, at: datetime) -> Job | None:

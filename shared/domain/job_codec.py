@@ -40,6 +40,9 @@ def job_to_dict(job: Job) -> dict[str, Any]:
         "artifacts": job.artifacts,
         "flow_runtime_s": job.flow_runtime_s,
         "cluster_ended_at": job.cluster_ended_at,
+        "queue_position": job.queue_position,
+        "estimated_start_at": job.estimated_start_at,
+        "core_hours": job.core_hours,
         "notified": list(job.notified),
     }
 
@@ -71,6 +74,9 @@ def job_from_dict(data: dict[str, Any]) -> Job:
         flow_runtime_s=data.get("flow_runtime_s"),
         cluster_ended_at=_utc(data["cluster_ended_at"]) if data.get("cluster_ended_at") else None,
         notified=tuple(data.get("notified") or ()),
+        queue_position=data.get("queue_position"),
+        estimated_start_at=_utc(data["estimated_start_at"]) if data.get("estimated_start_at") else None,
+        core_hours=data.get("core_hours"),
     )
 
 

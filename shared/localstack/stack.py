@@ -116,6 +116,8 @@ class StackLayout:
             "SMTP_STARTTLS": "false",
             "STATUS_BASE_URL": self.url("api"),
             "FLOW_RUNNER": "qflow-osu035",
+            "EXTRA_FLOWS": "yosys-osu035",
+            "ADMINS": "admin@example.com",
             "DEFAULT_MEMORY_MB": "1024",
             "DEFAULT_TIME_LIMIT_MINUTES": "20",
             "PYTHONPATH": str(REPO_ROOT),

@@ -21,7 +21,7 @@ from shared.domain.job import Job, JobState, advance, record_stage
 from shared.domain.metrics import Metrics
 from shared.domain.outcome import ManifestError, Outcome, RunManifest, decide_outcome, parse_manifest
 from shared.domain.upload import JOB_ID_PATTERN
-from shared.ports import Cluster, JobRepository, MessagePublisher, ObjectStore
+from shared.ports import Cluster, JobRepository, MessagePublisher, ObjectStore, QuotaStore, SlurmJobStatus
 from shared.services.notify import Notifier
 from shared.structured_log import fields, get, job_context
 
@@ -43,6 +43,7 @@ class CompletionDeps:
     notifier: Notifier
     runners: Mapping[str, FlowRunner]
     hook_master_key: Callable[[], str]
+    quotas: QuotaStore
     results_bucket: str
     jobs_topic: str
     wait_for_slurm_s: float = 10
@@ -96,9 +97,10 @@ def finish_job(
     if job is None:
         return Reply(404, "no such job")
     if job.state.is_terminal:
+        deps.notifier.job_ended(job)  # a no-op unless an earlier call recorded the end but died before mailing
         return Reply(200, f"already {job.state.value}")
     manifest = _manifest(job, deps)
-    outcome = _wait_for_outcome(job, slurm_job_id, manifest, deps)
+    outcome, status = _wait_for_outcome(job, slurm_job_id, manifest, deps)
     if outcome is None:
         return Reply(503, "Slurm has not finished the job yet; retry")
     if manifest is None:
@@ -106,9 +108,11 @@ def finish_job(
     metrics = _metrics(job, manifest, deps)
     artifacts = _artifacts(job, manifest, deps)
     ended_at = now()
+    core_hours = _core_hours(job, status, manifest)
+    applied: list[Job] = []
 
     def change(current: Job) -> Job | None:
-        return advance(
+        moved = advance(
             current,
             outcome.state,
             ended_at,
@@ -120,20 +124,27 @@ def finish_job(
             flow_runtime_s=manifest.runtime_s if manifest else None,
             stage=(manifest.failed_stage or manifest.stage_reached) if manifest else current.stage,
             cluster_ended_at=cluster_ended_at,
+            core_hours=core_hours,
         )
+        applied[:] = [moved] if moved else []
+        return moved
 
     final = deps.jobs.mutate(job_id, change)
     if final is None:
         return Reply(404, "no such job")
+    if applied and core_hours:
+        # Only the call that recorded the end counts the usage, so a repeated call cannot count it twice.
+        deps.quotas.add_usage(final.owner, ended_at.strftime("%Y-%m"), core_hours)
     log.info("job ended", extra=fields(state=final.state.value, reason=final.reason, slurm_job_id=slurm_job_id))
     deps.notifier.job_ended(final)
-    deps.publisher.publish(deps.jobs_topic, {"kind": "slot-freed", "job_id": job_id}, kind="slot-freed")
+    if applied:
+        deps.publisher.publish(deps.jobs_topic, {"kind": "slot-freed", "job_id": job_id}, kind="slot-freed")
     return Reply(200, final.state.value)
 
 
 def _wait_for_outcome(
     job: Job, slurm_job_id: str, manifest: RunManifest | None, deps: CompletionDeps
-) -> Outcome | None:
+) -> tuple[Outcome | None, SlurmJobStatus | None]:
     """The epilog runs while Slurm still shows the job COMPLETING: poll briefly for its final state."""
     deadline = time.monotonic() + deps.wait_for_slurm_s
     delay = 0.1
@@ -141,9 +152,18 @@ def _wait_for_outcome(
         status = deps.cluster.status([slurm_job_id]).get(slurm_job_id)
         outcome = decide_outcome(status.state if status else None, manifest, job.resources.time_limit_minutes)
         if outcome is not None or time.monotonic() > deadline:
-            return outcome
+            return outcome, status
         time.sleep(delay)
         delay = min(delay * 2, 1.0)
+
+
+def _core_hours(job: Job, status: SlurmJobStatus | None, manifest: RunManifest | None) -> float | None:
+    """Actual usage: Slurm's elapsed time x allocated CPUs; the manifest's runtime when Slurm forgot the job."""
+    if status and status.elapsed_s is not None:
+        return round(status.elapsed_s * (status.cpus or job.resources.cpus) / 3600, 6)
+    if manifest and manifest.runtime_s is not None:
+        return round(manifest.runtime_s * job.resources.cpus / 3600, 6)
+    return None
 
 
 def _manifest(job: Job, deps: CompletionDeps) -> RunManifest | None:

@@ -1,25 +1,33 @@
-"""Use case: admit queued jobs to Slurm while fewer than JOB_CONCURRENCY are active.
+"""Use case: admit queued jobs to Slurm, fairly and within every quota (shared/domain/quota.py).
 
-One dispatcher at a time holds a lease (locks/dispatcher) and submits a whole batch in one SSH round trip.
-An invocation that finds the lease taken returns at once; the holder re-checks for work after releasing it, so a
-job queued while the lease was held is never left waiting for the next tick.
+One dispatcher at a time holds a lease (locks/dispatcher) and submits each admitted batch in one SSH round trip.
+An invocation that finds the lease taken returns at once; the holder re-checks for work after releasing it, so a job
+queued while the lease was held is never left waiting for the next tick. The lease is renewed before every sbatch
+round, so a holder that stalled past its lease never submits on stale counts.
 """
 
 from __future__ import annotations
 
+import statistics
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from shared.domain.callback_auth import job_key
 from shared.domain.flows.base import FlowRunner
-from shared.domain.job import ACTIVE_STATES, Job, JobState, advance, record_submission
+from shared.domain.job import ACTIVE_STATES, Job, JobState, advance, max_core_hours, record_submission
 from shared.domain.job_script import ClusterTarget, RenderError, kit_spec, render_job_script
-from shared.ports import Cluster, JobRepository, Lease, SlurmSubmission
+from shared.domain.quota import Admission, QuotaLimits, UserState, WaitingJob, estimated_starts, plan_admission
+from shared.ports import Cluster, JobRepository, Lease, QuotaStore, SlurmSubmission
+from shared.services.notify import Notifier
 from shared.structured_log import fields, get
 
 log = get(__name__)
 _MAX_ROUNDS = 50
+MAX_QUEUE_SCAN = 5000
+DEFAULT_RUN_S = 300.0
+ETA_SLACK_S = 30  # estimates closer than this to the stored one are not rewritten
 
 
 @dataclass(frozen=True)
@@ -36,7 +44,10 @@ class ScriptFactory:
         runner = self.runners.get(job.flow or "")
         if runner is None:
             raise RenderError(f"flow {job.flow!r} is not available on this deployment")
-        plan = runner.plan(job.design, job.resources)
+        try:
+            plan = runner.plan(job.design, job.resources)
+        except ValueError as exc:  # the runner cannot run this design: fail the job, not the whole dispatch
+            raise RenderError(str(exc)) from exc
         spec = kit_spec(job, plan, self.target, job_key(self.hook_master_key(), job.id))
         return render_job_script(self.template, self.kit_source, job, job.resources, spec, self.target)
 
@@ -47,7 +58,9 @@ class DispatchDeps:
     lease: Lease
     cluster: Cluster
     scripts: ScriptFactory
-    concurrency: int
+    quotas: QuotaStore
+    notifier: Notifier
+    limits: QuotaLimits
     lease_ttl_s: float = 120
 
 
@@ -55,7 +68,12 @@ class DispatchDeps:
 class DispatchReport:
     submitted: dict[str, str] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
+    rejected: dict[str, str] = field(default_factory=dict)
     lease_busy: bool = False
+
+
+def month_of(moment: datetime) -> str:
+    return moment.strftime("%Y-%m")
 
 
 def dispatch(deps: DispatchDeps, holder: str, now: Callable[[], datetime]) -> DispatchReport:
@@ -65,46 +83,109 @@ def dispatch(deps: DispatchDeps, holder: str, now: Callable[[], datetime]) -> Di
             report.lease_busy = True
             return report
         try:
-            _admit_while_free(deps, now, report)
+            seen = _admit(deps, holder, now, report)
         finally:
             deps.lease.release(holder)
-        if not _work_waiting(deps):
+        # A job queued while we held the lease may have had its own trigger turned away: look once more.
+        if {j.id for j in deps.jobs.oldest_in_state(JobState.QUEUED, MAX_QUEUE_SCAN)} <= seen:
             return report
     log.warning("dispatcher stopped after many rounds; the next tick continues", extra=fields(rounds=_MAX_ROUNDS))
     return report
 
 
-def _work_waiting(deps: DispatchDeps) -> bool:
-    free = deps.concurrency - deps.jobs.count_in_states(ACTIVE_STATES)
-    return free > 0 and bool(deps.jobs.oldest_in_state(JobState.QUEUED, 1))
-
-
-def _admit_while_free(deps: DispatchDeps, now: Callable[[], datetime], report: DispatchReport) -> None:
+def _admit(deps: DispatchDeps, holder: str, now: Callable[[], datetime], report: DispatchReport) -> set[str]:
+    """Admit while anything fits and keep the queue's positions current; returns the ids of the jobs it saw
+    waiting (admitted ones included)."""
+    admission = Admission()
+    limits = deps.quotas.limits(deps.limits)
+    seen: set[str] = set()
     while True:
-        free = deps.concurrency - deps.jobs.count_in_states(ACTIVE_STATES)
-        if free <= 0:
-            return
-        batch = deps.jobs.oldest_in_state(JobState.QUEUED, free)
-        if not batch:
-            return
-        submissions = []
-        for job in batch:
-            try:
-                submissions.append(SlurmSubmission(job.id, deps.scripts.render(job)))
-            except RenderError as exc:
-                _fail(deps, job.id, f"could not prepare the run: {exc}", now(), report)
-        result = deps.cluster.submit(submissions)
-        for job_id, slurm_id in result.accepted.items():
-            deps.jobs.mutate(job_id, lambda j, s=slurm_id: record_submission(j, s, now()))
-            report.submitted[job_id] = slurm_id
-            log.info("submitted to Slurm", extra=fields(job_id=job_id, slurm_job_id=slurm_id))
-        for job_id, error in result.refused.items():
-            _fail(deps, job_id, f"Slurm refused the run: {error}", now(), report)
-        if len(batch) < free:
-            return
+        active = deps.jobs.in_states(ACTIVE_STATES)
+        queued = deps.jobs.oldest_in_state(JobState.QUEUED, MAX_QUEUE_SCAN)
+        seen |= {j.id for j in queued}
+        if not queued:
+            return seen
+        admission = plan_admission(
+            [_waiting(j) for j in queued],
+            _user_states(deps, active, {j.owner for j in queued}, month_of(now())),
+            limits,
+            deps.quotas.overrides({j.owner for j in queued}),
+        )
+        for job_id, reason in admission.reject.items():
+            _end_before_start(deps, job_id, JobState.REJECTED, reason, now(), report.rejected)
+        if not admission.admit:
+            break
+        if not deps.lease.acquire(holder, deps.lease_ttl_s):  # renew; lost means someone else decides now
+            return seen
+        _submit(deps, [j for j in queued if j.id in {w.job_id for w in admission.admit}], now, report)
+    _publish_positions(deps, admission, {j.id: j for j in queued}, len(active), limits, now())
+    return seen
 
 
-def _fail(deps: DispatchDeps, job_id: str, reason: str, at: datetime, report: DispatchReport) -> None:
-    deps.jobs.mutate(job_id, lambda j: advance(j, JobState.FAILED, at, reason))
-    report.failed[job_id] = reason
-    log.error("job failed before reaching Slurm", extra=fields(job_id=job_id, reason=reason))
+def _waiting(job: Job) -> WaitingJob:
+    return WaitingJob(job.id, job.owner, job.created_at, max_core_hours(job.resources))
+
+
+def _user_states(deps: DispatchDeps, active: list[Job], waiting_users: set[str], month: str) -> dict[str, UserState]:
+    counts = Counter(j.owner for j in active)
+    reserved = Counter()
+    for job in active:
+        reserved[job.owner] += max_core_hours(job.resources)
+    users = set(counts) | waiting_users
+    used = deps.quotas.usage(users, month)
+    return {u: UserState(active=counts[u], core_hours_used=used.get(u, 0.0) + reserved[u]) for u in users}
+
+
+def _submit(deps: DispatchDeps, batch: list[Job], now: Callable[[], datetime], report: DispatchReport) -> None:
+    submissions = []
+    for job in batch:
+        try:
+            submissions.append(SlurmSubmission(job.id, deps.scripts.render(job)))
+        except RenderError as exc:
+            _end_before_start(deps, job.id, JobState.FAILED, f"could not prepare the run: {exc}", now(), report.failed)
+    result = deps.cluster.submit(submissions)
+    for job_id, slurm_id in result.accepted.items():
+        deps.jobs.mutate(job_id, lambda j, s=slurm_id: record_submission(j, s, now()))
+        report.submitted[job_id] = slurm_id
+        log.info("submitted to Slurm", extra=fields(job_id=job_id, slurm_job_id=slurm_id))
+    for job_id, error in result.refused.items():
+        _end_before_start(deps, job_id, JobState.FAILED, f"Slurm refused the run: {error}", now(), report.failed)
+
+
+def _end_before_start(
+    deps: DispatchDeps, job_id: str, state: JobState, reason: str, at: datetime, into: dict[str, str]
+) -> None:
+    job = deps.jobs.mutate(job_id, lambda j: advance(j, state, at, reason))
+    into[job_id] = reason
+    log.warning("job ended before reaching Slurm", extra=fields(job_id=job_id, state=state.value, reason=reason))
+    if job is not None and job.state is state:
+        deps.notifier.job_ended(job)
+
+
+def _publish_positions(
+    deps: DispatchDeps,
+    admission: Admission,
+    queued: Mapping[str, Job],
+    active_count: int,
+    limits: QuotaLimits,
+    now: datetime,
+) -> None:
+    """Queue position (1-based, fair order) and an estimated start for every waiting job, written when changed."""
+    if not admission.waiting:
+        return
+    recent = deps.jobs.recent_run_seconds(20)
+    typical = statistics.median(recent) if recent else DEFAULT_RUN_S
+    free = limits.global_concurrency - active_count
+    starts = estimated_starts(admission.waiting, free, limits.global_concurrency, typical, now)
+    changed = {}
+    for position, waiting in enumerate(admission.waiting, start=1):
+        job = queued.get(waiting.job_id)
+        eta = starts[waiting.job_id]
+        if job is None or job.queue_position != position or _moved(job.estimated_start_at, eta):
+            changed[waiting.job_id] = (position, eta)
+    if changed:
+        deps.jobs.set_queue_positions(changed)
+
+
+def _moved(before: datetime | None, after: datetime) -> bool:
+    return before is None or abs((after - before).total_seconds()) > ETA_SLACK_S

@@ -14,8 +14,9 @@ from shared.domain.design import Resources
 from shared.domain.design_config import DesignConfigError, parse_design_config
 from shared.domain.events import UploadEvent
 from shared.domain.job import Job, JobState, new_job
+from shared.domain.quota import QuotaLimits, queued_limit_reason
 from shared.domain.upload import UploadNameError, is_archive_name, job_id_for, owner_of, results_prefix
-from shared.ports import JobRepository, MessagePublisher, ObjectStore
+from shared.ports import JobRepository, MessagePublisher, ObjectStore, QuotaStore
 from shared.services.notify import Notifier
 from shared.structured_log import fields, get, job_context
 
@@ -28,6 +29,7 @@ class IngestPolicy:
     designs_bucket: str
     jobs_topic: str
     flow: str
+    offered_flows: tuple[str, ...]
     resources: Resources
     max_upload_bytes: int
     limits: ArchiveLimits = field(default_factory=ArchiveLimits)
@@ -40,6 +42,8 @@ class IngestDeps:
     publisher: MessagePublisher
     notifier: Notifier
     policy: IngestPolicy
+    quotas: QuotaStore
+    limits: QuotaLimits
 
 
 def ingest_upload(event: UploadEvent, deps: IngestDeps, now: datetime) -> Job | None:
@@ -78,7 +82,6 @@ def _evaluate(job_id: str, event: UploadEvent, deps: IngestDeps, now: datetime) 
         "source": source,
         "at": now,
         "notifications_enabled": notify,
-        "flow": policy.flow,
     }
     try:
         owner = owner_of(source.name)
@@ -87,13 +90,21 @@ def _evaluate(job_id: str, event: UploadEvent, deps: IngestDeps, now: datetime) 
     if not is_archive_name(source.name):
         reason = f"{source.name.rsplit('/', 1)[-1]!r} is not a design archive: upload a .tar.gz, .tgz, .tar or .zip"
         return new_job(owner=owner, rejected_reason=reason, **common)
+    limits = deps.quotas.limits(deps.limits).for_user(deps.quotas.overrides([owner]).get(owner))
+    # Counted, not locked: simultaneous uploads of one user can pass this check together (by at most the number
+    # of concurrent ingest instances); admission limits are exact regardless.
+    too_many = queued_limit_reason(limits, deps.jobs.count_for_owner(owner, JobState.QUEUED))
+    if too_many:
+        return new_job(owner=owner, rejected_reason=too_many, **common)
     if source.size is not None and source.size > policy.max_upload_bytes:
         reason = f"the upload is {source.size} bytes; the limit is {policy.max_upload_bytes} bytes"
         return new_job(owner=owner, rejected_reason=reason, **common)
     try:
         with deps.store.open_read(source.bucket, source.name, source.generation) as stream:
             archive = read_design_archive(stream, policy.limits)
-        design = parse_design_config(archive.config_text, archive.design_files(), flow=policy.flow)
+        design = parse_design_config(
+            archive.config_text, archive.design_files(), flow=policy.flow, offered_flows=policy.offered_flows
+        )
     except (ArchiveError, DesignConfigError) as exc:
         return new_job(owner=owner, rejected_reason=str(exc), **common)
     return new_job(
@@ -101,6 +112,7 @@ def _evaluate(job_id: str, event: UploadEvent, deps: IngestDeps, now: datetime) 
         design_name=design.design_name,
         design_root=archive.design_root,
         design=design,
+        flow=design.flow,
         resources=policy.resources,
         results_prefix=results_prefix(owner, job_id),
         **common,

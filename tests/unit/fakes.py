@@ -7,12 +7,14 @@ a service under test sees exactly what a round trip through the database would g
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import IO, Any
 
 from shared.domain.job import Job, JobState
 from shared.domain.job_codec import job_from_dict, job_to_dict
+from shared.domain.quota import QuotaLimits, UserQuota
 from shared.ports import OutgoingMail, SlurmJobStatus, SlurmSubmission, SubmitResult
 
 
@@ -58,6 +60,26 @@ class FakeJobs:
     def list_for_owner(self, owner: str, limit: int = 100) -> list[Job]:
         mine = [j for j in self.all() if j.owner == owner]
         return sorted(mine, key=lambda j: j.created_at, reverse=True)[:limit]
+
+    def in_states(self, states: Sequence[JobState]) -> list[Job]:
+        return [job for job in self.all() if job.state in states]
+
+    def count_for_owner(self, owner: str, state: JobState) -> int:
+        return sum(1 for job in self.all() if job.owner == owner and job.state is state)
+
+    def set_queue_positions(self, positions: Mapping[str, tuple[int, datetime]]) -> None:
+        for job_id, (position, eta) in positions.items():
+            if job_id in self.docs:
+                self.docs[job_id] |= {"queue_position": position, "estimated_start_at": eta}
+
+    def recent_run_seconds(self, limit: int) -> list[float]:
+        ended = sorted(self.in_states([JobState.SUCCEEDED]), key=lambda j: j.created_at, reverse=True)[:limit]
+        seconds = []
+        for job in ended:
+            started, finished = job.entered_at(JobState.SUBMITTED), job.entered_at(JobState.SUCCEEDED)
+            if started and finished:
+                seconds.append((finished - started).total_seconds())
+        return seconds
 
     def all(self) -> list[Job]:
         return [job_from_dict(doc) for doc in self.docs.values()]
@@ -148,6 +170,39 @@ class FakeStore:
 
     def list_names(self, bucket: str, prefix: str) -> Iterator[str]:
         return iter(sorted(n for b, n in self.objects if b == bucket and n.startswith(prefix)))
+
+
+@dataclass
+class FakeQuotas:
+    """QuotaStore: stored defaults, per-user overrides and monthly usage in dicts; `added` logs add_usage calls."""
+
+    defaults: dict[str, object] = field(default_factory=dict)
+    users: dict[str, UserQuota] = field(default_factory=dict)
+    used: dict[tuple[str, str], float] = field(default_factory=dict)
+    admins: set[str] = field(default_factory=set)
+    added: list[tuple[str, str, float]] = field(default_factory=list)
+
+    def limits(self, base: QuotaLimits) -> QuotaLimits:
+        return replace(base, **self.defaults)  # type: ignore[arg-type]
+
+    def overrides(self, users: Iterable[str]) -> dict[str, UserQuota]:
+        return {u: self.users[u] for u in users if u in self.users}
+
+    def usage(self, users: Iterable[str], month: str) -> dict[str, float]:
+        return {u: self.used[(u, month)] for u in users if (u, month) in self.used}
+
+    def add_usage(self, user: str, month: str, core_hours: float) -> None:
+        self.added.append((user, month, core_hours))
+        self.used[(user, month)] = self.used.get((user, month), 0.0) + core_hours
+
+    def is_admin(self, user: str) -> bool:
+        return user in self.admins
+
+    def set_user(self, user: str, quota: UserQuota) -> None:
+        self.users[user] = quota
+
+    def set_defaults(self, values: Mapping[str, object]) -> None:
+        self.defaults.update(values)
 
 
 @dataclass

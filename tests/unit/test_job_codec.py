@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import MISSING, fields
 from datetime import UTC, datetime, timedelta, timezone
 
 from shared.domain.design import DesignSpec, Resources
@@ -52,8 +53,21 @@ def full_job() -> Job:
         artifacts={"gds": "gs://results/ada@example.com/j0123456789abcdef012/files/spm.gds"},
         flow_runtime_s=281.5,
         cluster_ended_at=T0 + timedelta(minutes=4, seconds=59),
+        queue_position=3,
+        estimated_start_at=T0 + timedelta(minutes=1),
+        core_hours=0.078,
         notified=("ended",),
     )
+
+
+def test_the_full_job_really_sets_every_field() -> None:
+    """Keeps the round trip below honest when Job gains a field."""
+    job = full_job()
+    for f in fields(Job):
+        if f.default is not MISSING:
+            assert getattr(job, f.name) != f.default, f.name
+        elif f.default_factory is not MISSING:
+            assert getattr(job, f.name) != f.default_factory(), f.name
 
 
 def test_round_trip_keeps_every_field() -> None:
@@ -62,9 +76,7 @@ def test_round_trip_keeps_every_field() -> None:
 
 
 def test_round_trip_of_a_minimal_job() -> None:
-    job = new_job(
-        job_id="j0", owner="", source=SourceObject("b", "n", 1), at=T0, rejected_reason="no owner folder"
-    )
+    job = new_job(job_id="j0", owner="", source=SourceObject("b", "n", 1), at=T0, rejected_reason="no owner folder")
     back = job_from_dict(job_to_dict(job))
     assert back == job
     assert back.design is None and back.metrics is None and back.resources == Resources()
@@ -84,7 +96,13 @@ def test_dict_shape() -> None:
     assert data["design"]["verilog_files"] == ("src/spm.v", "src/util.v")
     assert data["design"]["flow_variables"]["FP_CORE_UTIL"] == 40
     assert data["resources"] == {"cpus": 4, "memory_mb": 8192, "time_limit_minutes": 90}
-    assert data["metrics"] == {"cell_count": 321, "area_um2": 1234.5, "wns_ns": -0.25, "drc_errors": 0, "lvs_match": True}
+    assert data["metrics"] == {
+        "cell_count": 321,
+        "area_um2": 1234.5,
+        "wns_ns": -0.25,
+        "drc_errors": 0,
+        "lvs_match": True,
+    }
     assert data["notified"] == ["ended"]
 
 
@@ -104,7 +122,9 @@ def test_job_to_json_gives_iso_strings_in_utc() -> None:
 
 def test_job_to_json_converts_other_time_zones_to_utc() -> None:
     plus_two = timezone(timedelta(hours=2))
-    job = new_job(job_id="j0", owner="o", source=SourceObject("b", "n", 1), at=datetime(2025, 1, 1, 14, tzinfo=plus_two))
+    job = new_job(
+        job_id="j0", owner="o", source=SourceObject("b", "n", 1), at=datetime(2025, 1, 1, 14, tzinfo=plus_two)
+    )
     assert job_to_json(job)["created_at"] == "2025-01-01T12:00:00Z"
 
 
@@ -115,7 +135,7 @@ def test_the_json_view_reads_back_as_the_same_job() -> None:
 
 def test_naive_timestamps_are_read_as_utc() -> None:
     data = job_to_dict(full_job())
-    data["created_at"] = datetime(2025, 3, 4, 5, 6, 7)  # noqa: DTZ001 - what an old document might hold
+    data["created_at"] = datetime(2025, 3, 4, 5, 6, 7)  # what an old document might hold
     assert job_from_dict(data).created_at == datetime(2025, 3, 4, 5, 6, 7, tzinfo=UTC)
 
 

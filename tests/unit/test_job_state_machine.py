@@ -112,9 +112,16 @@ def test_advance_keeps_the_reason_and_applies_details() -> None:
     assert running is not None and running.reason == "sbatch accepted"
 
 
-def test_only_ingest_rejects() -> None:
+@pytest.mark.parametrize("started", [JobState.SUBMITTED, JobState.RUNNING])
+def test_a_job_that_has_started_cannot_be_rejected(started: JobState) -> None:
     with pytest.raises(InvalidTransition):
-        advance(queued(), JobState.REJECTED, at(1), "no")
+        advance(walk(started), JobState.REJECTED, at(5), "no")
+
+
+def test_a_queued_job_can_still_be_rejected() -> None:
+    job = advance(queued(), JobState.REJECTED, at(1), "over quota")
+    assert job is not None
+    assert (job.state, job.reason, job.entered_at(JobState.REJECTED)) == (JobState.REJECTED, "over quota", at(1))
 
 
 def test_advance_does_not_modify_the_original() -> None:
@@ -201,7 +208,7 @@ def apply(job: Job, event: tuple[str, object], when: datetime) -> Job:
         try:
             moved = advance(job, value, when, f"to {value}")
         except InvalidTransition:
-            assert value is JobState.REJECTED
+            assert value is JobState.REJECTED and job.state is not JobState.QUEUED
             moved = None
     elif kind == "submitted":
         moved = record_submission(job, str(value), when)

@@ -15,26 +15,29 @@ Every stage runs a fixed shell script of this module; design values reach it onl
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from shared.domain.design import DesignSpec, Resources
 from shared.domain.flows.base import DESIGN_DIR, FlowPlan, FlowStage
+from shared.domain.flows.osu035 import (
+    LIBERTY,
+    PLAIN_PATH,
+    TECH,
+    checked_identifier,
+    last_match,
+    metrics_file,
+    parse_area_report,
+    parse_clock_period,
+    parse_yosys_cell_count,
+    round_ns,
+    sdc,
+    verilog_sources,
+)
 from shared.domain.metrics import Metrics
 
-TECH = "osu035"
 PROJECT_DIR = "qflow"
-LIBERTY = "/usr/share/qflow/tech/osu035/osu035_stdcells.lib"
-
-# qflow's tcsh scripts paste the top module and the source list into generated scripts that tcsh runs again,
-# so only plain names may reach them (not even Verilog's `$`, which tcsh would expand); anything else is
-# refused (top, clock) or copied under a plain name (files).
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_PLAIN_PATH = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*(?:/[A-Za-z0-9_][A-Za-z0-9_.+-]*)*")
-# Headers are only `include'd: read on their own, their fragments would not parse.
-_HEADER_SUFFIXES = (".vh", ".svh")
 
 # Arguments: top, project_vars.sh text, SDC text, then (design-relative path, .fl entry) pairs. An entry that
 # starts with ../ reads the file in place (so `include of its neighbours works); others are copies.
@@ -154,8 +157,8 @@ class QflowOsu035Runner:
 
     def plan(self, design: DesignSpec, resources: Resources) -> FlowPlan:
         # qflow is single-threaded and small designs need little memory: `resources` changes nothing here.
-        top = _checked_identifier(design.top_module, "top module")
-        if not _sources(design):
+        top = checked_identifier(design.top_module, "top module")
+        if not verilog_sources(design):
             raise ValueError("the design lists no Verilog source files (headers alone cannot be synthesised)")
         stages = (_prepare_stage(design, top), *(_qflow_stage(step, top) for step in _STEPS))
         return FlowPlan(
@@ -167,36 +170,31 @@ class QflowOsu035Runner:
         )
 
     def parse_metrics(self, files: Mapping[str, str]) -> Metrics:
-        cells, area = _parse_area_report(_file(files, "/reports/area.rpt"))
+        cells, area = parse_area_report(metrics_file(files, "/reports/area.rpt"))
         if cells is None:
-            cells = _parse_yosys_cell_count(_file(files, "/log/synth.log"))
+            # yosys' last `stat` in qflow's synthesis log: the mapped design before qflow adds fanout buffers.
+            cells = parse_yosys_cell_count(metrics_file(files, "/log/synth.log"))
         # The post-route console holds OpenSTA's report with extracted delays; pre-route is the fallback.
-        timing = _file(files, "/log/backanno.out") or _file(files, "/log/sta.log")
+        timing = metrics_file(files, "/log/backanno.out") or metrics_file(files, "/log/sta.log")
         slacks = _parse_setup_slacks(timing)
-        period = _parse_clock_period(_file(files, ".sdc"))
+        period = parse_clock_period(metrics_file(files, ".sdc"))
         return Metrics(
             cell_count=cells,
             area_um2=area,
-            wns_ns=_round(min(0.0, *slacks)) if slacks else None,
-            tns_ns=_round(sum((s for s in slacks if s < 0), 0.0)) if slacks else None,
+            wns_ns=round_ns(min(0.0, *slacks)) if slacks else None,
+            tns_ns=round_ns(sum((s for s in slacks if s < 0), 0.0)) if slacks else None,
             clock_period_ns=period,
             max_frequency_mhz=_max_frequency(files, slacks, period),
-            drc_errors=_parse_drc_errors(_file(files, "/log/drc.log")),
-            lvs_match=_parse_lvs_match(_file(files, "/log/lvs.log")),
-            routing_failures=_parse_routing_failures(_file(files, "/log/route.log")),
+            drc_errors=_parse_drc_errors(metrics_file(files, "/log/drc.log")),
+            lvs_match=_parse_lvs_match(metrics_file(files, "/log/lvs.log")),
+            routing_failures=_parse_routing_failures(metrics_file(files, "/log/route.log")),
         )
 
 
 # ------------------------------------------------------------------------------------------------ planning
-def _checked_identifier(value: str, what: str) -> str:
-    if not _IDENTIFIER.fullmatch(value):
-        raise ValueError(f"{what} {value!r} is not a plain identifier (letters, digits, _) as qflow needs")
-    return value
-
-
 def _prepare_stage(design: DesignSpec, top: str) -> FlowStage:
-    sources = [part for pair in _source_entries(_sources(design)) for part in pair]
-    argv = ("sh", "-c", _PREPARE, "sh", top, _project_vars(design), _sdc(design), *sources)
+    sources = [part for pair in _source_entries(verilog_sources(design)) for part in pair]
+    argv = ("sh", "-c", _PREPARE, "sh", top, _project_vars(design), sdc(design, QflowOsu035Runner.name), *sources)
     return FlowStage(name="prepare", argv=argv)
 
 
@@ -205,15 +203,11 @@ def _qflow_stage(step: _Step, top: str) -> FlowStage:
     return FlowStage(name=step.stage, argv=("sh", "-c", script, "sh", step.action, top, step.log), cwd=PROJECT_DIR)
 
 
-def _sources(design: DesignSpec) -> tuple[str, ...]:
-    return tuple(path for path in design.verilog_files if not path.lower().endswith(_HEADER_SUFFIXES))
-
-
 def _source_entries(files: tuple[str, ...]) -> list[tuple[str, str]]:
     """(design-relative path, entry of qflow/source/<top>.fl) per file, in the design's order."""
     entries = []
     for index, path in enumerate(files, start=1):
-        if _PLAIN_PATH.fullmatch(path):
+        if PLAIN_PATH.fullmatch(path):
             # Relative to qflow/source, where qflow runs yosys.
             entries.append((path, f"../../{DESIGN_DIR}/{path}"))
         else:
@@ -223,29 +217,10 @@ def _source_entries(files: tuple[str, ...]) -> list[tuple[str, str]]:
 
 
 def _project_vars(design: DesignSpec) -> str:
-    if any(path.lower().endswith(".sv") for path in _sources(design)):
+    if any(path.lower().endswith(".sv") for path in verilog_sources(design)):
         # qflow reads every file of a list with or without -sv alike.
         return _PROJECT_VARS + "set is_system_verilog = 1\n"
     return _PROJECT_VARS
-
-
-def _sdc(design: DesignSpec) -> str:
-    period = design.clock_period_ns
-    if not (math.isfinite(period) and period > 0):
-        raise ValueError(f"clock period {period!r} ns is not a positive number")
-    lines = [f"# Written by OpenLane Cloud's qflow-osu035 runner: CLOCK_PERIOD {period:g} ns."]
-    if design.clock_port:
-        # Braces keep Tcl from substituting anything in the (already checked) port name.
-        port = "{" + _checked_identifier(design.clock_port, "clock port") + "}"
-        lines.append(f"create_clock -name core_clock -period {period:g} [get_ports {port}]")
-        inputs = f"[delete_from_list [all_inputs] [get_ports {port}]]"
-    else:
-        # A virtual clock still times the combinational paths from inputs to outputs.
-        lines.append(f"create_clock -name core_clock -period {period:g}")
-        inputs = "[all_inputs]"
-    lines.append(f"set_input_delay 0 -clock core_clock {inputs}")
-    lines.append("set_output_delay 0 -clock core_clock [all_outputs]")
-    return "\n".join(lines) + "\n"
 
 
 def _artifacts(top: str) -> tuple[str, ...]:
@@ -295,46 +270,13 @@ def _primary_outputs(top: str) -> dict[str, str]:
 
 
 # ------------------------------------------------------------------------------------------ metric parsing
-_AREA_CELLS = re.compile(r"^\s*Number of cells:\s+(\d+)", re.MULTILINE)
-_AREA_CHIP = re.compile(r"^\s*Chip area for (?:top )?module '[^']*':\s+([0-9.eE+-]+)", re.MULTILINE)
 _PATH_TYPE = re.compile(r"^Path Type: (max|min)\b")
 _SLACK = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s+slack \((?:MET|VIOLATED)\)")
-_PERIOD = re.compile(r"^create_clock\b.*-period\s+([0-9.eE+-]+)", re.MULTILINE)
 _VESTA_FMAX = re.compile(r"Computed maximum clock frequency \(zero margin\) = ([0-9.eE+-]+) MHz")
 _DRC_COUNT = re.compile(r"^drc = (\d+)\s*$", re.MULTILINE)
 _LVS_TOTAL = re.compile(r"^Total errors = (\d+)\s*$", re.MULTILINE)
 _LVS_RESULT = re.compile(r"^Result: (.*)$", re.MULTILINE)
 _ROUTE_FINAL = re.compile(r"^Final: (?:No failed routes|Failed net routes: (\d+))", re.MULTILINE)
-
-
-def _file(files: Mapping[str, str], suffix: str) -> str | None:
-    """The text of the metrics file whose path ends with `suffix` (paths carry the top name and prefixes)."""
-    for path, text in files.items():
-        if path.endswith(suffix):
-            return text
-    return None
-
-
-def _last(pattern: re.Pattern[str], text: str | None) -> re.Match[str] | None:
-    matches = list(pattern.finditer(text)) if text else []
-    return matches[-1] if matches else None
-
-
-def _round(value: float) -> float:
-    # Sums of two-decimal slacks pick up binary noise (-0.30000000000000004).
-    return round(value, 4)
-
-
-def _parse_area_report(text: str | None) -> tuple[int | None, float | None]:
-    cells = _AREA_CELLS.search(text) if text else None
-    area = _last(_AREA_CHIP, text)
-    return (int(cells.group(1)) if cells else None, float(area.group(1)) if area else None)
-
-
-def _parse_yosys_cell_count(text: str | None) -> int | None:
-    """yosys' last `stat` in qflow's synthesis log: the mapped design before qflow adds fanout buffers."""
-    match = _last(_AREA_CELLS, text)
-    return int(match.group(1)) if match else None
 
 
 def _parse_setup_slacks(text: str | None) -> list[float]:
@@ -352,11 +294,6 @@ def _parse_setup_slacks(text: str | None) -> list[float]:
     return slacks
 
 
-def _parse_clock_period(sdc: str | None) -> float | None:
-    match = _PERIOD.search(sdc) if sdc else None
-    return float(match.group(1)) if match else None
-
-
 def _max_frequency(files: Mapping[str, str], slacks: list[float], period: float | None) -> float | None:
     """The clock at which OpenSTA's worst setup slack would be zero, so it agrees with WNS.
 
@@ -366,26 +303,26 @@ def _max_frequency(files: Mapping[str, str], slacks: list[float], period: float 
     if slacks and period is not None and period - min(slacks) > 0:
         return round(1000.0 / (period - min(slacks)), 3)
     for suffix in ("/log/backanno.out", "/log/post_sta.log", "/log/sta.log"):
-        if match := _last(_VESTA_FMAX, _file(files, suffix)):
+        if match := last_match(_VESTA_FMAX, metrics_file(files, suffix)):
             return float(match.group(1))
     return None
 
 
 def _parse_drc_errors(text: str | None) -> int | None:
-    match = _last(_DRC_COUNT, text)
+    match = last_match(_DRC_COUNT, text)
     return int(match.group(1)) if match else None
 
 
 def _parse_lvs_match(text: str | None) -> bool | None:
-    if total := _last(_LVS_TOTAL, text):
+    if total := last_match(_LVS_TOTAL, text):
         return int(total.group(1)) == 0
-    if result := _last(_LVS_RESULT, text):
+    if result := last_match(_LVS_RESULT, text):
         return "do not match" not in result.group(1) and "match" in result.group(1)
     return None
 
 
 def _parse_routing_failures(text: str | None) -> int | None:
-    match = _last(_ROUTE_FINAL, text)
+    match = last_match(_ROUTE_FINAL, text)
     if match is None:
         return None
     return int(match.group(1)) if match.group(1) else 0

@@ -1,0 +1,190 @@
+"""Deadline-night burst: B uploads from U users at once against the real local stack.
+
+Prints admission latency (upload -> sbatch accepted) p50/p95/max, sustained submissions/s into Slurm, the highest
+concurrency observed against each limit, the longest wait of any user's first job, and the raw rate of a plain
+sbatch loop over SSH on the same machine with the ratio between the two. Last line: one JSON object of the figures.
+Jobs use the fast real flow (yosys-osu035 on examples/counter). Runs still going when every job has been admitted
+are cancelled at the end (they then end CANCELLED through the normal path).
+
+Usage: python bench/dispatch.py [--uploads 100] [--users 10] [--global-limit 100] [--user-limit 0 (= no limit)]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+
+import paramiko
+from google.cloud import firestore
+
+from shared.adapters.gcs_store import storage_client
+from shared.adapters.ssh_slurm import load_private_key
+from shared.domain.upload import job_id_for
+from shared.localstack.load import ConcurrencySampler, design_archive, job_states, upload
+from shared.localstack.stack import DESIGNS_BUCKET, PROJECT_ID, REPO_ROOT, LocalStack, StackLayout
+
+ADMIN = "admin@example.com"
+ADMITTED = {"SUBMITTED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED", "TIMEOUT"}
+
+
+def set_quota_defaults(layout: StackLayout, values: dict) -> None:
+    request = urllib.request.Request(
+        layout.url("api") + "/v1/quotas/_defaults",
+        data=json.dumps(values).encode(),
+        headers={"X-OLC-User": ADMIN, "Content-Type": "application/json"},
+        method="PUT",
+    )
+    urllib.request.urlopen(request, timeout=30).close()
+
+
+def ssh(layout: StackLayout) -> paramiko.SSHClient:
+    client = paramiko.SSHClient()
+    client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+    key = load_private_key((layout.secrets_dir / "olc-ssh-key").read_text())
+    client.connect("127.0.0.1", port=layout.sshd_port, username=layout.login_user, pkey=key, look_for_keys=False)
+    return client
+
+
+def remote(client: paramiko.SSHClient, script: str) -> str:
+    stdin, stdout, _ = client.exec_command("bash -s")
+    stdin.write(script)
+    stdin.channel.shutdown_write()
+    return stdout.read().decode()
+
+
+def raw_sbatch_rate(layout: StackLayout, count: int) -> float:
+    """Plain `sbatch --hold` in one remote shell loop: the ceiling for submissions over SSH here."""
+    client = ssh(layout)
+    try:
+        began = time.monotonic()
+        remote(client, f"for i in $(seq {count}); do sbatch --hold --parsable -J bench-raw --wrap true; done\n")
+        elapsed = time.monotonic() - began
+        remote(client, "scancel --name=bench-raw\n")
+    finally:
+        client.close()
+    return count / elapsed
+
+
+def ts(value: datetime | str) -> float:
+    return value.timestamp() if isinstance(value, datetime) else datetime.fromisoformat(value).timestamp()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--uploads", type=int, default=100)
+    parser.add_argument("--users", type=int, default=10)
+    parser.add_argument("--global-limit", type=int, default=100)
+    parser.add_argument("--user-limit", type=int, default=0, help="0: as many as the global limit")
+    parser.add_argument("--stack", default="demo")
+    parser.add_argument("--timeout", type=float, default=900)
+    args = parser.parse_args()
+    user_limit = args.user_limit or args.global_limit
+
+    layout = StackLayout.for_name(args.stack)
+    LocalStack(layout).up()
+    os.environ.update(layout.client_env())
+    db = firestore.Client(project=PROJECT_ID)
+    storage = storage_client(PROJECT_ID)
+    raw_rate = raw_sbatch_rate(layout, 100)
+    set_quota_defaults(
+        layout,
+        {
+            "global_concurrency": args.global_limit,
+            "user_concurrency": user_limit,
+            "user_max_queued": args.uploads,
+            "user_monthly_core_hours": 1e9,
+        },
+    )
+    archive = design_archive(REPO_ROOT / "examples" / "counter", OLC_FLOW="yosys-osu035")
+    users = [f"burst{i:02d}@example.com" for i in range(args.users)]
+    run = datetime.now().strftime("%H%M%S")
+    uploaded_at: dict[str, float] = {}
+    owner_of: dict[str, str] = {}
+
+    def send(index: int) -> None:
+        user = users[index % len(users)]
+        source = upload(storage, DESIGNS_BUCKET, f"{user}/burst-{run}-{index:04d}.tar.gz", archive)
+        job_id = job_id_for(source)
+        uploaded_at[job_id] = time.time()
+        owner_of[job_id] = user
+
+    print(
+        f"burst: {args.uploads} uploads from {args.users} users, limits global {args.global_limit} / user {user_limit}"
+    )
+    began = time.time()
+    with ConcurrencySampler(db, slurm_conf=layout.client_env()["SLURM_CONF"], interval_s=0.2) as sampler:
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            list(pool.map(send, range(args.uploads)))
+        upload_s = time.time() - began
+        deadline = time.monotonic() + args.timeout
+        while True:
+            jobs = job_states(db, set(uploaded_at))
+            admitted = {j: d for j, d in jobs.items() if d["state"] in ADMITTED}
+            if len(admitted) == args.uploads or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+    client = ssh(layout)
+    remote(client, f"scancel -u {layout.login_user} --state=PENDING,RUNNING\n")
+    client.close()
+    set_quota_defaults(
+        layout,
+        {
+            "global_concurrency": None,
+            "user_concurrency": None,
+            "user_max_queued": None,
+            "user_monthly_core_hours": None,
+        },
+    )
+
+    submitted = {
+        j: next(ts(c["at"]) for c in d["history"] if c["state"] == "SUBMITTED")
+        for j, d in admitted.items()
+        if any(c["state"] == "SUBMITTED" for c in d["history"])
+    }
+    latencies = sorted(submitted[j] - uploaded_at[j] for j in submitted)
+    span = max(submitted.values()) - min(submitted.values()) if len(submitted) > 1 else float("nan")
+    rate = (len(submitted) - 1) / span if span and span == span and span > 0 else float("nan")
+    first_wait = {}
+    for user in users:
+        mine = [j for j in submitted if owner_of[j] == user]
+        if mine:
+            first_wait[user] = min(submitted[j] for j in mine) - min(
+                uploaded_at[j] for j in uploaded_at if owner_of[j] == user
+            )
+    figures = {
+        "uploads": args.uploads,
+        "users": args.users,
+        "global_limit": args.global_limit,
+        "user_limit": user_limit,
+        "admitted": len(submitted),
+        "upload_burst_s": round(upload_s, 2),
+        "admission_p50_s": round(statistics.median(latencies), 3),
+        "admission_p95_s": round(latencies[int(0.95 * (len(latencies) - 1))], 3),
+        "admission_max_s": round(latencies[-1], 3),
+        "submissions_per_s": round(rate, 1),
+        "raw_sbatch_per_s": round(raw_rate, 1),
+        "ratio_to_raw": round(rate / raw_rate, 3),
+        "max_active": sampler.max_total,
+        "max_in_slurm": sampler.max_in_slurm,
+        "max_active_one_user": max(sampler.max_per_user.values(), default=0),
+        "longest_first_job_wait_s": round(max(first_wait.values()), 3),
+        "samples": sampler.samples,
+    }
+    print()
+    print(f"{'figure':<34}{'value':>12}  limit")
+    for key, value in figures.items():
+        limit = {"max_active": args.global_limit, "max_in_slurm": args.global_limit, "max_active_one_user": user_limit}
+        print(f"{key:<34}{value!s:>12}  {limit.get(key, '')}")
+    print(json.dumps(figures))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

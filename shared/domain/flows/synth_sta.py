@@ -1,0 +1,234 @@
+"""A fast real flow: synthesis to the OSU 0.35 um standard cells and a static timing check, no layout.
+
+For quick checks of a design and for load tests: spm takes well under a second. yosys reads and checks the
+sources ("lint"), synthesises them to the cells of the OSU 0.35 um Liberty ("synthesis"), and OpenSTA times the
+gate-level netlist against the design's clock ("sta"). The tools come with qflow's Debian packages (yosys 0.23,
+OpenSTA 2.0.17, qflow-tech-osu035); nothing else is needed. The run's files live in `synth_sta/` next to the
+extracted `design/`:
+
+    synth_sta/src/input<N>.v      copies of sources whose names yosys cannot take (see `_read_paths`)
+    synth_sta/lint.ys             ours: the lint stage's yosys script
+    synth_sta/synthesis.ys        ours: the synthesis script
+    synth_sta/<top>.gl.v          the gate-level netlist
+    synth_sta/<top>.sdc           ours: the design's clock
+    synth_sta/sta.tcl             ours: the OpenSTA script
+    synth_sta/reports/area.rpt    yosys `stat -liberty` of the netlist
+    synth_sta/reports/sta.rpt     OpenSTA's console: the SDC it read, worst setup and hold paths, WNS, TNS
+    synth_sta/log/*.log           yosys' full logs
+
+Every stage runs a fixed shell script of this module; design values reach it only as positional arguments. The
+yosys and OpenSTA scripts are written by this module too and hold nothing of the design but its (checked)
+top module and clock port names.
+
+Lint is yosys' parser and `hierarchy -check`, not Verilator: Verilator is not among qflow's packages, and a
+check that passes or fails depending on what a compute node has installed would make the flow's verdict
+depend on the node.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+
+from shared.domain.design import DesignSpec, Resources
+from shared.domain.flows.base import DESIGN_DIR, FlowPlan, FlowStage
+from shared.domain.flows.osu035 import (
+    LIBERTY,
+    PLAIN_PATH,
+    checked_identifier,
+    last_match,
+    metrics_file,
+    parse_area_report,
+    parse_clock_period,
+    sdc,
+    verilog_sources,
+)
+from shared.domain.metrics import Metrics
+
+PROJECT_DIR = "synth_sta"
+AREA_REPORT = f"{PROJECT_DIR}/reports/area.rpt"
+STA_REPORT = f"{PROJECT_DIR}/reports/sta.rpt"
+
+# Arguments: the lint script, then (design-relative path, path yosys reads) pairs. yosys reads the files named
+# on its command line before it runs the script; a .sv file is read as SystemVerilog.
+_LINT = rf"""set -eu
+script=$1
+shift
+rm -rf {PROJECT_DIR}
+mkdir -p {PROJECT_DIR}/src {PROJECT_DIR}/reports {PROJECT_DIR}/log
+printf '%s' "$script" > {PROJECT_DIR}/lint.ys
+pairs=$(( $# / 2 ))
+while [ "$pairs" -gt 0 ]; do
+  src=$1 read=$2
+  shift 2
+  pairs=$(( pairs - 1 ))
+  if [ ! -f "{DESIGN_DIR}/$src" ]; then
+    printf 'ERROR: Verilog file not found: {DESIGN_DIR}/%s\n' "$src" >&2
+    exit 1
+  fi
+  if [ "$read" = "{DESIGN_DIR}/$src" ]; then
+    printf 'source: {DESIGN_DIR}/%s\n' "$src"
+  else
+    cp -- "{DESIGN_DIR}/$src" "$read"
+    printf 'source: {DESIGN_DIR}/%s (read as %s: its name is unsafe for yosys)\n' "$src" "$read"
+  fi
+  set -- "$@" "$read"
+done
+yosys -q -l {PROJECT_DIR}/log/lint.log -s {PROJECT_DIR}/lint.ys "$@"
+echo 'lint: the sources parse and the hierarchy is complete'
+"""
+
+# Arguments: the synthesis script, then the paths yosys reads (those of the lint stage).
+_SYNTHESIS = rf"""set -eu
+script=$1
+shift
+printf '%s' "$script" > {PROJECT_DIR}/synthesis.ys
+yosys -q -l {PROJECT_DIR}/log/synthesis.log -s {PROJECT_DIR}/synthesis.ys "$@"
+cat {AREA_REPORT}
+"""
+
+# Arguments: top, SDC text, OpenSTA script. OpenSTA 2.0 exits 0 even when a command of its script failed (it
+# stops the script there), so its "Error:" lines decide.
+_STA = rf"""top=$1
+printf '%s' "$2" > "{PROJECT_DIR}/$top.sdc"
+printf '%s' "$3" > {PROJECT_DIR}/sta.tcl
+sta -no_init -no_splash -exit {PROJECT_DIR}/sta.tcl > {STA_REPORT} 2>&1
+rc=$?
+cat {STA_REPORT}
+if [ "$rc" -ne 0 ] || grep -q '^Error' {STA_REPORT}; then
+  printf 'ERROR: OpenSTA failed (exit %s); see %s\n' "$rc" '{STA_REPORT}' >&2
+  [ "$rc" -ne 0 ] && exit "$rc"
+  exit 1
+fi
+"""
+
+# yosys 0.23 leaves asynchronous-reset flops unmapped unless told which flop types the library has:
+# DFFPOSX1 ($_DFF_P_), DFFNEGX1 ($_DFF_N_) and DFFSR ($_DFFSR_PNN_); everything else (enables, synchronous
+# resets, latches) is legalised onto those. `check -assert` after `read_liberty -lib` (which gives the
+# cells' port directions) refuses a netlist with cells left unmapped.
+_SYNTHESIS_SCRIPT = """# Written by OpenLane Cloud's yosys-osu035 runner.
+hierarchy -check -top {top}
+synth -top {top} -flatten
+dfflegalize -cell $_DFF_P_ 01 -cell $_DFF_N_ 01 -cell $_DFFSR_PNN_ 01
+dfflibmap -liberty {lib}
+abc -liberty {lib}
+opt_clean -purge
+read_liberty -lib {lib}
+select -assert-none t:$*
+tee -q -o {area} stat -liberty {lib}
+write_verilog -noattr -noexpr {netlist}
+"""
+
+_LINT_SCRIPT = """# Written by OpenLane Cloud's yosys-osu035 runner.
+hierarchy -check -top {top}
+proc
+check
+"""
+
+# report_wns and report_tns clamp at 0; report_worst_slack gives the margin that the maximum frequency needs.
+_STA_SCRIPT = """# Written by OpenLane Cloud's yosys-osu035 runner.
+read_liberty {lib}
+read_verilog {netlist}
+link_design {top}
+read_sdc -echo {sdc}
+report_checks -path_delay min_max -fields {{slew cap}} -digits 3
+report_wns -digits 3
+report_tns -digits 3
+report_worst_slack -digits 3
+"""
+
+
+class SynthStaOsu035Runner:
+    """FlowRunner: yosys synthesis to the OSU 0.35 um cells and OpenSTA (see the module docstring)."""
+
+    name = "yosys-osu035"
+
+    def plan(self, design: DesignSpec, resources: Resources) -> FlowPlan:
+        # yosys and OpenSTA run single-threaded in well under a second: `resources` changes nothing here.
+        top = checked_identifier(design.top_module, "top module")
+        sources = verilog_sources(design)
+        if not sources:
+            raise ValueError("the design lists no Verilog source files (headers alone cannot be synthesised)")
+        reads = _read_paths(sources)
+        netlist = _netlist(top)
+        lint = _LINT_SCRIPT.format(top=top)
+        synthesis = _SYNTHESIS_SCRIPT.format(top=top, lib=LIBERTY, area=AREA_REPORT, netlist=netlist)
+        sta = _STA_SCRIPT.format(top=top, lib=LIBERTY, netlist=netlist, sdc=f"{PROJECT_DIR}/{top}.sdc")
+        stages = (
+            FlowStage("lint", ("sh", "-c", _LINT, "sh", lint, *(p for pair in zip(sources, reads) for p in pair))),
+            FlowStage("synthesis", ("sh", "-c", _SYNTHESIS, "sh", synthesis, *reads)),
+            FlowStage("sta", ("sh", "-c", _STA, "sh", top, sdc(design, self.name), sta)),
+        )
+        return FlowPlan(
+            runner=self.name,
+            stages=stages,
+            # `top` is a plain identifier, so it carries no glob metacharacters.
+            artifacts=(
+                netlist,
+                f"{PROJECT_DIR}/{top}.sdc",
+                f"{PROJECT_DIR}/*.ys",
+                f"{PROJECT_DIR}/sta.tcl",
+                f"{PROJECT_DIR}/reports/*.rpt",
+                f"{PROJECT_DIR}/log/*.log",
+            ),
+            metrics_files=(AREA_REPORT, STA_REPORT),
+            primary_outputs={"netlist": netlist},
+        )
+
+    def parse_metrics(self, files: Mapping[str, str]) -> Metrics:
+        cells, area = parse_area_report(metrics_file(files, "/reports/area.rpt"))
+        sta = metrics_file(files, "/reports/sta.rpt")
+        period = parse_clock_period(sta)
+        worst = _number(_WORST_SLACK, sta)
+        return Metrics(
+            cell_count=cells,
+            area_um2=area,
+            wns_ns=_number(_WNS, sta),
+            tns_ns=_number(_TNS, sta),
+            clock_period_ns=period,
+            max_frequency_mhz=_max_frequency(period, worst),
+        )
+
+
+# ------------------------------------------------------------------------------------------------ planning
+def _netlist(top: str) -> str:
+    return f"{PROJECT_DIR}/{top}.gl.v"
+
+
+def _read_paths(sources: tuple[str, ...]) -> tuple[str, ...]:
+    """The path yosys reads for each source, relative to the work directory.
+
+    yosys expands glob characters in the file names it is given (`a[1].v` reads `a1.v`) and stops at a line
+    break, so only plain paths are read in place (where `include of their neighbours works); others are read
+    from a copy under a plain name.
+    """
+    reads = []
+    for index, path in enumerate(sources, start=1):
+        if PLAIN_PATH.fullmatch(path):
+            reads.append(f"{DESIGN_DIR}/{path}")
+        else:
+            suffix = ".sv" if path.lower().endswith(".sv") else ".v"
+            reads.append(f"{PROJECT_DIR}/src/input{index}{suffix}")
+    return tuple(reads)
+
+
+# ------------------------------------------------------------------------------------------ metric parsing
+_NUMBER = r"(-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)"
+_WNS = re.compile(rf"^wns {_NUMBER}\s*$", re.MULTILINE)
+_TNS = re.compile(rf"^tns {_NUMBER}\s*$", re.MULTILINE)
+# "worst slack INF" when nothing is constrained: no number, no frequency.
+_WORST_SLACK = re.compile(rf"^worst slack {_NUMBER}\s*$", re.MULTILINE)
+
+
+def _number(pattern: re.Pattern[str], text: str | None) -> float | None:
+    match = last_match(pattern, text)
+    # + 0.0 turns OpenSTA's "-0.000" into 0.0.
+    return float(match.group(1)) + 0.0 if match else None
+
+
+def _max_frequency(period: float | None, worst_slack: float | None) -> float | None:
+    """The clock at which the worst setup slack would be zero (ideal clocks, no wires: an upper bound)."""
+    if period is None or worst_slack is None or not math.isfinite(worst_slack) or period - worst_slack <= 0:
+        return None
+    return round(1000.0 / (period - worst_slack), 3)

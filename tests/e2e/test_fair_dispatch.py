@@ -1,0 +1,75 @@
+"""Issue 3 acceptance: a burst from many users under tight quotas, every event delivered twice."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from google.cloud import pubsub_v1
+
+from shared.domain.upload import job_id_for
+from shared.localstack.load import ConcurrencySampler, design_archive, redeliver, slurm_names, upload, wait_all_terminal
+from shared.localstack.stack import DESIGNS_BUCKET
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+ADMIN = "admin@example.com"
+GLOBAL_LIMIT = 6
+USER_LIMIT = 2
+
+
+def _set_defaults(stack, values: dict) -> None:
+    request = urllib.request.Request(
+        stack.layout.url("api") + "/v1/quotas/_defaults",
+        data=json.dumps(values).encode(),
+        headers={"X-OLC-User": ADMIN, "Content-Type": "application/json"},
+        method="PUT",
+    )
+    with urllib.request.urlopen(request, timeout=30) as reply:
+        assert reply.status == 200
+
+
+@pytest.fixture
+def tight_quotas(stack):
+    _set_defaults(stack, {"global_concurrency": GLOBAL_LIMIT, "user_concurrency": USER_LIMIT})
+    yield
+    _set_defaults(stack, {"global_concurrency": None, "user_concurrency": None})
+
+
+def test_hundred_uploads_ten_users_twice_delivered_stay_within_limits(stack, tight_quotas):
+    archive = design_archive(EXAMPLES / "counter", OLC_FLOW="yosys-osu035")
+    users = [f"student{i}@example.com" for i in range(10)]
+    storage = stack.storage()
+    publisher = pubsub_v1.PublisherClient()
+    db = stack.firestore()
+
+    def upload_and_redeliver(index: int):
+        user = users[index % len(users)]
+        source = upload(storage, DESIGNS_BUCKET, f"{user}/counter-{index:03d}.tar.gz", archive)
+        redeliver(publisher, source)  # the second delivery of the same event
+        return job_id_for(source)
+
+    with ConcurrencySampler(db, slurm_conf=stack.layout.client_env()["SLURM_CONF"]) as sampler:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            job_ids = set(pool.map(upload_and_redeliver, range(100)))
+        jobs = wait_all_terminal(db, job_ids, timeout_s=600)
+
+    states = {j["state"] for j in jobs.values()}
+    names = slurm_names(stack.layout.client_env()["SLURM_CONF"])
+    submitted_twice = [j for j in job_ids if names[f"olc-{j}"] > 1]
+    never_submitted = [j for j in job_ids if names[f"olc-{j}"] == 0]
+    print(
+        f"\njobs {len(jobs)}, states {states}, samples {sampler.samples}, max active {sampler.max_total} "
+        f"(in Slurm {sampler.max_in_slurm}), max per user {max(sampler.max_per_user.values())}"
+    )
+    assert len(job_ids) == 100 and len(jobs) == 100
+    assert states == {"SUCCEEDED"}
+    assert submitted_twice == [] and never_submitted == []
+    assert sampler.samples > 20
+    assert sampler.max_total <= GLOBAL_LIMIT
+    assert sampler.max_in_slurm <= GLOBAL_LIMIT
+    assert max(sampler.max_per_user.values()) <= USER_LIMIT
+    # The limits were actually reached, so the test exercised them.
+    assert sampler.max_total == GLOBAL_LIMIT

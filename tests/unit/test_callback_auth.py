@@ -1,0 +1,250 @@
+"""HMAC authentication of cluster callbacks, and that the cluster-side copies (job kit, epilog sender) agree."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import time
+import urllib.error
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from fakes import FakeCluster, FakeJobs, FakeMailer, FakePublisher, FakeQuotas, FakeStore
+
+from shared.domain.callback_auth import (
+    MAX_SKEW_S,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    CallbackAuthError,
+    job_key,
+    sign,
+    verify,
+)
+from shared.domain.job import JobState, SourceObject, new_job
+from shared.services.complete import CompletionDeps, handle_callback
+from shared.services.notify import Notifier
+
+SLURM_DIR = Path(__file__).resolve().parents[2] / "infra" / "slurm"
+MASTER = "master-key-from-secret-manager"
+JOB_ID = "j0123456789abcdef012"
+NOW = 1_750_000_000
+BODY = b'{"kind":"progress","job_id":"j0123456789abcdef012","stage":"routing"}'
+
+
+def load(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"{name}_under_test", SLURM_DIR / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# ------------------------------------------------------------------------------------------ sign / verify
+def test_job_keys_are_per_job_and_per_master() -> None:
+    key = job_key(MASTER, JOB_ID)
+    assert key == job_key(MASTER, JOB_ID)
+    assert len(key) == 64 and int(key, 16) >= 0
+    assert key != job_key(MASTER, "j0123456789abcdef013")
+    assert key != job_key("another master", JOB_ID)
+    assert MASTER not in key
+
+
+def test_a_signed_body_verifies() -> None:
+    key = job_key(MASTER, JOB_ID)
+    verify(key, str(NOW), sign(key, NOW, BODY), BODY, now=NOW + 5)
+
+
+@pytest.mark.parametrize("skew", [-MAX_SKEW_S, MAX_SKEW_S])
+def test_skew_up_to_the_limit_is_accepted(skew: int) -> None:
+    key = job_key(MASTER, JOB_ID)
+    verify(key, str(NOW), sign(key, NOW, BODY), BODY, now=NOW + skew)
+
+
+def refusal(key: str, timestamp: str | None, signature: str | None, body: bytes, now: float) -> str:
+    with pytest.raises(CallbackAuthError) as caught:
+        verify(key, timestamp, signature, body, now)
+    return str(caught.value)
+
+
+def test_a_tampered_body_is_refused() -> None:
+    key = job_key(MASTER, JOB_ID)
+    tampered = BODY.replace(b"routing", b"gdsii")
+    assert refusal(key, str(NOW), sign(key, NOW, BODY), tampered, NOW) == "bad signature"
+
+
+def test_another_jobs_key_is_refused() -> None:
+    """A run holds only its own key, so it cannot report for another job."""
+    other = job_key(MASTER, "j0123456789abcdef013")
+    assert refusal(job_key(MASTER, JOB_ID), str(NOW), sign(other, NOW, BODY), BODY, NOW) == "bad signature"
+
+
+def test_a_signature_for_another_timestamp_is_refused() -> None:
+    key = job_key(MASTER, JOB_ID)
+    assert refusal(key, str(NOW + 1), sign(key, NOW, BODY), BODY, NOW) == "bad signature"
+
+
+@pytest.mark.parametrize("skew", [MAX_SKEW_S + 1, -(MAX_SKEW_S + 1), 86_400])
+def test_stale_or_future_timestamps_are_refused(skew: int) -> None:
+    key = job_key(MASTER, JOB_ID)
+    assert "away from now" in refusal(key, str(NOW), sign(key, NOW, BODY), BODY, now=NOW + skew)
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "signature", "words"),
+    [
+        (None, "abc", "missing"),
+        (str(NOW), None, "missing"),
+        ("", "abc", "missing"),
+        (str(NOW), "", "missing"),
+        ("yesterday", "abc", "malformed timestamp"),
+        ("1.5e9", "abc", "malformed timestamp"),
+    ],
+)
+def test_missing_or_malformed_headers(timestamp: str | None, signature: str | None, words: str) -> None:
+    assert words in refusal(job_key(MASTER, JOB_ID), timestamp, signature, BODY, NOW)
+
+
+# -------------------------------------------------------------------- the cluster-side implementations
+class Captured:
+    """Stands in for urllib.request.urlopen and keeps every request."""
+
+    def __init__(self, error: Exception | None = None) -> None:
+        self.requests: list[urllib.request.Request] = []
+        self.error = error
+
+    def __call__(self, request: urllib.request.Request, timeout: float = 0) -> Any:
+        self.requests.append(request)
+        if "metadata.google.internal" in request.full_url:
+            return io.BytesIO(b"id-token-from-metadata\n")
+        if self.error is not None:
+            raise self.error
+        return io.BytesIO(b"{}")
+
+    def hook_requests(self) -> list[urllib.request.Request]:
+        return [r for r in self.requests if "metadata.google.internal" not in r.full_url]
+
+
+def signed_headers(request: urllib.request.Request) -> dict[str, str]:
+    """The request's headers, named as the hook (behind Flask's case-insensitive headers) reads them."""
+    headers = {k.lower(): v for k, v in request.header_items()}
+    return {TIMESTAMP_HEADER: headers["x-olc-timestamp"], SIGNATURE_HEADER: headers["x-olc-signature"]}
+
+
+def completion_deps(jobs: FakeJobs) -> CompletionDeps:
+    return CompletionDeps(
+        jobs=jobs,
+        cluster=FakeCluster(),
+        store=FakeStore(),
+        publisher=FakePublisher(),
+        notifier=Notifier(jobs, FakeMailer(), "results"),
+        runners={},
+        hook_master_key=lambda: MASTER,
+        quotas=FakeQuotas(),
+        results_bucket="results",
+        jobs_topic="olc-jobs",
+    )
+
+
+def test_the_job_kits_hook_signs_like_the_service(monkeypatch: pytest.MonkeyPatch) -> None:
+    kit = load("olc_job")
+    captured = Captured()
+    monkeypatch.setattr(kit.urllib.request, "urlopen", captured)
+    monkeypatch.setenv("SLURM_JOB_ID", "4242")
+    hook = kit.Hook({"url": "http://hook.local/", "auth": "none", "key": job_key(MASTER, JOB_ID)}, JOB_ID)
+    hook.report({"kind": "progress", "stage": "routing"})
+
+    (request,) = captured.requests
+    assert request.get_method() == "POST" and request.full_url == "http://hook.local/"
+    body = request.data
+    assert json.loads(body) == {"kind": "progress", "stage": "routing", "job_id": JOB_ID, "slurm_job_id": "4242"}
+    headers = signed_headers(request)
+    verify(job_key(MASTER, JOB_ID), headers[TIMESTAMP_HEADER], headers[SIGNATURE_HEADER], body, time.time())
+    assert headers[SIGNATURE_HEADER] == sign(job_key(MASTER, JOB_ID), int(headers[TIMESTAMP_HEADER]), body)
+
+    # And the service accepts exactly that request.
+    jobs = FakeJobs(
+        new_job(job_id=JOB_ID, owner="a@b.c", source=SourceObject("d", "a@b.c/x.zip", 1), at=datetime.now(UTC))
+    )
+    reply = handle_callback(body, headers, completion_deps(jobs), lambda: datetime.now(UTC))
+    assert reply.status == 200
+    job = jobs.get(JOB_ID)
+    assert job is not None and (job.state, job.stage, job.slurm_job_id) == (JobState.RUNNING, "routing", "4242")
+
+
+def test_the_job_kits_hook_adds_an_identity_token_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    kit = load("olc_job")
+    captured = Captured()
+    monkeypatch.setattr(kit.urllib.request, "urlopen", captured)
+    hook = kit.Hook({"url": "https://hook.run.app/", "auth": "google-id-token", "key": "k"}, JOB_ID)
+    hook.report({"kind": "progress", "stage": "synthesis"})
+    (request,) = captured.hook_requests()
+    assert request.get_header("Authorization") == "Bearer id-token-from-metadata"
+    assert "audience=https%3A%2F%2Fhook.run.app%2F" in captured.requests[0].full_url
+
+
+def test_the_job_kits_hook_carries_on_when_the_hook_is_down(monkeypatch: pytest.MonkeyPatch) -> None:
+    kit = load("olc_job")
+    monkeypatch.setattr(kit.urllib.request, "urlopen", Captured(urllib.error.URLError("connection refused")))
+    kit.Hook({"url": "http://hook.local/", "key": "k"}, JOB_ID).report({"kind": "progress", "stage": "x"})
+
+
+def epilog_record(tmp_path: Path) -> tuple[dict[str, str], Path, bytes]:
+    key_file = tmp_path / "hook.key"
+    key_file.write_text(MASTER + "\n")
+    record = tmp_path / "4242.json"
+    body = b'{"kind":"ended","job_id":"%s","slurm_job_id":"4242","exit_code2":"0:0","epilog_at":1750000000.5}\n' % (
+        JOB_ID.encode()
+    )
+    record.write_bytes(body)
+    conf = {"OLC_HOOK_KEY_FILE": str(key_file), "OLC_HOOK_URL": "http://hook.local/", "OLC_SPOOL_DIR": str(tmp_path)}
+    return conf, record, body
+
+
+def test_the_epilog_sender_signs_like_the_service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    notify = load("olc_notify")
+    captured = Captured()
+    monkeypatch.setattr(notify.urllib.request, "urlopen", captured)
+    conf, record, body = epilog_record(tmp_path)
+
+    assert notify.deliver(conf, str(record)) == "done"
+    (request,) = captured.requests
+    assert request.data == body  # the record, byte for byte
+    headers = signed_headers(request)
+    verify(job_key(MASTER, JOB_ID), headers[TIMESTAMP_HEADER], headers[SIGNATURE_HEADER], body, time.time())
+
+
+def test_the_epilog_sender_delivers_a_record_once_and_removes_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    notify = load("olc_notify")
+    captured = Captured()
+    monkeypatch.setattr(notify.urllib.request, "urlopen", captured)
+    monkeypatch.setattr(notify.time, "sleep", lambda _s: None)
+    conf, record, _ = epilog_record(tmp_path)
+
+    notify.send_with_retries(conf, str(record))
+    assert len(captured.requests) == 1
+    assert list(tmp_path.iterdir()) == [tmp_path / "hook.key"]
+
+
+def test_the_epilog_sender_keeps_the_record_while_the_hook_refuses(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    notify = load("olc_notify")
+    unavailable = urllib.error.HTTPError("http://hook.local/", 503, "not final yet", {}, None)  # type: ignore[arg-type]
+    captured = Captured(unavailable)
+    monkeypatch.setattr(notify.urllib.request, "urlopen", captured)
+    monkeypatch.setattr(notify.time, "sleep", lambda _s: None)
+    conf, record, body = epilog_record(tmp_path)
+
+    assert notify.deliver(conf, str(record)) == "retry"
+    captured.requests.clear()
+    notify.send_with_retries(conf, str(record))
+    assert len(captured.requests) == notify.ATTEMPTS
+    assert record.read_bytes() == body  # back in the spool for the next sweep
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["4242.json", "hook.key"]

@@ -1,0 +1,526 @@
+"""The Slurm batch script (real template, real job kit), the job kit on its own, and the login-node scripts."""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import io
+import json
+import re
+import subprocess
+import tarfile
+import zipfile
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from shared.domain.design import DesignSpec, Resources
+from shared.domain.flows.base import FlowPlan, FlowStage
+from shared.domain.flows.qflow import QflowOsu035Runner
+from shared.domain.job import Job, JobState, SourceObject, new_job
+from shared.domain.job_script import (
+    KIT_END_MARKER,
+    ClusterTarget,
+    RenderError,
+    kit_spec,
+    render_job_script,
+)
+from shared.domain.outcome import decide_outcome, parse_manifest
+from shared.domain.slurm_commands import (
+    UnsafeValue,
+    cancel_script,
+    parse_status_output,
+    parse_submit_output,
+    status_script,
+    submit_script,
+)
+from shared.domain.upload import job_id_for, results_prefix
+from shared.ports import SlurmJobStatus, SlurmSubmission
+
+SLURM_DIR = Path(__file__).resolve().parents[2] / "infra" / "slurm"
+TEMPLATE = (SLURM_DIR / "job.sh.tmpl").read_text()
+KIT_SOURCE = (SLURM_DIR / "olc_job.py").read_text()
+T0 = datetime(2025, 1, 1, tzinfo=UTC)
+TARGET = ClusterTarget(
+    partition="debug",
+    results_bucket="results",
+    storage_endpoint="http://storage.local:4443",
+    storage_auth="none",
+    hook_url="http://hook.local:8080/",
+    hook_auth="none",
+)
+SPEC_LINE = re.compile(r"^export OLC_JOB_SPEC='([A-Za-z0-9+/=]+)'$", re.MULTILINE)
+
+# Everything a shell would act on, each carrying the word CANARY so a leak is easy to find.
+NASTY = (
+    "$(touch CANARY_subst)",
+    "`touch CANARY_backtick`",
+    "x; touch CANARY_semicolon",
+    "x\ntouch CANARY_newline",
+    "-CANARY_leading_dash",
+    "../CANARY_dotdot",
+    "'\"CANARY_quotes\"'",
+    f"x\n{KIT_END_MARKER}\ntouch CANARY_marker",
+)
+
+
+def make_job(name: str = "ada@example.com/spm.tar.gz", *, root: str = "spm/", design: DesignSpec | None = None) -> Job:
+    source = SourceObject("designs", name, 1741064767890123)
+    job_id = job_id_for(source)
+    design = design or DesignSpec("spm", "spm", ("src/spm.v",), clock_port="clk")
+    return new_job(
+        job_id=job_id,
+        owner="ada@example.com",
+        source=source,
+        at=T0,
+        design_name=design.design_name,
+        flow="qflow-osu035",
+        design_root=root,
+        design=design,
+        resources=Resources(cpus=4, memory_mb=8192, time_limit_minutes=90),
+        results_prefix=results_prefix("ada@example.com", job_id),
+    )
+
+
+def nasty_plan() -> FlowPlan:
+    stages = tuple(
+        FlowStage(name=f"stage {text}", argv=("sh", "-c", text, text), cwd=text, env={"V": text}) for text in NASTY
+    )
+    return FlowPlan(runner="nasty", stages=stages, artifacts=NASTY, metrics_files=NASTY)
+
+
+def render(job: Job, plan: FlowPlan | None = None, resources: Resources | None = None, target: ClusterTarget = TARGET):
+    plan = plan or QflowOsu035Runner().plan(job.design, job.resources)  # type: ignore[arg-type]
+    spec = kit_spec(job, plan, target, "k" * 64)
+    return render_job_script(TEMPLATE, KIT_SOURCE, job, resources or job.resources, spec, target), spec
+
+
+def decoded_spec(script: str) -> dict[str, Any]:
+    (encoded,) = SPEC_LINE.findall(script)
+    return json.loads(base64.b64decode(encoded))
+
+
+def without_spec(script: str) -> str:
+    (encoded,) = SPEC_LINE.findall(script)
+    return script.replace(encoded, "")
+
+
+def bash_syntax_ok(script: str) -> None:
+    done = subprocess.run(["bash", "-n"], input=script, text=True, capture_output=True, check=False)
+    assert done.returncode == 0, done.stderr
+
+
+def stub(folder: Path, name: str, body: str) -> None:
+    path = folder / name
+    path.write_text("#!/bin/sh\n" + body)
+    path.chmod(0o755)
+
+
+# ----------------------------------------------------------------------------------------- batch script
+def test_render_fills_every_placeholder_and_is_valid_bash() -> None:
+    job = make_job()
+    script, spec = render(job)
+    assert "{{" not in script and "}}" not in script
+    bash_syntax_ok(script)
+    assert decoded_spec(script) == spec
+    for line in (
+        f"#SBATCH --job-name=olc-{job.id}",
+        f"#SBATCH --comment=olc:{job.id}",
+        "#SBATCH --partition=debug",
+        "#SBATCH --cpus-per-task=4",
+        "#SBATCH --mem=8192M",
+        "#SBATCH --time=90",
+    ):
+        assert line in script.splitlines()
+
+
+def test_the_kit_is_embedded_unchanged() -> None:
+    script, _ = render(make_job())
+    start = script.index(f"<<'{KIT_END_MARKER}'\n") + len(f"<<'{KIT_END_MARKER}'\n")
+    end = script.index(f"\n{KIT_END_MARKER}\n", start)
+    assert script[start:end] == KIT_SOURCE.rstrip("\n")
+    assert script.endswith(f"\n{KIT_END_MARKER}\n")
+
+
+def test_spec_describes_the_run() -> None:
+    job = make_job()
+    _, spec = render(job)
+    assert spec["job_id"] == job.id
+    assert spec["design"] == {
+        "bucket": "designs",
+        "name": "ada@example.com/spm.tar.gz",
+        "generation": 1741064767890123,
+        "root": "spm/",
+    }
+    assert spec["results"] == {"bucket": "results", "prefix": f"ada@example.com/{job.id}/"}
+    assert spec["hook"] == {"url": "http://hook.local:8080/", "auth": "none", "key": "k" * 64}
+    assert [s["name"] for s in spec["stages"]][:2] == ["prepare", "synthesis"]
+    assert all(isinstance(s["argv"], list) for s in spec["stages"])
+
+
+@pytest.mark.parametrize("use_qflow", [True, False], ids=["qflow-plan", "hand-made-plan"])
+def test_user_values_only_travel_inside_the_base64_spec(use_qflow: bool) -> None:
+    nasty = "".join(NASTY)
+    design = DesignSpec(
+        design_name=nasty,
+        top_module="spm",
+        verilog_files=tuple(f"src/{text}.v" for text in NASTY),
+        clock_port="clk",
+        flow_variables={"DESIGN_NAME": nasty, "EXTRA": list(NASTY)},
+    )
+    job = make_job(f"ada@example.com/{nasty}.tar.gz", root=f"{nasty}/", design=design)
+    script, spec = render(job, None if use_qflow else nasty_plan())
+    decoded = decoded_spec(script)
+    assert decoded == spec
+    assert decoded["design"]["name"] == f"ada@example.com/{nasty}.tar.gz"
+    assert "CANARY" not in without_spec(script)
+    bash_syntax_ok(script)
+
+
+def test_running_the_script_hands_the_kit_and_spec_to_python_and_nothing_else(tmp_path: Path) -> None:
+    """Run the rendered script with a stand-in python3: it must receive the kit on stdin and the spec in
+    $OLC_JOB_SPEC, and none of the nasty values may have been executed by the shell."""
+    nasty = "".join(NASTY)
+    job = make_job(f"ada@example.com/{nasty}.tar.gz", root=f"{nasty}/")
+    script, spec = render(job, nasty_plan())
+    bin_dir, work = tmp_path / "bin", tmp_path / "work"
+    bin_dir.mkdir()
+    work.mkdir()
+    stub(bin_dir, "python3", 'cat > "$OUT/stdin"; printf %s "$OLC_JOB_SPEC" > "$OUT/spec"; echo "$@" > "$OUT/args"\n')
+    (work / "job.sh").write_text(script)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "OUT": str(tmp_path)}
+    done = subprocess.run(["bash", "job.sh"], cwd=work, env=env, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "stdin").read_text() == KIT_SOURCE.rstrip("\n") + "\n"
+    assert json.loads(base64.b64decode((tmp_path / "spec").read_text())) == spec
+    assert (tmp_path / "args").read_text() == "-u -\n"
+    assert not [p for p in tmp_path.rglob("*") if "CANARY" in p.name]
+
+
+@pytest.mark.parametrize("partition", ["", "debug; rm -rf /", "$(id)", "a b", "-p", "x" * 65])
+def test_bad_partition_is_refused(partition: str) -> None:
+    with pytest.raises(RenderError, match="partition"):
+        render(make_job(), target=replace(TARGET, partition=partition))
+
+
+@pytest.mark.parametrize("job_id", ["", "j123", "J0123456789ABCDEF012", "j0123456789abcdef012;x", "../x", "$(id)"])
+def test_a_job_id_we_did_not_generate_is_refused(job_id: str) -> None:
+    job = make_job()
+    spec = kit_spec(job, nasty_plan(), TARGET, "k")
+    with pytest.raises(RenderError, match="job id"):
+        render_job_script(TEMPLATE, KIT_SOURCE, replace(job, id=job_id), job.resources, spec, TARGET)
+
+
+@pytest.mark.parametrize(
+    "resources",
+    [
+        Resources(cpus=0),
+        Resources(cpus=-1),
+        Resources(memory_mb=0),
+        Resources(time_limit_minutes=0),
+        Resources(cpus=1.5),
+    ],  # type: ignore[arg-type]
+)
+def test_non_positive_or_fractional_resources_are_refused(resources: Resources) -> None:
+    with pytest.raises(RenderError, match="resource request"):
+        render(make_job(), resources=resources)
+
+
+def test_a_kit_containing_the_end_marker_is_refused() -> None:
+    job = make_job()
+    spec = kit_spec(job, nasty_plan(), TARGET, "k")
+    with pytest.raises(RenderError, match="end marker"):
+        render_job_script(TEMPLATE, f"print(1)\n  {KIT_END_MARKER}  \n", job, job.resources, spec, TARGET)
+
+
+def test_unknown_placeholder_and_missing_pieces_are_refused() -> None:
+    job = make_job()
+    spec = kit_spec(job, nasty_plan(), TARGET, "k")
+    with pytest.raises(RenderError, match="unknown placeholder"):
+        render_job_script(TEMPLATE + "{{user_value}}\n", KIT_SOURCE, job, job.resources, spec, TARGET)
+    with pytest.raises(RenderError, match="no results bucket"):
+        render_job_script(TEMPLATE, KIT_SOURCE, job, job.resources, {**spec, "results": {}}, TARGET)
+    with pytest.raises(RenderError, match="no results prefix"):
+        kit_spec(replace(job, results_prefix=None), nasty_plan(), TARGET, "k")
+
+
+# -------------------------------------------------------------------------------- the job kit, locally
+def load_kit() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("olc_job_under_test", SLURM_DIR / "olc_job.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def design_tar(files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+class KitHarness:
+    """Runs the kit's Run in a temp dir with Cloud Storage and the hook replaced by recorders."""
+
+    def __init__(self, tmp_path: Path, archive: bytes, stages: list[dict[str, Any]]) -> None:
+        kit = load_kit()
+        self.uploads: dict[str, bytes] = {}
+        self.reports: list[dict[str, Any]] = []
+        spec = {
+            "job_id": "j0123456789abcdef012",
+            "design": {"bucket": "designs", "name": "a@b.c/d.tar.gz", "generation": 1, "root": "spm/"},
+            "results": {"bucket": "results", "prefix": "a@b.c/j0123456789abcdef012/"},
+            "storage": {"endpoint": "http://unused", "auth": "none"},
+            "hook": {"url": "http://unused", "auth": "none", "key": "k"},
+            "stages": stages,
+            "artifacts": ["out/*.txt"],
+            "metrics_files": [],
+        }
+        self.run = kit.Run(spec, str(tmp_path))
+        uploads = self.uploads
+
+        class Storage:
+            def download(self, bucket: str, name: str, generation: int, path: str) -> None:
+                Path(path).write_bytes(archive)
+
+            def upload(self, bucket: str, name: str, path: str, content_type: str = "") -> None:
+                uploads[f"{bucket}/{name}"] = Path(path).read_bytes()
+
+        self.run.storage = Storage()
+        self.run.hook.report = self.reports.append
+
+    def execute(self) -> tuple[int, dict[str, Any]]:
+        code = self.run.execute()
+        return code, json.loads(self.uploads["results/a@b.c/j0123456789abcdef012/manifest.json"])
+
+
+def corrupt_zip() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("spm/config.json", "{}")
+        archive.writestr("spm/src/spm.v", "module spm; endmodule\n" * 500)
+    data = bytearray(buf.getvalue())
+    start = data.index(b"spm/src/spm.v") + 20  # inside the deflated data, past the local header
+    data[start : start + 40] = bytes(b ^ 0x55 for b in data[start : start + 40])
+    return bytes(data)
+
+
+CORRUPT_ZIP = corrupt_zip()
+SPM_ARCHIVE = design_tar({"spm/config.json": b"{}", "spm/src/spm.v": b"module spm; endmodule\n", "other/x": b"x"})
+
+
+def test_kit_runs_the_stages_and_writes_a_manifest_the_service_reads(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("OLC_JOB_SPEC", "secret-hook-key-inside")
+    stages = [
+        {"name": "copy", "argv": ["sh", "-c", "mkdir -p out && cp design/src/spm.v out/spm.txt"]},
+        {"name": "env", "argv": ["sh", "-c", 'echo "spec=${OLC_JOB_SPEC:-unset} v=$V"'], "env": {"V": "1"}},
+    ]
+    harness = KitHarness(tmp_path, SPM_ARCHIVE, stages)
+    code, manifest = harness.execute()
+    assert code == 0
+    assert (manifest["flow_exit_code"], manifest["failed_stage"], manifest["stage_reached"]) == (0, None, "env")
+    assert sorted(manifest["files"]) == ["logs/01-copy.log", "logs/02-env.log", "out/spm.txt"]
+    prefix = "results/a@b.c/j0123456789abcdef012/files/"
+    assert harness.uploads[prefix + "out/spm.txt"] == b"module spm; endmodule\n"
+    # Stages run design-controlled tools: they must not see the spec (it holds the hook key).
+    assert harness.uploads[prefix + "logs/02-env.log"] == b"spec=unset v=1\n"
+    assert [r["stage"] for r in harness.reports] == ["fetching design", "copy", "env"]
+    assert not (tmp_path / "work").exists()  # cleaned after success
+    parsed = parse_manifest(json.dumps(manifest))
+    assert decide_outcome("COMPLETED", parsed, 50).state is JobState.SUCCEEDED
+
+
+def test_kit_reports_the_failing_stage_with_an_excerpt(tmp_path: Path) -> None:
+    stages = [
+        {"name": "synthesis", "argv": ["sh", "-c", "echo working; echo 'ERROR: no top module' >&2; exit 3"]},
+        {"name": "routing", "argv": ["sh", "-c", "touch never"]},
+    ]
+    code, manifest = KitHarness(tmp_path, SPM_ARCHIVE, stages).execute()
+    assert code == 1
+    assert (manifest["flow_exit_code"], manifest["failed_stage"]) == (3, "synthesis")
+    assert "ERROR: no top module" in manifest["error_excerpt"]
+    outcome = decide_outcome("COMPLETED", parse_manifest(json.dumps(manifest)), 50)
+    assert outcome is not None and outcome.state is JobState.FAILED
+    assert "'synthesis'" in (outcome.reason or "")
+    assert (tmp_path / "work").exists()  # kept for a look after a failure
+
+
+@pytest.mark.parametrize(
+    "archive",
+    [
+        SPM_ARCHIVE[: len(SPM_ARCHIVE) - 30],  # truncated: gzip raises EOFError
+        SPM_ARCHIVE[:10] + bytes(len(SPM_ARCHIVE) - 10),  # corrupt gzip data
+        CORRUPT_ZIP,  # zlib raises zlib.error
+        b"not an archive at all",
+    ],
+    ids=["truncated", "corrupt-gzip", "corrupt-zip", "junk"],
+)
+def test_kit_turns_a_broken_download_into_a_setup_failure(tmp_path: Path, archive: bytes) -> None:
+    code, manifest = KitHarness(tmp_path, archive, [{"name": "never", "argv": ["false"]}]).execute()
+    assert code == 1
+    assert (manifest["flow_exit_code"], manifest["failed_stage"]) == (1, "setup")
+    assert manifest["error_excerpt"]
+
+
+def test_kit_refuses_unsafe_archive_paths(tmp_path: Path) -> None:
+    archive = design_tar({"spm/config.json": b"{}", "spm/../../evil.v": b"x"})
+    code, manifest = KitHarness(tmp_path, archive, []).execute()
+    assert (code, manifest["failed_stage"]) == (1, "setup")
+    assert "unsafe path" in manifest["error_excerpt"]
+    assert not (tmp_path.parent / "evil.v").exists()
+
+
+# --------------------------------------------------------------------------------- login-node scripts
+JOB_A = "j" + "a" * 19
+JOB_B = "j" + "b" * 19
+
+
+def submissions() -> list[SlurmSubmission]:
+    scripts = [render(make_job(f"ada@example.com/{n}.tar.gz"))[0] for n in ("a", "b")]
+    return [SlurmSubmission(JOB_A, scripts[0]), SlurmSubmission(JOB_B, scripts[1] + "echo 'quoted $HOME `x`'\n")]
+
+
+def test_submit_script_is_valid_bash_and_carries_each_script_intact() -> None:
+    subs = submissions()
+    remote = submit_script("/home/olc/jobs dir", subs)
+    bash_syntax_ok(remote)
+    assert "root='/home/olc/jobs dir'" in remote
+    for sub in subs:
+        opener = f"<<'OLC_SCRIPT_{sub.job_id}'\n"
+        start = remote.index(opener) + len(opener)
+        end = remote.index(f"\nOLC_SCRIPT_{sub.job_id}\n", start)
+        assert remote[start:end] == sub.script.rstrip("\n")
+
+
+def test_submit_script_runs_against_stand_in_slurm_commands(tmp_path: Path) -> None:
+    """sbatch/squeue replaced by stubs: new jobs are submitted, known ones skipped, errors reported per job."""
+    bin_dir, root = tmp_path / "bin", tmp_path / "jobs"
+    bin_dir.mkdir()
+    stub(bin_dir, "squeue", 'for a; do case $a in --name=*) n=${a#--name=};; esac; done\ncat "$STATE/$n" 2>/dev/null\n')
+    stub(
+        bin_dir,
+        "sbatch",
+        "for a; do case $a in --chdir=*) d=${a#--chdir=};; esac; done\n"
+        'cat > "$d/batch.sh"\n'
+        'if [ -e "$STATE/refuse-$(basename "$d")" ]; then\n'
+        '  echo "sbatch: error: Batch job submission failed:"; echo "Invalid partition name specified" >&2; exit 1\n'
+        "fi\n"
+        'echo "$(basename "$d" | wc -c);cluster"\n',
+    )
+    state = tmp_path / "state"
+    state.mkdir()
+    job_c = "j" + "c" * 19
+    (state / f"olc-{JOB_B}").write_text("77\n")  # Slurm already has B
+    (state / f"refuse-{job_c}").write_text("")
+    subs = [*submissions(), SlurmSubmission(job_c, "#!/bin/bash\ntrue\n")]
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "STATE": str(state)}
+    done = subprocess.run(
+        ["bash", "-s"], input=submit_script(str(root), subs), env=env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    accepted, errors = parse_submit_output(done.stdout)
+    assert accepted == {JOB_A: "21", JOB_B: "77"}
+    assert errors == {job_c: "sbatch: error: Batch job submission failed: Invalid partition name specified"}
+    assert (root / JOB_A / "batch.sh").read_text() == subs[0].script
+    assert not (root / JOB_B / "batch.sh").exists()
+
+
+def test_submit_script_refuses_a_script_containing_its_marker() -> None:
+    evil = SlurmSubmission(JOB_A, f"#!/bin/bash\nOLC_SCRIPT_{JOB_A}\nrm -rf ~\n")
+    with pytest.raises(UnsafeValue, match="heredoc marker"):
+        submit_script("/jobs", [evil])
+    # Another job's marker is harmless and allowed.
+    bash_syntax_ok(submit_script("/jobs", [SlurmSubmission(JOB_A, f"echo OLC_SCRIPT_{JOB_B}\nOLC_SCRIPT_{JOB_B}\n")]))
+
+
+def test_submit_script_refuses_job_ids_we_did_not_generate() -> None:
+    with pytest.raises(UnsafeValue):
+        submit_script("/jobs", [SlurmSubmission("j1; reboot", "true")])
+
+
+def test_parse_submit_output() -> None:
+    output = "\n".join(
+        [
+            "Welcome to the login node!",
+            f"OLC {JOB_A} submitted 4242",
+            f"  OLC {JOB_B} existing 77  ",
+            f"OLC j{'c' * 19} error sbatch: error: QOSMaxSubmitJobPerUserLimit ",
+            f"OLC j{'d' * 19} submitted ",
+            f"OLC j{'e' * 19} submitted Submitted batch job 5",
+            "OLC jXYZ submitted 1",  # not one of our ids
+            f"olc {JOB_A} submitted 1",
+            "",
+        ]
+    )
+    accepted, errors = parse_submit_output(output)
+    assert accepted == {JOB_A: "4242", JOB_B: "77"}
+    assert errors == {
+        f"j{'c' * 19}": "sbatch: error: QOSMaxSubmitJobPerUserLimit",
+        f"j{'d' * 19}": "sbatch printed nothing",
+        f"j{'e' * 19}": "Submitted batch job 5",
+    }
+
+
+def test_status_and_cancel_scripts() -> None:
+    script = status_script(["12", "345"])
+    bash_syntax_ok(script)
+    assert "for id in 12 345;" in script
+    assert cancel_script(["12", "345"]) == "scancel 12 345\n"
+    for bad in (["12; reboot"], ["$(id)"], [""], ["-1"], ["12 13"]):
+        with pytest.raises(UnsafeValue):
+            status_script(bad)
+        with pytest.raises(UnsafeValue):
+            cancel_script(bad)
+
+
+COMPLETED_LINE = " ".join(
+    [
+        "JobId=4242 JobName=olc-jaaaaaaaaaaaaaaaaaaa UserId=olc(1001) GroupId=olc(1001) MCS_label=N/A Priority=1",
+        "Nice=0 Account=(null) QOS=normal JobState=COMPLETED Reason=None Dependency=(null) Requeue=1 Restarts=0",
+        "BatchFlag=1 Reboot=0 ExitCode=0:0 RunTime=00:01:05 TimeLimit=00:50:00 TimeMin=N/A",
+        "SubmitTime=2025-01-01T10:00:00 EligibleTime=2025-01-01T10:00:00 StartTime=2025-01-01T10:00:01",
+        "EndTime=2025-01-01T10:01:06 Partition=debug NodeList=c1 NumNodes=1 NumCPUs=2 NumTasks=1 CPUs/Task=2",
+        "TRES=cpu=2,mem=4G,node=1 Comment=olc:jaaaaaaaaaaaaaaaaaaa",
+        "StdOut=/home/olc/jobs/jaaaaaaaaaaaaaaaaaaa/slurm-4242.out",
+    ]
+)
+SCONTROL = f"""\
+{COMPLETED_LINE}
+JobId=4243 JobName=olc-jbbbbbbbbbbbbbbbbbbb JobState=CANCELLED Reason=None ExitCode=0:15 RunTime=1-02:03:04 NumCPUs=1
+JobId=4244 JobName=olc-jccccccccccccccccccc JobState=TIMEOUT Reason=TimeLimit ExitCode=0:1 RunTime=00:50:01 NumCPUs=N/A
+JobId=4245 JobState=UNKNOWN
+slurm_load_jobs error: Invalid job id specified
+"""
+
+
+def test_parse_status_output() -> None:
+    statuses = parse_status_output(SCONTROL)
+    assert set(statuses) == {"4242", "4243", "4244"}
+    assert statuses["4242"] == SlurmJobStatus(
+        "4242", "COMPLETED", exit_code="0:0", reason="None", elapsed_s=65.0, cpus=2
+    )
+    assert statuses["4243"] == SlurmJobStatus(
+        "4243", "CANCELLED", exit_code="0:15", reason="None", elapsed_s=93784.0, cpus=1
+    )
+    assert (statuses["4244"].state, statuses["4244"].reason, statuses["4244"].elapsed_s, statuses["4244"].cpus) == (
+        "TIMEOUT",
+        "TimeLimit",
+        3001.0,
+        None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("run_time", "seconds"),
+    [("00:00:00", 0.0), ("10:00:01", 36001.0), ("INVALID", None), ("1:2", None), ("x-00:00:01", None)],
+)
+def test_run_time_formats(run_time: str, seconds: float | None) -> None:
+    assert parse_status_output(f"JobId=1 JobState=RUNNING RunTime={run_time}")["1"].elapsed_s == seconds

@@ -1,0 +1,556 @@
+"""The use cases (ingest, dispatch, completion) against in-memory fakes of the ports (tests/unit/fakes.py)."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+import tarfile
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fakes import FakeCluster, FakeJobs, FakeLease, FakeMailer, FakePublisher, FakeQuotas, FakeStore
+
+from shared.domain.callback_auth import job_key, sign
+from shared.domain.design import DesignSpec, Resources
+from shared.domain.events import UploadEvent
+from shared.domain.flows.qflow import QflowOsu035Runner
+from shared.domain.job import Job, JobState, SourceObject, new_job
+from shared.domain.job_script import ClusterTarget
+from shared.domain.quota import QuotaLimits
+from shared.domain.upload import job_id_for, results_prefix
+from shared.services.complete import CompletionDeps, Reply, finish_job, handle_callback
+from shared.services.dispatch import DispatchDeps, ScriptFactory, dispatch
+from shared.services.ingest import IngestDeps, IngestPolicy, ingest_upload
+from shared.services.notify import Notifier
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = Path(__file__).parent / "fixtures" / "qflow" / "spm"
+T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+OWNER = "ada@example.com"
+MASTER = "hook-master-key"
+FLOW = "qflow-osu035"
+RUNNERS = {FLOW: QflowOsu035Runner()}
+SPM_CONFIG = {"DESIGN_NAME": "spm", "VERILOG_FILES": "dir::src/*.v", "CLOCK_PORT": "clk"}
+SPM_VERILOG = b"module spm(input clk, output y); assign y = clk; endmodule\n"
+
+
+class Clock:
+    """A settable `now` for the services."""
+
+    def __init__(self, start: datetime = T0) -> None:
+        self.current = start
+
+    def __call__(self) -> datetime:
+        return self.current
+
+    def advance(self, seconds: float) -> None:
+        self.current += timedelta(seconds=seconds)
+
+
+def tar_gz(files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def spm_archive(config: dict[str, Any] | None = None) -> bytes:
+    return tar_gz({"spm/config.json": json.dumps(config or SPM_CONFIG).encode(), "spm/src/spm.v": SPM_VERILOG})
+
+
+# ------------------------------------------------------------------------------------------------- ingest
+class Ingest:
+    def __init__(self) -> None:
+        self.jobs = FakeJobs()
+        self.store = FakeStore()
+        self.publisher = FakePublisher()
+        self.mailer = FakeMailer()
+        self.deps = IngestDeps(
+            jobs=self.jobs,
+            store=self.store,
+            publisher=self.publisher,
+            notifier=Notifier(self.jobs, self.mailer, "results"),
+            policy=IngestPolicy(
+                designs_bucket="designs",
+                jobs_topic="olc-jobs",
+                flow=FLOW,
+                offered_flows=(FLOW,),
+                resources=Resources(cpus=1, memory_mb=2048, time_limit_minutes=30),
+                max_upload_bytes=1 << 20,
+            ),
+            quotas=FakeQuotas(),
+            limits=QuotaLimits(),
+        )
+
+    def upload(
+        self, name: str, data: bytes, *, generation: int = 1, metadata: dict[str, str] | None = None
+    ) -> UploadEvent:
+        self.store.put("designs", name, data)
+        return UploadEvent(SourceObject("designs", name, generation, size=len(data)), metadata=metadata or {})
+
+    def run(self, event: UploadEvent) -> Job | None:
+        return ingest_upload(event, self.deps, T0)
+
+
+def test_ingest_records_a_queued_job_with_the_validated_design() -> None:
+    ingest = Ingest()
+    event = ingest.upload(f"{OWNER}/spm.tar.gz", spm_archive())
+    job = ingest.run(event)
+    assert job is not None
+    assert job.id == job_id_for(event.source)
+    assert (job.state, job.owner, job.design_name, job.design_root, job.flow) == (
+        JobState.QUEUED,
+        OWNER,
+        "spm",
+        "spm/",
+        FLOW,
+    )
+    assert job.design is not None and job.design.verilog_files == ("src/spm.v",)
+    assert job.results_prefix == f"{OWNER}/{job.id}/"
+    assert job.resources == Resources(cpus=1, memory_mb=2048, time_limit_minutes=30)
+    assert ingest.jobs.get(job.id) == job
+    assert ingest.publisher.messages == [("olc-jobs", {"kind": "queued", "job_id": job.id}, {"kind": "queued"})]
+    assert ingest.mailer.sent == []
+
+
+def test_the_same_upload_event_three_times_makes_one_job() -> None:
+    ingest = Ingest()
+    event = ingest.upload(f"{OWNER}/spm.tar.gz", spm_archive())
+    results = [ingest.run(event) for _ in range(3)]
+    assert len({j.id for j in results if j}) == 1
+    assert len(ingest.jobs.docs) == 1
+    assert ingest.jobs.writes == 1
+    # Every delivery re-announces the waiting job, so a crash after the write cannot strand it.
+    assert ingest.publisher.kinds() == ["queued"] * 3
+
+
+def test_a_new_generation_of_the_same_name_is_a_new_job() -> None:
+    ingest = Ingest()
+    first = ingest.run(ingest.upload(f"{OWNER}/spm.tar.gz", spm_archive(), generation=1))
+    second = ingest.run(ingest.upload(f"{OWNER}/spm.tar.gz", spm_archive(), generation=2))
+    assert first is not None and second is not None and first.id != second.id
+    assert len(ingest.jobs.docs) == 2
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "words"),
+    [
+        (f"{OWNER}/notes.txt", b"hello", "'notes.txt' is not a design archive"),
+        (f"{OWNER}/spm.tar.gz", b"module spm; endmodule\n" * 20, "not a readable .tar/.tar.gz/.zip archive"),
+        (f"{OWNER}/spm.tar.gz", tar_gz({"src/spm.v": SPM_VERILOG}), "no config.json found"),
+        (f"{OWNER}/spm.tar.gz", spm_archive({"VERILOG_FILES": "dir::rtl/*.v"}), "DESIGN_NAME is missing"),
+        (f"{OWNER}/big.tar.gz", b"x" * ((1 << 20) + 1), "the limit is 1048576 bytes"),
+    ],
+)
+def test_an_unusable_upload_is_rejected_with_the_reason_and_one_mail(name: str, data: bytes, words: str) -> None:
+    ingest = Ingest()
+    event = ingest.upload(name, data)
+    job = ingest.run(event)
+    assert job is not None and job.state is JobState.REJECTED
+    assert words in (job.reason or "")
+    assert ingest.publisher.messages == []
+    (mail,) = ingest.mailer.sent
+    assert mail.to == OWNER and "was rejected" in mail.subject
+    assert words in mail.text
+    # A redelivery changes nothing and sends nothing.
+    assert ingest.run(event) == ingest.jobs.get(job.id)
+    assert len(ingest.mailer.sent) == 1
+    stored = ingest.jobs.get(job.id)
+    assert stored is not None and stored.notified == ("ended",)
+
+
+def test_a_bad_config_reports_every_problem() -> None:
+    ingest = Ingest()
+    config = {"DESIGN_NAME": "my design", "VERILOG_FILES": "dir::rtl/*.v", "CLOCK_PERIOD": "soon"}
+    job = ingest.run(ingest.upload(f"{OWNER}/spm.tar.gz", spm_archive(config)))
+    assert job is not None and job.state is JobState.REJECTED
+    for words in ("DESIGN_NAME 'my design'", "'dir::rtl/*.v' matches no file", "CLOCK_PERIOD 'soon'"):
+        assert words in (job.reason or "")
+
+
+def test_an_upload_outside_an_owner_folder_is_rejected_without_mail() -> None:
+    ingest = Ingest()
+    job = ingest.run(ingest.upload("spm.tar.gz", spm_archive()))
+    assert job is not None and job.state is JobState.REJECTED and job.owner == ""
+    assert "not inside an owner folder" in (job.reason or "")
+    assert ingest.mailer.sent == []
+
+
+def test_notify_false_metadata_silences_the_mail() -> None:
+    ingest = Ingest()
+    job = ingest.run(ingest.upload(f"{OWNER}/notes.txt", b"x", metadata={"notify": "false"}))
+    assert job is not None and job.state is JobState.REJECTED and not job.notifications_enabled
+    assert ingest.mailer.sent == []
+
+
+def test_objects_of_other_buckets_are_ignored() -> None:
+    ingest = Ingest()
+    assert ingest_upload(UploadEvent(SourceObject("results", f"{OWNER}/x.tar.gz", 1)), ingest.deps, T0) is None
+    assert ingest.jobs.docs == {} and ingest.publisher.messages == []
+
+
+# ----------------------------------------------------------------------------------------------- dispatch
+TARGET = ClusterTarget(
+    partition="debug",
+    results_bucket="results",
+    storage_endpoint="http://storage.local",
+    storage_auth="none",
+    hook_url="http://hook.local/",
+    hook_auth="none",
+)
+SCRIPTS = ScriptFactory(
+    template=(ROOT / "infra" / "slurm" / "job.sh.tmpl").read_text(),
+    kit_source=(ROOT / "infra" / "slurm" / "olc_job.py").read_text(),
+    target=TARGET,
+    runners=RUNNERS,
+    hook_master_key=lambda: MASTER,
+)
+SPM = DesignSpec("spm", "spm", ("src/spm.v",), clock_port="clk", flow=FLOW)
+
+
+def queued_job(minute: int, owner: str = OWNER, design: DesignSpec = SPM) -> Job:
+    source = SourceObject("designs", f"{owner}/d{minute}.tar.gz", 1000 + minute)
+    job_id = job_id_for(source)
+    return new_job(
+        job_id=job_id,
+        owner=owner,
+        source=source,
+        at=T0 + timedelta(minutes=minute),
+        design_name=design.design_name,
+        flow=FLOW,
+        design_root="spm/",
+        design=design,
+        results_prefix=results_prefix(owner, job_id),
+    )
+
+
+class Dispatch:
+    def __init__(self, *jobs: Job, concurrency: int = 2, lease: FakeLease | None = None) -> None:
+        self.jobs = FakeJobs(*jobs)
+        self.cluster = FakeCluster()
+        self.lease = lease or FakeLease()
+        self.mailer = FakeMailer()
+        self.clock = Clock(T0 + timedelta(hours=1))
+        self.deps = DispatchDeps(
+            jobs=self.jobs,
+            lease=self.lease,
+            cluster=self.cluster,
+            scripts=SCRIPTS,
+            quotas=FakeQuotas(),
+            notifier=Notifier(self.jobs, self.mailer, "results"),
+            limits=QuotaLimits(global_concurrency=concurrency, user_concurrency=100, user_monthly_core_hours=1e9),
+        )
+
+    def run(self, holder: str = "dispatcher-1"):
+        return dispatch(self.deps, holder, self.clock)
+
+    def state(self, job: Job) -> JobState:
+        stored = self.jobs.get(job.id)
+        assert stored is not None
+        return stored.state
+
+
+def test_dispatch_submits_the_oldest_jobs_up_to_the_concurrency() -> None:
+    newest, oldest, middle = queued_job(30), queued_job(10), queued_job(20)
+    run = Dispatch(newest, oldest, middle, concurrency=2)
+    report = run.run()
+    assert run.cluster.submitted_ids == [oldest.id, middle.id]
+    assert report.submitted == {oldest.id: "1000", middle.id: "1001"}
+    for job, slurm_id in ((oldest, "1000"), (middle, "1001")):
+        stored = run.jobs.get(job.id)
+        assert stored is not None
+        assert (stored.state, stored.slurm_job_id) == (JobState.SUBMITTED, slurm_id)
+        assert stored.entered_at(JobState.SUBMITTED) == run.clock()
+    assert run.state(newest) is JobState.QUEUED
+    assert (run.lease.holder, report.lease_busy) == (None, False)
+
+
+def test_dispatch_submits_rendered_scripts_for_the_right_jobs() -> None:
+    job = queued_job(1)
+    run = Dispatch(job)
+    run.run()
+    ((submission,),) = run.cluster.batches
+    (encoded,) = re.findall(r"^export OLC_JOB_SPEC='([A-Za-z0-9+/=]+)'$", submission.script, re.MULTILINE)
+    spec = json.loads(base64.b64decode(encoded))
+    assert spec["job_id"] == job.id
+    assert spec["hook"]["key"] == job_key(MASTER, job.id)
+    assert spec["design"]["name"] == job.source.name
+    assert f"#SBATCH --job-name=olc-{job.id}" in submission.script
+
+
+def test_dispatch_counts_jobs_already_active() -> None:
+    running = replace(queued_job(0), state=JobState.RUNNING)
+    waiting = [queued_job(m) for m in (1, 2, 3)]
+    run = Dispatch(running, *waiting, concurrency=2)
+    run.run()
+    assert run.cluster.submitted_ids == [waiting[0].id]
+
+
+def test_dispatch_with_no_free_slot_submits_nothing_and_a_freed_slot_is_used() -> None:
+    jobs = [queued_job(m) for m in (1, 2, 3)]
+    run = Dispatch(*jobs, concurrency=2)
+    run.run()
+    run.run()
+    assert len(run.cluster.batches) == 1
+    run.jobs.mutate(jobs[0].id, lambda j: replace(j, state=JobState.SUCCEEDED))
+    run.run()
+    assert run.cluster.submitted_ids == [jobs[0].id, jobs[1].id, jobs[2].id]
+
+
+def test_a_job_slurm_refuses_is_failed_with_the_reason_and_its_slot_reused() -> None:
+    refused, other = queued_job(1), queued_job(2)
+    run = Dispatch(refused, other, concurrency=1)
+    run.cluster.refuse[refused.id] = "sbatch: error: Invalid partition name specified"
+    report = run.run()
+    stored = run.jobs.get(refused.id)
+    assert stored is not None and stored.state is JobState.FAILED
+    assert stored.reason == "Slurm refused the run: sbatch: error: Invalid partition name specified"
+    assert report.failed == {refused.id: stored.reason}
+    assert report.submitted == {other.id: "1000"}
+    assert run.state(other) is JobState.SUBMITTED
+    assert [m.to for m in run.mailer.sent] == [OWNER]
+
+
+def test_a_job_the_flow_cannot_plan_fails_instead_of_blocking_the_queue() -> None:
+    """Headers alone pass config validation but qflow cannot plan them: that job must fail, not the dispatcher."""
+    headers_only = queued_job(1, design=replace(SPM, verilog_files=("src/defs.vh",)))
+    good = queued_job(2)
+    run = Dispatch(headers_only, good, concurrency=2)
+    report = run.run()
+    assert run.state(headers_only) is JobState.FAILED
+    assert "could not prepare the run" in report.failed[headers_only.id]
+    assert report.submitted == {good.id: "1000"}
+
+
+def test_dispatch_returns_at_once_when_the_lease_is_taken() -> None:
+    job = queued_job(1)
+    run = Dispatch(job, lease=FakeLease(other_holder="dispatcher-2"))
+    report = run.run()
+    assert report.lease_busy
+    assert run.cluster.batches == [] and report.submitted == {}
+    assert run.state(job) is JobState.QUEUED
+    assert run.lease.holder == "dispatcher-2"
+
+
+def test_dispatch_with_an_empty_queue_does_not_call_the_cluster() -> None:
+    run = Dispatch()
+    report = run.run()
+    assert report.submitted == {} and run.cluster.batches == []
+    assert run.lease.acquired >= 1 and run.lease.holder is None
+
+
+# --------------------------------------------------------------------------------------------- completion
+SLURM_ID = "1000"
+SUCCESS_MANIFEST = {
+    "flow_exit_code": 0,
+    "stage_reached": "gdsii",
+    "failed_stage": None,
+    "stages": [
+        {"name": "synthesis", "exit_code": 0, "runtime_s": 30.0},
+        {"name": "gdsii", "exit_code": 0, "runtime_s": 42.0},
+    ],
+    "runtime_s": 72.0,
+    "peak_memory_mb": 180.0,
+    "error_excerpt": None,
+    "files": [],
+    "terminated": False,
+}
+
+
+class Completion:
+    def __init__(self, state: JobState = JobState.SUBMITTED, wait_s: float = 5) -> None:
+        job = queued_job(1)
+        self.job = replace(job, state=state, slurm_job_id=SLURM_ID)
+        self.jobs = FakeJobs(self.job)
+        self.cluster = FakeCluster()
+        self.store = FakeStore()
+        self.publisher = FakePublisher()
+        self.mailer = FakeMailer()
+        self.quotas = FakeQuotas()
+        self.clock = Clock(T0 + timedelta(hours=2))
+        self.deps = CompletionDeps(
+            jobs=self.jobs,
+            cluster=self.cluster,
+            store=self.store,
+            publisher=self.publisher,
+            notifier=Notifier(self.jobs, self.mailer, "results"),
+            runners=RUNNERS,
+            hook_master_key=lambda: MASTER,
+            quotas=self.quotas,
+            results_bucket="results",
+            jobs_topic="olc-jobs",
+            wait_for_slurm_s=wait_s,
+        )
+
+    def put_manifest(self, manifest: dict[str, Any], files: dict[str, str] | None = None) -> None:
+        prefix = self.job.results_prefix
+        for path, text in (files or {}).items():
+            self.store.put("results", f"{prefix}files/{path}", text)
+        self.store.put("results", f"{prefix}manifest.json", json.dumps({**manifest, "files": sorted(files or {})}))
+
+    def call(self, payload: dict[str, Any], *, key: str | None = None, skew_s: int = 0) -> Reply:
+        body = json.dumps({"job_id": self.job.id, **payload}).encode()
+        stamp = int(self.clock().timestamp()) + skew_s
+        signature = sign(key or job_key(MASTER, self.job.id), stamp, body)
+        headers = {"X-OLC-Timestamp": str(stamp), "X-OLC-Signature": signature}
+        return handle_callback(body, headers, self.deps, self.clock)
+
+    def ended(self) -> Reply:
+        return self.call({"kind": "ended", "slurm_job_id": SLURM_ID, "exit_code2": "0:0", "epilog_at": 1793610000.25})
+
+    def stored(self) -> Job:
+        job = self.jobs.get(self.job.id)
+        assert job is not None
+        return job
+
+
+def spm_outputs() -> dict[str, str]:
+    files = {p.relative_to(FIXTURES).as_posix(): p.read_text() for p in FIXTURES.rglob("*") if p.is_file()}
+    files["qflow/layout/spm.gds"] = "GDS"
+    return files
+
+
+def test_a_callback_with_a_bad_signature_is_refused() -> None:
+    run = Completion()
+    assert run.call({"kind": "progress", "stage": "routing"}, key=job_key("wrong master", run.job.id)).status == 403
+    assert run.call({"kind": "progress", "stage": "routing"}, skew_s=-3600).status == 403
+    body = json.dumps({"job_id": run.job.id, "kind": "progress"}).encode()
+    assert handle_callback(body, {}, run.deps, run.clock).status == 403
+    assert run.stored() == run.job
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"not json", b"[]", b'{"kind": "progress"}', b'{"job_id": "j1", "kind": "progress"}', b'{"job_id": "x"}'],
+)
+def test_malformed_callbacks_are_bad_requests(body: bytes) -> None:
+    assert handle_callback(body, {}, Completion().deps, lambda: T0).status == 400
+
+
+def test_progress_moves_the_job_to_running_with_the_stage() -> None:
+    run = Completion()
+    assert run.call({"kind": "progress", "stage": "placement", "slurm_job_id": SLURM_ID}) == Reply(200, "recorded")
+    job = run.stored()
+    assert (job.state, job.stage) == (JobState.RUNNING, "placement")
+    assert job.entered_at(JobState.RUNNING) == run.clock()
+    assert run.mailer.sent == [] and run.publisher.messages == []
+
+
+def test_progress_for_an_unknown_job_is_not_found() -> None:
+    run = Completion()
+    run.jobs.docs.clear()
+    assert run.call({"kind": "progress", "stage": "x"}).status == 404
+
+
+def test_ended_with_a_successful_manifest() -> None:
+    run = Completion(JobState.RUNNING)
+    run.put_manifest(SUCCESS_MANIFEST, spm_outputs())
+    run.cluster.states[SLURM_ID] = ["COMPLETED"]
+    assert run.ended() == Reply(200, "SUCCEEDED")
+
+    job = run.stored()
+    assert job.state is JobState.SUCCEEDED and job.reason is None
+    expected = QflowOsu035Runner().parse_metrics({k: v for k, v in spm_outputs().items() if not k.endswith(".gds")})
+    assert expected.cell_count is not None and expected.area_um2 is not None
+    assert job.metrics is not None
+    assert (job.metrics.cell_count, job.metrics.area_um2) == (expected.cell_count, expected.area_um2)
+    assert (job.metrics.runtime_s, job.metrics.peak_memory_mb) == (72.0, 180.0)
+    assert job.flow_runtime_s == 72.0
+    prefix = f"gs://results/{job.results_prefix}"
+    assert job.artifacts["gds"] == f"{prefix}files/qflow/layout/spm.gds"
+    assert job.artifacts["manifest"] == f"{prefix}manifest.json"
+    assert job.cluster_ended_at == datetime.fromtimestamp(1793610000.25, UTC)
+    assert job.error_excerpt is None
+
+    (mail,) = run.mailer.sent
+    assert mail.to == OWNER and "finished successfully" in mail.subject
+    assert "Cells" in mail.text and prefix in mail.text
+    assert run.publisher.messages == [("olc-jobs", {"kind": "slot-freed", "job_id": job.id}, {"kind": "slot-freed"})]
+    assert [(user, month) for user, month, _ in run.quotas.added] == [(OWNER, "2026-11")]
+
+
+def test_ended_with_a_flow_failure() -> None:
+    run = Completion(JobState.RUNNING)
+    failed = {**SUCCESS_MANIFEST, "flow_exit_code": 2, "failed_stage": "routing", "error_excerpt": "ERROR: congestion"}
+    run.put_manifest(failed)
+    run.cluster.states[SLURM_ID] = ["COMPLETED"]
+    assert run.ended() == Reply(200, "FAILED")
+    job = run.stored()
+    assert (job.stage, job.error_excerpt) == ("routing", "ERROR: congestion")
+    assert "stage 'routing'" in (job.reason or "")
+    assert "ERROR: congestion" in run.mailer.sent[0].text
+
+
+def test_ended_after_a_cancel_without_manifest() -> None:
+    run = Completion(JobState.RUNNING)
+    run.cluster.states[SLURM_ID] = ["CANCELLED by 1001"]
+    assert run.ended() == Reply(200, "CANCELLED")
+    assert "was cancelled" in run.mailer.sent[0].subject
+
+
+def test_ended_while_slurm_says_completing_waits_for_completed() -> None:
+    run = Completion(JobState.RUNNING, wait_s=5)
+    run.put_manifest(SUCCESS_MANIFEST)
+    run.cluster.states[SLURM_ID] = ["COMPLETING", "COMPLETED"]
+    assert run.ended() == Reply(200, "SUCCEEDED")
+    assert len(run.cluster.status_calls) == 2
+
+
+def test_ended_while_slurm_stays_completing_asks_the_caller_to_retry() -> None:
+    run = Completion(JobState.RUNNING, wait_s=0)
+    run.put_manifest(SUCCESS_MANIFEST)
+    run.cluster.states[SLURM_ID] = ["COMPLETING"]
+    assert run.ended().status == 503
+    assert run.stored().state is JobState.RUNNING
+    assert run.mailer.sent == [] and run.publisher.messages == []
+    run.cluster.states[SLURM_ID] = ["COMPLETED"]
+    assert run.ended() == Reply(200, "SUCCEEDED")
+
+
+def test_ended_twice_is_a_no_op_the_second_time() -> None:
+    run = Completion(JobState.RUNNING)
+    run.put_manifest(SUCCESS_MANIFEST)
+    run.cluster.states[SLURM_ID] = ["COMPLETED"]
+    assert run.ended() == Reply(200, "SUCCEEDED")
+    first = run.stored()
+    assert run.ended() == Reply(200, "already SUCCEEDED")
+    assert run.stored() == first
+    assert len(run.mailer.sent) == 1
+    assert run.publisher.kinds() == ["slot-freed"]
+    assert len(run.quotas.added) == 1
+
+
+def test_late_progress_after_the_end_changes_nothing() -> None:
+    run = Completion(JobState.RUNNING)
+    run.cluster.states[SLURM_ID] = ["TIMEOUT"]
+    assert run.ended() == Reply(200, "TIMEOUT")
+    ended = run.stored()
+    assert run.call({"kind": "progress", "stage": "routing"}) == Reply(200, "recorded")
+    assert run.stored() == ended
+
+
+def test_an_end_report_needs_the_slurm_id() -> None:
+    run = Completion()
+    assert run.call({"kind": "ended"}).status == 400
+    assert run.call({"kind": "exploded"}).status == 400
+
+
+def test_finish_job_for_an_unknown_job() -> None:
+    run = Completion()
+    assert finish_job("j" + "f" * 19, SLURM_ID, run.deps, run.clock).status == 404
+
+
+def test_the_reconciler_path_finishes_a_job_slurm_forgot() -> None:
+    """finish_job is also the reconciler's path: with Slurm's record gone, the manifest decides."""
+    run = Completion(JobState.RUNNING)
+    run.put_manifest(SUCCESS_MANIFEST)
+    assert finish_job(run.job.id, SLURM_ID, run.deps, run.clock) == Reply(200, "SUCCEEDED")
+    assert run.stored().cluster_ended_at is None
