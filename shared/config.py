@@ -15,7 +15,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 from urllib.parse import urlparse
 
-FLOW_RUNNERS = ("qflow-osu035", "openlane1", "librelane")
+FLOW_RUNNERS = ("qflow-osu035", "yosys-osu035", "openlane1", "librelane")
 
 
 class ConfigError(ValueError):

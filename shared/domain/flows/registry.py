@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from shared.domain.flows.base import FlowRunner
 from shared.domain.flows.openlane import LibreLaneRunner, OpenLane1Runner
 from shared.domain.flows.qflow import QflowOsu035Runner
+from shared.domain.flows.synth_sta import SynthStaOsu035Runner
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,7 @@ class ContainerImages:
 def flow_runners(images: ContainerImages) -> dict[str, FlowRunner]:
     runners: list[FlowRunner] = [
         QflowOsu035Runner(),
+        SynthStaOsu035Runner(),
         OpenLane1Runner(images.openlane_image, images.openlane_pdk_root, images.container_binary),
         LibreLaneRunner(images.librelane_image, images.librelane_pdk_root, images.container_binary),
     ]

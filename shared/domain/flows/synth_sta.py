@@ -88,25 +88,30 @@ yosys -q -l {PROJECT_DIR}/log/synthesis.log -s {PROJECT_DIR}/synthesis.ys "$@"
 cat {AREA_REPORT}
 """
 
-# Arguments: top, SDC text, OpenSTA script. OpenSTA 2.0 exits 0 even when a command of its script failed (it
-# stops the script there), so its "Error:" lines decide.
+# Arguments: top, SDC text, OpenSTA script. OpenSTA 2.0 exits 0 even when commands of its script failed, and
+# links a netlist with unknown cells as black boxes (timing nothing through them), so its messages decide.
 _STA = rf"""top=$1
 printf '%s' "$2" > "{PROJECT_DIR}/$top.sdc"
 printf '%s' "$3" > {PROJECT_DIR}/sta.tcl
 sta -no_init -no_splash -exit {PROJECT_DIR}/sta.tcl > {STA_REPORT} 2>&1
 rc=$?
 cat {STA_REPORT}
-if [ "$rc" -ne 0 ] || grep -q '^Error' {STA_REPORT}; then
-  printf 'ERROR: OpenSTA failed (exit %s); see %s\n' "$rc" '{STA_REPORT}' >&2
-  [ "$rc" -ne 0 ] && exit "$rc"
+if [ "$rc" -ne 0 ]; then
+  printf 'ERROR: OpenSTA exited with status %s (see %s)\n' "$rc" '{STA_REPORT}' >&2
+  exit "$rc"
+fi
+failed='^Error|module .* not found'
+if grep -q -E "$failed" {STA_REPORT}; then
+  echo 'ERROR: OpenSTA could not time the netlist:' >&2
+  grep -E "$failed" {STA_REPORT} | head -n 5 >&2
   exit 1
 fi
 """
 
 # yosys 0.23 leaves asynchronous-reset flops unmapped unless told which flop types the library has:
-# DFFPOSX1 ($_DFF_P_), DFFNEGX1 ($_DFF_N_) and DFFSR ($_DFFSR_PNN_); everything else (enables, synchronous
-# resets, latches) is legalised onto those. `check -assert` after `read_liberty -lib` (which gives the
-# cells' port directions) refuses a netlist with cells left unmapped.
+# DFFPOSX1 ($_DFF_P_), DFFNEGX1 ($_DFF_N_) and DFFSR ($_DFFSR_PNN_); everything else is legalised onto those
+# (enables and synchronous resets become logic, latches DFFSR's asynchronous set and reset). Cells of yosys'
+# own (`$` types) left after mapping fail the stage: OpenSTA would time nothing through them.
 _SYNTHESIS_SCRIPT = """# Written by OpenLane Cloud's yosys-osu035 runner.
 hierarchy -check -top {top}
 synth -top {top} -flatten
@@ -114,7 +119,6 @@ dfflegalize -cell $_DFF_P_ 01 -cell $_DFF_N_ 01 -cell $_DFFSR_PNN_ 01
 dfflibmap -liberty {lib}
 abc -liberty {lib}
 opt_clean -purge
-read_liberty -lib {lib}
 select -assert-none t:$*
 tee -q -o {area} stat -liberty {lib}
 write_verilog -noattr -noexpr {netlist}
@@ -151,12 +155,13 @@ class SynthStaOsu035Runner:
         if not sources:
             raise ValueError("the design lists no Verilog source files (headers alone cannot be synthesised)")
         reads = _read_paths(sources)
+        pairs = [part for pair in zip(sources, reads, strict=True) for part in pair]
         netlist = _netlist(top)
         lint = _LINT_SCRIPT.format(top=top)
         synthesis = _SYNTHESIS_SCRIPT.format(top=top, lib=LIBERTY, area=AREA_REPORT, netlist=netlist)
         sta = _STA_SCRIPT.format(top=top, lib=LIBERTY, netlist=netlist, sdc=f"{PROJECT_DIR}/{top}.sdc")
         stages = (
-            FlowStage("lint", ("sh", "-c", _LINT, "sh", lint, *(p for pair in zip(sources, reads) for p in pair))),
+            FlowStage("lint", ("sh", "-c", _LINT, "sh", lint, *pairs)),
             FlowStage("synthesis", ("sh", "-c", _SYNTHESIS, "sh", synthesis, *reads)),
             FlowStage("sta", ("sh", "-c", _STA, "sh", top, sdc(design, self.name), sta)),
         )
@@ -178,6 +183,8 @@ class SynthStaOsu035Runner:
 
     def parse_metrics(self, files: Mapping[str, str]) -> Metrics:
         cells, area = parse_area_report(metrics_file(files, "/reports/area.rpt"))
+        if cells == 0 and area is None:
+            area = 0.0  # yosys prints no chip area for a netlist without cells
         sta = metrics_file(files, "/reports/sta.rpt")
         period = parse_clock_period(sta)
         worst = _number(_WORST_SLACK, sta)
@@ -199,13 +206,13 @@ def _netlist(top: str) -> str:
 def _read_paths(sources: tuple[str, ...]) -> tuple[str, ...]:
     """The path yosys reads for each source, relative to the work directory.
 
-    yosys expands glob characters in the file names it is given (`a[1].v` reads `a1.v`) and stops at a line
-    break, so only plain paths are read in place (where `include of their neighbours works); others are read
-    from a copy under a plain name.
+    yosys expands glob characters in the file names it is given (`a[1].v` reads `a1.v`), stops at a line break
+    and picks the Verilog dialect by the suffix, so only plain paths ending in .v or .sv are read in place (where
+    `include of their neighbours works); others are read from a copy under a plain name.
     """
     reads = []
     for index, path in enumerate(sources, start=1):
-        if PLAIN_PATH.fullmatch(path):
+        if PLAIN_PATH.fullmatch(path) and path.endswith((".v", ".sv")):
             reads.append(f"{DESIGN_DIR}/{path}")
         else:
             suffix = ".sv" if path.lower().endswith(".sv") else ".v"
