@@ -31,7 +31,8 @@ conf="$(dirname "$0")/olc-epilog.env"
 
 spool=${OLC_SPOOL_DIR:-/var/spool/olc}
 mkdir -p "$spool" 2>/dev/null || exit 0
-record="$spool/$SLURM_JOB_ID.json"
+# Named by our job id as well: Slurm ids restart when a cluster's state is reset.
+record="$spool/$job_id-$SLURM_JOB_ID.json"
 printf '{"kind":"ended","job_id":"%s","slurm_job_id":"%s","exit_code2":"%s","epilog_at":%s}\n' \
   "$job_id" "$SLURM_JOB_ID" "$exit2" "$(date +%s.%N)" > "$record.tmp" 2>/dev/null && mv "$record.tmp" "$record"
 

@@ -101,7 +101,14 @@ def send_with_retries(conf: Dict[str, str], record_path: str) -> None:
 
 def stale_records(spool: str) -> List[str]:
     now = time.time()
-    return [p for p in glob.glob(os.path.join(spool, "*.json")) if now - os.path.getmtime(p) > STALE_AFTER_S]
+    stale = []
+    for path in glob.glob(os.path.join(spool, "*.json")):
+        try:
+            if now - os.path.getmtime(path) > STALE_AFTER_S:
+                stale.append(path)
+        except OSError:
+            pass  # claimed by another sender between listing and looking
+    return stale
 
 
 def detach() -> None:
@@ -127,9 +134,11 @@ def main(argv: List[str]) -> int:
         detach()
     conf = read_env_file(argv[1])
     spool = conf.get("OLC_SPOOL_DIR", "/var/spool/olc")
-    for record in argv[2:] + stale_records(spool):
-        if os.path.exists(record):
-            send_with_retries(conf, record)
+    # Our own record first: a problem with the sweep must never cost the job that called us its report.
+    for record in argv[2:]:
+        send_with_retries(conf, record)
+    for record in stale_records(spool):
+        send_with_retries(conf, record)
     return 0
 
 

@@ -101,11 +101,14 @@ def _jobs_list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(reply["jobs"], indent=2))
         return 0
-    print(f"{'JOB':<21} {'STATE':<10} {'DESIGN':<16} {'CREATED':<20} REASON")
+    print(f"{'JOB':<21} {'STATE':<10} {'DESIGN':<16} {'CREATED':<20} DETAIL")
     for job in reply["jobs"]:
+        detail = job.get("reason") or job.get("stage") or ""
+        if job.get("queue_position"):
+            detail = f"#{job['queue_position']} in queue, start ~{(job.get('estimated_start_at') or '?')[11:19]}"
         print(
             f"{job['id']:<21} {job['state']:<10} {(job.get('design_name') or '-'):<16} "
-            f"{job['created_at'][:19]:<20} {(job.get('reason') or '')[:60]}"
+            f"{job['created_at'][:19]:<20} {detail[:60]}"
         )
     return 0
 
@@ -127,6 +130,8 @@ def _print_summary(job: dict[str, Any]) -> None:
     for key in ("design_name", "stage", "slurm_job_id", "reason"):
         if job.get(key):
             print(f"{key.split('_')[0]:<8} {job[key]}")
+    if job.get("queue_position"):
+        print(f"queue    position {job['queue_position']}, estimated start {job.get('estimated_start_at') or '?'}")
     for change in job.get("history", []):
         print(f"  {change['at']}  {change['state']}")
     for key, value in (job.get("metrics") or {}).items():

@@ -54,7 +54,7 @@ def stack() -> Iterator[RunningStack]:
     layout = StackLayout.for_name("test", tick_seconds=2)
     local = LocalStack(layout)
     local.down()
-    for leftover in ("gcs", "mail", "pubsub", "slurm/ctld-state"):
+    for leftover in ("gcs", "mail", "pubsub", "slurm/ctld-state", "epilog/spool"):
         shutil.rmtree(layout.state / leftover, ignore_errors=True)
     try:
         local.up()

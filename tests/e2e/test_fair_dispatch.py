@@ -38,23 +38,29 @@ def tight_quotas(stack):
     _set_defaults(stack, {"global_concurrency": None, "user_concurrency": None})
 
 
-def test_hundred_uploads_ten_users_twice_delivered_stay_within_limits(stack, tight_quotas):
+def _burst(stack, users: list[str], uploads: int, tag: str):
+    """Upload `uploads` designs round-robin from `users`, delivering every storage event twice; wait for all."""
     archive = design_archive(EXAMPLES / "counter", OLC_FLOW="yosys-osu035")
-    users = [f"student{i}@example.com" for i in range(10)]
     storage = stack.storage()
     publisher = pubsub_v1.PublisherClient()
     db = stack.firestore()
 
     def upload_and_redeliver(index: int):
         user = users[index % len(users)]
-        source = upload(storage, DESIGNS_BUCKET, f"{user}/counter-{index:03d}.tar.gz", archive)
+        source = upload(storage, DESIGNS_BUCKET, f"{user}/{tag}-{index:03d}.tar.gz", archive)
         redeliver(publisher, source)  # the second delivery of the same event
         return job_id_for(source)
 
     with ConcurrencySampler(db, slurm_conf=stack.layout.client_env()["SLURM_CONF"]) as sampler:
         with ThreadPoolExecutor(max_workers=8) as pool:
-            job_ids = set(pool.map(upload_and_redeliver, range(100)))
+            job_ids = set(pool.map(upload_and_redeliver, range(uploads)))
         jobs = wait_all_terminal(db, job_ids, timeout_s=600)
+    return job_ids, jobs, sampler
+
+
+def test_hundred_uploads_ten_users_twice_delivered_stay_within_limits(stack, tight_quotas):
+    users = [f"student{i}@example.com" for i in range(10)]
+    job_ids, jobs, sampler = _burst(stack, users, 100, "counter")
 
     states = {j["state"] for j in jobs.values()}
     names = slurm_names(stack.layout.client_env()["SLURM_CONF"])
@@ -73,3 +79,12 @@ def test_hundred_uploads_ten_users_twice_delivered_stay_within_limits(stack, tig
     assert max(sampler.max_per_user.values()) <= USER_LIMIT
     # The limits were actually reached, so the test exercised them.
     assert sampler.max_total == GLOBAL_LIMIT
+
+
+def test_per_user_limit_binds_when_few_users_flood(stack, tight_quotas):
+    """Two users with ten uploads each: the per-user limit (2), not the global one (6), is what binds."""
+    users = ["flood-a@example.com", "flood-b@example.com"]
+    _, jobs, sampler = _burst(stack, users, 20, "flood")
+    assert {j["state"] for j in jobs.values()} == {"SUCCEEDED"}
+    assert max(sampler.max_per_user.values()) == USER_LIMIT
+    assert sampler.max_total <= len(users) * USER_LIMIT

@@ -8,7 +8,7 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-from google.cloud import pubsub_v1
+from google.cloud import firestore, pubsub_v1
 
 from shared.cli import client
 from shared.domain.job import SourceObject
@@ -104,7 +104,13 @@ def test_same_event_three_times_makes_one_job_and_one_slurm_run(stack):
     job = client.wait_for_job(config, job_id, 120, lambda _: None)
     assert job["state"] == "SUCCEEDED"
     time.sleep(2)  # let any late duplicate reach the dispatcher
-    owned = [d.id for d in stack.firestore().collection("jobs").where("owner", "==", config.user).stream()]
+    owned = [
+        d.id
+        for d in stack.firestore()
+        .collection("jobs")
+        .where(filter=firestore.FieldFilter("owner", "==", config.user))
+        .stream()
+    ]
     assert owned == [job_id]
     assert len(stack.slurm_jobs_named(f"olc-{job_id}")) == 1
     assert len(messages_about(stack.layout.maildir, job_id)) == 1

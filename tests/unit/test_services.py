@@ -19,7 +19,7 @@ from shared.domain.callback_auth import job_key, sign
 from shared.domain.design import DesignSpec, Resources
 from shared.domain.events import UploadEvent
 from shared.domain.flows.qflow import QflowOsu035Runner
-from shared.domain.job import Job, JobState, SourceObject, new_job
+from shared.domain.job import Job, JobState, SourceObject, advance, new_job
 from shared.domain.job_script import ClusterTarget
 from shared.domain.quota import QuotaLimits
 from shared.domain.upload import job_id_for, results_prefix
@@ -338,6 +338,32 @@ def test_dispatch_returns_at_once_when_the_lease_is_taken() -> None:
     assert run.cluster.batches == [] and report.submitted == {}
     assert run.state(job) is JobState.QUEUED
     assert run.lease.holder == "dispatcher-2"
+
+
+def test_waiting_jobs_get_fair_queue_positions_and_estimates() -> None:
+    flood = [queued_job(minute, owner="flood@example.com") for minute in range(4)]
+    single = queued_job(10, owner="single@example.com")
+    run = Dispatch(*flood, single, concurrency=1)
+    run.run()
+    assert run.state(flood[0]) is JobState.SUBMITTED
+    waiting = {j.id: run.jobs.get(j.id) for j in [*flood[1:], single]}
+    # Round-robin: the single user's job is next, ahead of the flood's second job.
+    assert waiting[single.id].queue_position == 1
+    assert [waiting[j.id].queue_position for j in flood[1:]] == [2, 3, 4]
+    etas = [waiting[single.id].estimated_start_at, *(waiting[j.id].estimated_start_at for j in flood[1:])]
+    assert etas == sorted(etas) and etas[0] > run.clock()
+
+
+def test_a_submitted_job_no_longer_shows_a_queue_position() -> None:
+    jobs = [queued_job(minute) for minute in range(2)]
+    run = Dispatch(*jobs, concurrency=1)
+    run.run()
+    assert run.jobs.get(jobs[1].id).queue_position == 1
+    run.jobs.mutate(jobs[0].id, lambda j: advance(j, JobState.SUCCEEDED, run.clock()))
+    run.run()
+    submitted = run.jobs.get(jobs[1].id)
+    assert submitted.state is JobState.SUBMITTED
+    assert submitted.queue_position is None and submitted.estimated_start_at is None
 
 
 def test_dispatch_with_an_empty_queue_does_not_call_the_cluster() -> None:
