@@ -13,6 +13,7 @@ from shared import bootstrap
 from shared.adapters.identity import DevHeaderIdentity, GoogleIdTokenIdentity, Unauthenticated
 from shared.config import settings
 from shared.domain.job_codec import job_to_json
+from shared.services.cancel import cancel_job
 from shared.services.queries import NotFound, get_job, list_jobs
 from shared.services.quota_admin import Forbidden, InvalidQuota, set_quota, show_quota
 from shared.structured_log import set_trace_from_headers
@@ -34,6 +35,11 @@ def _get_job(caller: str, match: re.Match[str]) -> flask.Response:
     return flask.jsonify(job_to_json(get_job(bootstrap.jobs(), caller, match["job_id"])))
 
 
+def _cancel_job(caller: str, match: re.Match[str]) -> flask.Response:
+    result = cancel_job(bootstrap.cancel_deps(), caller, match["job_id"], lambda: datetime.now(UTC))
+    return flask.jsonify(job_id=result.job_id, state=result.state, message=result.message)
+
+
 def _show_quota(caller: str, match: re.Match[str]) -> flask.Response:
     config = settings()
     user = match["user"] or caller
@@ -53,6 +59,7 @@ def _set_quota(caller: str, match: re.Match[str]) -> flask.Response:
 ROUTES: tuple[tuple[str, re.Pattern[str], Handler], ...] = (
     ("GET", re.compile(r"^/v1/jobs/?$"), _list_jobs),
     ("GET", re.compile(r"^/v1/jobs/(?P<job_id>[A-Za-z0-9]+)$"), _get_job),
+    ("POST", re.compile(r"^/v1/jobs/(?P<job_id>[A-Za-z0-9]+)/cancel$"), _cancel_job),
     ("GET", re.compile(r"^/v1/quota(?:s/(?P<user>[^/]+))?$"), _show_quota),
     ("PUT", re.compile(r"^/v1/quotas/(?P<user>[^/]+)$"), _set_quota),
 )

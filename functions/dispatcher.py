@@ -1,4 +1,7 @@
-"""Entry point: a job was queued, a slot was freed, or the scheduler ticked — admit what fits into Slurm."""
+"""Entry point: a job was queued, a slot was freed, or the scheduler ticked — admit what fits into Slurm.
+
+On a tick it first reconciles: active jobs whose end was never reported are looked up in Slurm and finished.
+"""
 
 from __future__ import annotations
 
@@ -11,18 +14,39 @@ import functions_framework
 from cloudevents.http import CloudEvent
 
 from shared import bootstrap
+from shared.config import settings
+from shared.domain.events import EventShapeError, decode_message_data
 from shared.services.dispatch import dispatch
+from shared.services.reconcile import reconcile
 from shared.structured_log import fields, get
 
 log = get("functions.dispatcher")
 
 
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _kind(event: CloudEvent) -> str:
+    try:
+        return str(decode_message_data((event.data or {}).get("message") or {}).get("kind", ""))
+    except (EventShapeError, AttributeError):
+        return ""
+
+
 @functions_framework.cloud_event
 def dispatcher(event: CloudEvent) -> None:
+    kind = _kind(event)
+    if kind == "tick":
+        repaired = reconcile(bootstrap.completion_deps(), _now, settings().reconcile_after_s)
+        if repaired.repaired:
+            log.info("reconciled lost job ends", extra=fields(repaired=len(repaired.repaired)))
     holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-    report = dispatch(bootstrap.dispatch_deps(), holder, lambda: datetime.now(UTC))
-    if report.submitted or report.failed:
+    report = dispatch(bootstrap.dispatch_deps(), holder, _now)
+    if report.submitted or report.failed or report.rejected:
         log.info(
             "dispatch round done",
-            extra=fields(submitted=len(report.submitted), failed=len(report.failed), trigger=event["type"]),
+            extra=fields(
+                submitted=len(report.submitted), failed=len(report.failed), rejected=len(report.rejected), trigger=kind
+            ),
         )

@@ -23,6 +23,7 @@ from shared.domain.flows.base import FlowRunner
 from shared.domain.job_script import ClusterTarget
 from shared.domain.quota import QuotaLimits
 from shared.ports import Mailer, SecretSource
+from shared.services.cancel import CancelDeps
 from shared.services.complete import CompletionDeps
 from shared.services.dispatch import DispatchDeps, ScriptFactory
 from shared.services.ingest import IngestDeps, IngestPolicy
@@ -194,6 +195,10 @@ def dispatch_deps() -> DispatchDeps:
         limits=quota_limits(config),
         lease_ttl_s=config.dispatch_lease_s,
     )
+
+
+def cancel_deps() -> CancelDeps:
+    return CancelDeps(jobs=jobs(), cluster=cluster(), quotas=quotas(), notifier=notifier())
 
 
 def completion_deps() -> CompletionDeps:

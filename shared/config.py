@@ -158,6 +158,12 @@ class Settings:
     dispatch_lease_s: int = _setting(
         "DISPATCH_LEASE_S", "Seconds a dispatcher holds the dispatch lease at most.", 120, _positive_int
     )
+    reconcile_after_s: int = _setting(
+        "RECONCILE_AFTER_S",
+        "Seconds an active job may go without news before the tick asks Slurm about it.",
+        120,
+        _positive_int,
+    )
     completion_wait_s: int = _setting(
         "COMPLETION_WAIT_S",
         "Seconds the hook waits for Slurm to finalise a job before asking the caller to retry.",

@@ -63,6 +63,11 @@ def _parser() -> argparse.ArgumentParser:
     quota_set.add_argument("--budget-action", choices=["wait", "reject"], help="_defaults: over budget")
     quota_set.set_defaults(handler=_quota_set)
 
+    cancel = commands.add_parser("cancel", help="cancel a job (queued: at once; running: scancel)")
+    cancel.add_argument("job_id")
+    cancel.add_argument("--json", action="store_true")
+    cancel.set_defaults(handler=_cancel)
+
     stack = commands.add_parser("stack", help="the local stack (emulators, Slurm, functions)")
     stack.add_argument("action", choices=["up", "down", "status", "env"])
     stack.add_argument("--name", default="demo", help="stack name (default demo; the tests use 'test')")
@@ -140,6 +145,15 @@ def _print_summary(job: dict[str, Any]) -> None:
         print(f"  {key:<8} {value}")
     if job.get("error_excerpt"):
         print("error excerpt:\n" + job["error_excerpt"])
+
+
+def _cancel(args: argparse.Namespace) -> int:
+    config = ClientConfig.from_env(args.user)
+    reply = client.api_call(config, "POST", f"/v1/jobs/{args.job_id}/cancel", {})
+    if reply is None:
+        raise ClientError(f"no job {args.job_id} of yours")
+    print(json.dumps(reply, indent=2) if args.json else f"{reply['job_id']}: {reply['message']}")
+    return 0
 
 
 def _quota_show(args: argparse.Namespace) -> int:

@@ -91,9 +91,18 @@ def parse_manifest(text: str) -> RunManifest:
         raise ManifestError(f"unreadable result manifest: {exc}") from exc
 
 
+def is_final_slurm_state(slurm_state: str) -> bool:
+    return _base_state(slurm_state) not in _NOT_FINAL
+
+
+def _base_state(slurm_state: str) -> str:
+    """`CANCELLED by 0` -> `CANCELLED`; `COMPLETED+` -> `COMPLETED`."""
+    return slurm_state.split(maxsplit=1)[0].rstrip("+") if slurm_state else ""
+
+
 def decide_outcome(slurm_state: str | None, manifest: RunManifest | None, time_limit_minutes: int) -> Outcome | None:
     """The terminal state of a run, or None while Slurm says it has not finished."""
-    state = (slurm_state or "").split()[0].rstrip("+") if slurm_state else ""
+    state = _base_state(slurm_state or "")
     if state in _NOT_FINAL:
         return None
     if state == "CANCELLED":

@@ -26,7 +26,15 @@ class UnsafeValue(ValueError):
 def submit_script(work_root: str, submissions: Sequence[SlurmSubmission]) -> str:
     """One remote shell script that submits every batch script, skipping jobs Slurm already has (a crash
     between sbatch and recording the id must not start a second run), and prints one OLC line per job."""
-    lines = ["set -u", f"root={shlex.quote(work_root)}"]
+    lines = [
+        "set -u",
+        f"root={shlex.quote(work_root)}",
+        # One squeue for the whole batch (one per job cost ~0.1 s each with hundreds queued). If Slurm cannot
+        # answer, submit nothing: without it a resubmission could not be told from a first submission.
+        'listing=$(squeue -h -t all -u "$(id -un)" -o "%j %i") || { echo "OLC-ABORT squeue failed" >&2; exit 3; }',
+        "declare -A known",
+        'while read -r name id; do [ -n "$name" ] && known[$name]=$id; done <<< "$listing"',
+    ]
     for submission in submissions:
         job_id = _checked_job_id(submission.job_id)
         marker = f"OLC_SCRIPT_{job_id}"
@@ -34,7 +42,7 @@ def submit_script(work_root: str, submissions: Sequence[SlurmSubmission]) -> str
             raise UnsafeValue(f"batch script of {job_id} contains its heredoc marker")
         name = slurm_job_name(job_id)
         lines += [
-            f"existing=$(squeue -h -t all --name={name} -o %i 2>/dev/null | head -n 1)",
+            f'existing="${{known[{name}]:-}}"',
             'if [ -n "$existing" ]; then',
             f'  echo "OLC {job_id} existing $existing"',
             f'elif mkdir -p "$root/{job_id}" && out=$(sbatch --parsable --chdir="$root/{job_id}" 2>&1 <<\'{marker}\'',

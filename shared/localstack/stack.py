@@ -118,6 +118,7 @@ class StackLayout:
             "FLOW_RUNNER": "qflow-osu035",
             "EXTRA_FLOWS": "yosys-osu035",
             "ADMINS": "admin@example.com",
+            "RECONCILE_AFTER_S": "8",
             "DEFAULT_MEMORY_MB": "1024",
             "DEFAULT_TIME_LIMIT_MINUTES": "20",
             "PYTHONPATH": str(REPO_ROOT),

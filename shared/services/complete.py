@@ -91,6 +91,7 @@ def finish_job(
     deps: CompletionDeps,
     now: Callable[[], datetime],
     cluster_ended_at: datetime | None = None,
+    known_status: SlurmJobStatus | None = None,
 ) -> Reply:
     """Decide and record how the run ended, e-mail the owner and free the slot. Also the reconciler's path."""
     job = deps.jobs.get(job_id)
@@ -100,7 +101,10 @@ def finish_job(
         deps.notifier.job_ended(job)  # a no-op unless an earlier call recorded the end but died before mailing
         return Reply(200, f"already {job.state.value}")
     manifest = _manifest(job, deps)
-    outcome, status = _wait_for_outcome(job, slurm_job_id, manifest, deps)
+    status = known_status
+    outcome = decide_outcome(status.state, manifest, job.resources.time_limit_minutes) if status else None
+    if outcome is None:
+        outcome, status = _wait_for_outcome(job, slurm_job_id, manifest, deps)
     if outcome is None:
         return Reply(503, "Slurm has not finished the job yet; retry")
     if manifest is None:

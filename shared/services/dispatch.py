@@ -11,6 +11,7 @@ from __future__ import annotations
 import statistics
 from collections import Counter
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -27,7 +28,10 @@ log = get(__name__)
 _MAX_ROUNDS = 50
 MAX_QUEUE_SCAN = 5000
 DEFAULT_RUN_S = 300.0
-ETA_SLACK_S = 30  # estimates closer than this to the stored one are not rewritten
+ETA_SLACK_S = 30
+# Jobs per SSH round trip: large enough for throughput, small enough that the first of a burst are recorded soon.
+SUBMIT_CHUNK = 50
+_RECORD_THREADS = 8  # estimates closer than this to the stored one are not rewritten
 
 
 @dataclass(frozen=True)
@@ -115,9 +119,11 @@ def _admit(deps: DispatchDeps, holder: str, now: Callable[[], datetime], report:
             _end_before_start(deps, job_id, JobState.REJECTED, reason, now(), report.rejected)
         if not admission.admit:
             break
-        if not deps.lease.acquire(holder, deps.lease_ttl_s):  # renew; lost means someone else decides now
-            return seen
-        _submit(deps, [j for j in queued if j.id in {w.job_id for w in admission.admit}], now, report)
+        admitted = [j for j in queued if j.id in {w.job_id for w in admission.admit}]
+        for start in range(0, len(admitted), SUBMIT_CHUNK):
+            if not deps.lease.acquire(holder, deps.lease_ttl_s):  # renew; lost means someone else decides now
+                return seen
+            _submit(deps, admitted[start : start + SUBMIT_CHUNK], now, report)
     _publish_positions(deps, admission, {j.id: j for j in queued}, len(active), limits, now())
     return seen
 
@@ -144,10 +150,18 @@ def _submit(deps: DispatchDeps, batch: list[Job], now: Callable[[], datetime], r
         except RenderError as exc:
             _end_before_start(deps, job.id, JobState.FAILED, f"could not prepare the run: {exc}", now(), report.failed)
     result = deps.cluster.submit(submissions)
-    for job_id, slurm_id in result.accepted.items():
-        deps.jobs.mutate(job_id, lambda j, s=slurm_id: record_submission(j, s, now()))
+
+    def record(job_id: str, slurm_id: str) -> None:
+        recorded = deps.jobs.mutate(job_id, lambda j: record_submission(j, slurm_id, now()))
         report.submitted[job_id] = slurm_id
         log.info("submitted to Slurm", extra=fields(job_id=job_id, slurm_job_id=slurm_id))
+        if recorded is not None and recorded.state is JobState.CANCELLED:
+            # The owner cancelled it while it was being submitted: stop the run we just started.
+            deps.cluster.cancel([slurm_id])
+
+    # Each job is its own document, so recording in parallel contends on nothing.
+    with ThreadPoolExecutor(max_workers=_RECORD_THREADS) as pool:
+        list(pool.map(record, result.accepted.keys(), result.accepted.values()))
     for job_id, error in result.refused.items():
         _end_before_start(deps, job_id, JobState.FAILED, f"Slurm refused the run: {error}", now(), report.failed)
 

@@ -404,7 +404,8 @@ def test_submit_script_runs_against_stand_in_slurm_commands(tmp_path: Path) -> N
     """sbatch/squeue replaced by stubs: new jobs are submitted, known ones skipped, errors reported per job."""
     bin_dir, root = tmp_path / "bin", tmp_path / "jobs"
     bin_dir.mkdir()
-    stub(bin_dir, "squeue", 'for a; do case $a in --name=*) n=${a#--name=};; esac; done\ncat "$STATE/$n" 2>/dev/null\n')
+    # One listing of "name id" per job the user has in Slurm.
+    stub(bin_dir, "squeue", 'for f in "$STATE"/olc-*; do [ -e "$f" ] && echo "$(basename "$f") $(cat "$f")"; done\nexit 0\n')
     stub(
         bin_dir,
         "sbatch",
@@ -431,6 +432,25 @@ def test_submit_script_runs_against_stand_in_slurm_commands(tmp_path: Path) -> N
     assert errors == {job_c: "sbatch: error: Batch job submission failed: Invalid partition name specified"}
     assert (root / JOB_A / "batch.sh").read_text() == subs[0].script
     assert not (root / JOB_B / "batch.sh").exists()
+
+
+def test_submit_script_submits_nothing_when_slurm_cannot_list_jobs(tmp_path: Path) -> None:
+    """Without the listing a resubmission cannot be told from a first one, so nothing may be submitted."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    stub(bin_dir, "squeue", 'echo "slurm_load_jobs error: Unable to contact slurm controller" >&2\nexit 1\n')
+    stub(bin_dir, "sbatch", 'touch "$MARK"\necho 1\n')
+    done = subprocess.run(
+        ["bash", "-s"],
+        input=submit_script(str(tmp_path / "jobs"), submissions()),
+        env={"PATH": f"{bin_dir}:/usr/bin:/bin", "MARK": str(tmp_path / "sbatch-ran")},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 3 and "squeue failed" in done.stderr
+    assert parse_submit_output(done.stdout) == ({}, {})
+    assert not (tmp_path / "sbatch-ran").exists()
 
 
 def test_submit_script_refuses_a_script_containing_its_marker() -> None:

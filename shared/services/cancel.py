@@ -1,0 +1,56 @@
+"""Use case: a user cancels a job.
+
+QUEUED jobs end at once. Jobs in Slurm get `scancel` and end as CANCELLED when Slurm confirms (through the epilog
+and the completion hook, or the reconciler for a job cancelled while pending, which runs no epilog).
+Cancelling a finished job changes nothing and says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from shared.domain.job import ACTIVE_STATES, JobState, advance
+from shared.ports import Cluster, JobRepository, QuotaStore
+from shared.services.notify import Notifier
+from shared.services.queries import NotFound
+from shared.structured_log import fields, get
+
+log = get(__name__)
+CANCELLED_BY_OWNER = "cancelled by its owner"
+
+
+@dataclass(frozen=True)
+class CancelDeps:
+    jobs: JobRepository
+    cluster: Cluster
+    quotas: QuotaStore
+    notifier: Notifier
+
+
+@dataclass(frozen=True)
+class CancelResult:
+    job_id: str
+    state: str
+    message: str
+
+
+def cancel_job(deps: CancelDeps, caller: str, job_id: str, now: Callable[[], datetime]) -> CancelResult:
+    job = deps.jobs.get(job_id)
+    if job is None or (job.owner != caller and not deps.quotas.is_admin(caller)):
+        raise NotFound(job_id)
+    if job.state.is_terminal:
+        return CancelResult(job.id, job.state.value, f"job already ended as {job.state.value}; nothing to cancel")
+    if job.state is JobState.QUEUED:
+        updated = deps.jobs.mutate(job_id, lambda j: advance(j, JobState.CANCELLED, now(), CANCELLED_BY_OWNER))
+        if updated is not None and updated.state is JobState.CANCELLED:
+            log.info("cancelled while queued", extra=fields(job_id=job_id, by=caller))
+            deps.notifier.job_ended(updated)
+            return CancelResult(job.id, updated.state.value, "cancelled before it started")
+        job = updated or job  # the dispatcher submitted it meanwhile: cancel it in Slurm below
+    if job.state in ACTIVE_STATES and job.slurm_job_id:
+        deps.cluster.cancel([job.slurm_job_id])
+        log.info("scancel sent", extra=fields(job_id=job_id, slurm_job_id=job.slurm_job_id, by=caller))
+        return CancelResult(job.id, job.state.value, "stopping: the run is being cancelled in Slurm")
+    return CancelResult(job.id, job.state.value, f"job is {job.state.value}; try again in a moment")

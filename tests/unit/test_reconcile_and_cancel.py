@@ -1,0 +1,110 @@
+"""The reconciler (lost job ends) and cancellation, with fakes at the ports."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+
+from shared.domain.job import JobState, StateChange
+from shared.services.cancel import CancelDeps, cancel_job
+from shared.services.notify import Notifier
+from shared.services.queries import NotFound
+from shared.services.reconcile import reconcile
+from tests.unit.fakes import FakeCluster, FakeJobs, FakeMailer, FakeQuotas
+from tests.unit.test_services import SLURM_ID, Completion, Dispatch, queued_job
+
+
+def _stale(run: Completion, minutes: int = 10) -> None:
+    """Make the job's last change `minutes` old, as if its end report was lost."""
+    at = run.clock() - timedelta(minutes=minutes)
+    job = replace(run.job, history=(*run.job.history, StateChange(run.job.state, at)))
+    run.jobs.mutate(job.id, lambda _: job)
+
+
+def test_a_job_cancelled_while_pending_is_finished_by_the_reconciler():
+    run = Completion(JobState.SUBMITTED)
+    _stale(run)
+    run.cluster.states[SLURM_ID] = ["CANCELLED"]  # no epilog runs for a pending cancel
+    report = reconcile(run.deps, run.clock, quiet_for_s=60)
+    assert report.repaired == {run.job.id: "CANCELLED"}
+    assert run.jobs.get(run.job.id).state is JobState.CANCELLED
+    assert run.cluster.status_calls[0] == [SLURM_ID]  # one batched query
+    assert len(run.mailer.sent) == 1
+
+
+def test_a_lost_success_callback_is_repaired_from_the_manifest():
+    run = Completion(JobState.RUNNING)
+    _stale(run)
+    run.put_manifest({"flow_exit_code": 0, "stages": [], "files": []})
+    run.cluster.states[SLURM_ID] = ["COMPLETED"]
+    reconcile(run.deps, run.clock, quiet_for_s=60)
+    assert run.jobs.get(run.job.id).state is JobState.SUCCEEDED
+
+
+def test_running_and_recent_jobs_are_left_alone():
+    run = Completion(JobState.RUNNING)
+    _stale(run)
+    run.cluster.states[SLURM_ID] = ["RUNNING"]
+    assert reconcile(run.deps, run.clock, quiet_for_s=60).repaired == {}
+    fresh = Completion(JobState.RUNNING)
+    fresh.cluster.states[SLURM_ID] = ["COMPLETED"]
+    assert reconcile(fresh.deps, fresh.clock, quiet_for_s=10**9).checked == 0
+    assert fresh.cluster.status_calls == []
+
+
+def test_a_job_slurm_forgot_without_manifest_fails_with_a_reason():
+    run = Completion(JobState.RUNNING)
+    _stale(run)
+    reconcile(run.deps, run.clock, quiet_for_s=60)
+    job = run.jobs.get(run.job.id)
+    assert job.state is JobState.FAILED and "manifest" in job.reason
+
+
+def _cancel_deps(jobs: FakeJobs, cluster: FakeCluster, mailer: FakeMailer) -> CancelDeps:
+    return CancelDeps(jobs, cluster, FakeQuotas(), Notifier(jobs, mailer, "results"))
+
+
+def test_cancel_while_queued_ends_at_once_and_mails():
+    job = queued_job(1)
+    jobs, cluster, mailer = FakeJobs(job), FakeCluster(), FakeMailer()
+    result = cancel_job(_cancel_deps(jobs, cluster, mailer), job.owner, job.id, lambda: job.created_at)
+    assert result.state == "CANCELLED" and jobs.get(job.id).state is JobState.CANCELLED
+    assert cluster.cancelled == [] and len(mailer.sent) == 1
+
+
+def test_cancel_while_in_slurm_sends_scancel_and_waits_for_slurm():
+    job = replace(queued_job(1), state=JobState.RUNNING, slurm_job_id="77")
+    jobs, cluster, mailer = FakeJobs(job), FakeCluster(), FakeMailer()
+    result = cancel_job(_cancel_deps(jobs, cluster, mailer), job.owner, job.id, lambda: job.created_at)
+    assert cluster.cancelled == ["77"]
+    assert result.state == "RUNNING" and "stopping" in result.message
+    assert jobs.get(job.id).state is JobState.RUNNING  # CANCELLED only when Slurm confirms
+
+
+def test_cancel_is_idempotent_on_a_finished_job_and_refused_to_strangers():
+    job = replace(queued_job(1), state=JobState.SUCCEEDED)
+    jobs, cluster, mailer = FakeJobs(job), FakeCluster(), FakeMailer()
+    deps = _cancel_deps(jobs, cluster, mailer)
+    result = cancel_job(deps, job.owner, job.id, lambda: job.created_at)
+    assert "already ended as SUCCEEDED" in result.message and cluster.cancelled == []
+    with pytest.raises(NotFound):
+        cancel_job(deps, "mallory@example.com", job.id, lambda: job.created_at)
+
+
+def test_a_job_cancelled_while_being_submitted_is_scancelled():
+    job = queued_job(1)
+    run = Dispatch(job, concurrency=1)
+    original_submit = run.cluster.submit
+
+    def submit_then_owner_cancels(submissions):
+        result = original_submit(submissions)
+        cancel_job(_cancel_deps(run.jobs, run.cluster, run.mailer), job.owner, job.id, run.clock)
+        return result
+
+    run.cluster.submit = submit_then_owner_cancels
+    run.run()
+    stored = run.jobs.get(job.id)
+    assert stored.state is JobState.CANCELLED
+    assert run.cluster.cancelled == [stored.slurm_job_id]
