@@ -34,6 +34,8 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	@if command -v terraform >/dev/null && [ -d terraform ] && ls terraform/*.tf >/dev/null 2>&1; then terraform fmt -check -recursive terraform; fi
+	@test -x .venv-checkov/bin/checkov || { $(PYTHON) -m venv .venv-checkov && echo '*' > .venv-checkov/.gitignore && .venv-checkov/bin/pip install --quiet --disable-pip-version-check checkov==3.3.30; } || { echo "checkov==3.3.30 could not be installed into .venv-checkov (separate venv: its pins conflict with the runtime's)"; exit 1; }
+	LOG_LEVEL=ERROR .venv-checkov/bin/checkov -d terraform --quiet --compact --skip-download
 
 unit: $(STAMP)
 	$(PY) -m pytest tests/unit -q

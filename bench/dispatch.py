@@ -131,7 +131,7 @@ def main() -> int:
                 break
             time.sleep(0.5)
     client = ssh(layout)
-    remote(client, f"scancel -u {layout.login_user} --state=PENDING,RUNNING\n")
+    remote(client, f"scancel -u {layout.login_user}\n")
     client.close()
     set_quota_defaults(
         layout,

@@ -16,6 +16,7 @@ from cloudevents.http import CloudEvent
 from shared import bootstrap
 from shared.config import settings
 from shared.domain.events import EventShapeError, decode_message_data
+from shared.services.cancel import stop_in_slurm
 from shared.services.dispatch import dispatch
 from shared.services.reconcile import reconcile
 from shared.structured_log import fields, get
@@ -27,16 +28,20 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _kind(event: CloudEvent) -> str:
+def _message(event: CloudEvent) -> dict:
     try:
-        return str(decode_message_data((event.data or {}).get("message") or {}).get("kind", ""))
+        return decode_message_data((event.data or {}).get("message") or {})
     except (EventShapeError, AttributeError):
-        return ""
+        return {}
 
 
 @functions_framework.cloud_event
 def dispatcher(event: CloudEvent) -> None:
-    kind = _kind(event)
+    message = _message(event)
+    kind = str(message.get("kind", ""))
+    if kind == "cancel":
+        stop_in_slurm(bootstrap.jobs(), bootstrap.cluster(), str(message.get("job_id", "")))
+        return
     if kind == "tick":
         repaired = reconcile(bootstrap.completion_deps(), _now, settings().reconcile_after_s)
         if repaired.repaired:

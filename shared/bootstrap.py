@@ -22,7 +22,7 @@ from shared.domain.design import Resources
 from shared.domain.flows.base import FlowRunner
 from shared.domain.job_script import ClusterTarget
 from shared.domain.quota import QuotaLimits
-from shared.ports import Mailer, SecretSource
+from shared.ports import Cluster, Mailer, SecretSource
 from shared.services.cancel import CancelDeps
 from shared.services.complete import CompletionDeps
 from shared.services.dispatch import DispatchDeps, ScriptFactory
@@ -97,9 +97,9 @@ def login_host(config: Settings) -> str:
 
 
 @functools.cache
-def cluster() -> SshSlurmCluster:
+def cluster() -> Cluster:
     config = settings()
-    return SshSlurmCluster(
+    ssh = SshSlurmCluster(
         host=functools.cache(lambda: login_host(config)),
         port=config.slurm_login_port,
         user=config.slurm_login_user,
@@ -108,6 +108,11 @@ def cluster() -> SshSlurmCluster:
         host_key=config.slurm_host_key,
         command_timeout_s=config.slurm_command_timeout_s,
     )
+    if config.faults_file and config.environment == "local":
+        from shared.adapters.fault_injection import CrashingCluster
+
+        return CrashingCluster(ssh, Path(config.faults_file))
+    return ssh
 
 
 @functools.cache
@@ -198,7 +203,9 @@ def dispatch_deps() -> DispatchDeps:
 
 
 def cancel_deps() -> CancelDeps:
-    return CancelDeps(jobs=jobs(), cluster=cluster(), quotas=quotas(), notifier=notifier())
+    return CancelDeps(
+        jobs=jobs(), publisher=publisher(), jobs_topic=settings().jobs_topic, quotas=quotas(), notifier=notifier()
+    )
 
 
 def completion_deps() -> CompletionDeps:

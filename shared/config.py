@@ -164,6 +164,9 @@ class Settings:
         120,
         _positive_int,
     )
+    faults_file: str = _setting(
+        "OLC_FAULTS_FILE", "Local stack only: JSON file of faults to inject (tests). Ignored in production.", ""
+    )
     completion_wait_s: int = _setting(
         "COMPLETION_WAIT_S",
         "Seconds the hook waits for Slurm to finalise a job before asking the caller to retry.",

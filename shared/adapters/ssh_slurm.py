@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import base64
 import io
+import random
 import threading
+import time
 from collections.abc import Callable, Sequence
 
 import paramiko
@@ -19,6 +21,17 @@ from shared.structured_log import fields, get
 
 log = get(__name__)
 _CONNECT_TIMEOUT_S = 15
+_ATTEMPTS = 4
+_FIRST_RETRY_DELAY_S = 0.5
+
+
+class RemoteCommandFailed(ClusterError):
+    """The login node answered but the Slurm command failed (e.g. controller down): retried by the caller's
+    trigger (next tick or Pub/Sub redelivery), not by hammering it here."""
+
+
+def _is_remote_failure(exc: BaseException) -> bool:
+    return isinstance(exc, RemoteCommandFailed)
 
 
 def load_private_key(text: str) -> paramiko.PKey:
@@ -81,17 +94,23 @@ class SshSlurmCluster:
                 self._client = None
 
     def _run(self, script: str) -> str:
+        """Run with retries (backoff with jitter) on connection trouble. Every script we run is idempotent (the
+        submit script skips jobs Slurm already has), so re-running one that was cut off half-way is safe."""
+        delay = _FIRST_RETRY_DELAY_S
         with self._lock:
-            for attempt in (1, 2):
-                client = self._connected()
+            for attempt in range(1, _ATTEMPTS + 1):
                 try:
+                    client = self._connected()
                     return self._exec(client, script)
-                except (paramiko.SSHException, OSError, EOFError) as exc:
-                    # A reused connection may have been dropped by the server: reconnect once.
-                    client.close()
-                    self._client = None
-                    if attempt == 2:
+                except (ClusterError, paramiko.SSHException, OSError, EOFError) as exc:
+                    if self._client is not None:
+                        self._client.close()
+                        self._client = None
+                    if attempt == _ATTEMPTS or _is_remote_failure(exc):
                         raise ClusterError(f"SSH to {self._user}@login node failed: {exc}") from exc
+                    log.warning("SSH to the login node failed; retrying", extra=fields(attempt=attempt, error=str(exc)))
+                    time.sleep(delay * (1 + random.random() / 2))
+                    delay *= 2
         raise AssertionError("unreachable")
 
     def _exec(self, client: paramiko.SSHClient, script: str) -> str:
@@ -102,7 +121,7 @@ class SshSlurmCluster:
         err = stderr.read().decode(errors="replace")
         status = stdout.channel.recv_exit_status()
         if status != 0 and not out:
-            raise ClusterError(f"remote Slurm command failed (exit {status}): {err.strip()[-500:]}")
+            raise RemoteCommandFailed(f"remote Slurm command failed (exit {status}): {err.strip()[-500:]}")
         return out
 
     def _connected(self) -> paramiko.SSHClient:

@@ -119,6 +119,7 @@ class StackLayout:
             "EXTRA_FLOWS": "yosys-osu035",
             "ADMINS": "admin@example.com",
             "RECONCILE_AFTER_S": "8",
+            "OLC_FAULTS_FILE": str(self.state / "faults.json"),
             "DEFAULT_MEMORY_MB": "1024",
             "DEFAULT_TIME_LIMIT_MINUTES": "20",
             "PYTHONPATH": str(REPO_ROOT),
@@ -173,6 +174,10 @@ class LocalStack:
         self.state.mkdir(parents=True, exist_ok=True)
         (self.state / "stack.json").write_text(json.dumps(asdict(self.layout), indent=2))
         self._secrets()
+        if not process.running(self.state, "firestore"):
+            # The Firestore emulator keeps jobs in memory only: a fresh one means no job survives, so the
+            # cluster must not keep runs (or undelivered end reports) of jobs that no longer exist.
+            self._forget_cluster_state()
         timings["emulators"] = self._timed(self._emulators)
         timings["cloud wiring"] = self._timed(self._wire_cloud)
         timings["smtp"] = self._timed(self._smtp)
@@ -182,6 +187,11 @@ class LocalStack:
         timings["functions"] = self._timed(lambda: self._functions(sshd.host_public_key))
         self._ticker()
         return timings
+
+    def _forget_cluster_state(self) -> None:
+        self._slurm().down()
+        for leftover in ("slurm/ctld-state", "epilog/spool"):
+            shutil.rmtree(self.state / leftover, ignore_errors=True)
 
     def down(self) -> list[str]:
         stopped = [

@@ -1,8 +1,9 @@
 """Use case: a user cancels a job.
 
-QUEUED jobs end at once. Jobs in Slurm get `scancel` and end as CANCELLED when Slurm confirms (through the epilog
-and the completion hook, or the reconciler for a job cancelled while pending, which runs no epilog).
-Cancelling a finished job changes nothing and says so.
+QUEUED jobs end at once. For jobs in Slurm the request goes to the dispatcher over the jobs topic (so the public
+API never holds the cluster's SSH key); it runs `scancel`, and the job ends as CANCELLED when Slurm confirms
+(through the epilog and the completion hook, or the reconciler for a job cancelled while pending, which runs no
+epilog). Cancelling a finished job changes nothing and says so.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from shared.domain.job import ACTIVE_STATES, JobState, advance
-from shared.ports import Cluster, JobRepository, QuotaStore
+from shared.ports import Cluster, JobRepository, MessagePublisher, QuotaStore
 from shared.services.notify import Notifier
 from shared.services.queries import NotFound
 from shared.structured_log import fields, get
@@ -24,7 +25,8 @@ CANCELLED_BY_OWNER = "cancelled by its owner"
 @dataclass(frozen=True)
 class CancelDeps:
     jobs: JobRepository
-    cluster: Cluster
+    publisher: MessagePublisher
+    jobs_topic: str
     quotas: QuotaStore
     notifier: Notifier
 
@@ -49,8 +51,18 @@ def cancel_job(deps: CancelDeps, caller: str, job_id: str, now: Callable[[], dat
             deps.notifier.job_ended(updated)
             return CancelResult(job.id, updated.state.value, "cancelled before it started")
         job = updated or job  # the dispatcher submitted it meanwhile: cancel it in Slurm below
-    if job.state in ACTIVE_STATES and job.slurm_job_id:
-        deps.cluster.cancel([job.slurm_job_id])
-        log.info("scancel sent", extra=fields(job_id=job_id, slurm_job_id=job.slurm_job_id, by=caller))
+    if job.state in ACTIVE_STATES:
+        deps.publisher.publish(deps.jobs_topic, {"kind": "cancel", "job_id": job_id}, kind="cancel")
+        log.info("cancel requested", extra=fields(job_id=job_id, slurm_job_id=job.slurm_job_id, by=caller))
         return CancelResult(job.id, job.state.value, "stopping: the run is being cancelled in Slurm")
     return CancelResult(job.id, job.state.value, f"job is {job.state.value}; try again in a moment")
+
+
+def stop_in_slurm(jobs: JobRepository, cluster: Cluster, job_id: str) -> bool:
+    """The dispatcher's half of a cancel: scancel the job's run if it is still active. Idempotent."""
+    job = jobs.get(job_id)
+    if job is None or job.state not in ACTIVE_STATES or not job.slurm_job_id:
+        return False
+    cluster.cancel([job.slurm_job_id])
+    log.info("scancel sent", extra=fields(job_id=job_id, slurm_job_id=job.slurm_job_id))
+    return True

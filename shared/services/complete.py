@@ -139,7 +139,13 @@ def finish_job(
     if applied and core_hours:
         # Only the call that recorded the end counts the usage, so a repeated call cannot count it twice.
         deps.quotas.add_usage(final.owner, ended_at.strftime("%Y-%m"), core_hours)
-    log.info("job ended", extra=fields(state=final.state.value, reason=final.reason, slurm_job_id=slurm_job_id))
+    # run_s feeds the log-based metric <prefix>/run_time (terraform/modules/monitoring): Slurm's elapsed time, else
+    # the flow's own runtime from the manifest.
+    run_s = status.elapsed_s if status and status.elapsed_s is not None else (manifest.runtime_s if manifest else None)
+    log.info(
+        "job ended",
+        extra=fields(state=final.state.value, reason=final.reason, slurm_job_id=slurm_job_id, run_s=run_s),
+    )
     deps.notifier.job_ended(final)
     if applied:
         deps.publisher.publish(deps.jobs_topic, {"kind": "slot-freed", "job_id": job_id}, kind="slot-freed")

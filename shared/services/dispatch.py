@@ -154,7 +154,9 @@ def _submit(deps: DispatchDeps, batch: list[Job], now: Callable[[], datetime], r
     def record(job_id: str, slurm_id: str) -> None:
         recorded = deps.jobs.mutate(job_id, lambda j: record_submission(j, slurm_id, now()))
         report.submitted[job_id] = slurm_id
-        log.info("submitted to Slurm", extra=fields(job_id=job_id, slurm_job_id=slurm_id))
+        # queue_wait_s feeds the log-based metric <prefix>/queue_wait (terraform/modules/monitoring).
+        wait = round((now() - recorded.created_at).total_seconds(), 3) if recorded is not None else None
+        log.info("submitted to Slurm", extra=fields(job_id=job_id, slurm_job_id=slurm_id, queue_wait_s=wait))
         if recorded is not None and recorded.state is JobState.CANCELLED:
             # The owner cancelled it while it was being submitted: stop the run we just started.
             deps.cluster.cancel([slurm_id])

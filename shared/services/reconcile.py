@@ -45,6 +45,8 @@ def reconcile(
         if status is not None and not is_final_slurm_state(status.state):
             continue  # still pending or running: nothing was lost
         reply = finish_job(job.id, job.slurm_job_id, deps, now, known_status=status)
+        if reply.message.startswith("already"):
+            continue  # the end report arrived while we looked: nothing was lost
         report.repaired[job.id] = reply.message
         log.warning(
             "reconciled a job whose end was not reported",

@@ -5,9 +5,11 @@ It is restarted at the start so the functions run the code under test, and stopp
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -49,12 +51,36 @@ class RunningStack:
         return out.split()
 
 
+ADMIN = "admin@example.com"
+GLOBAL_LIMIT = 6
+USER_LIMIT = 2
+
+
+def set_quota_defaults(stack: RunningStack, values: dict) -> None:
+    request = urllib.request.Request(
+        stack.layout.url("api") + "/v1/quotas/_defaults",
+        data=json.dumps(values).encode(),
+        headers={"X-OLC-User": ADMIN, "Content-Type": "application/json"},
+        method="PUT",
+    )
+    with urllib.request.urlopen(request, timeout=30) as reply:
+        assert reply.status == 200
+
+
+@pytest.fixture
+def tight_quotas(stack: RunningStack) -> Iterator[None]:
+    """Global 6, per user 2: with the node's 2 CPUs, some admitted jobs wait PENDING in Slurm."""
+    set_quota_defaults(stack, {"global_concurrency": GLOBAL_LIMIT, "user_concurrency": USER_LIMIT})
+    yield
+    set_quota_defaults(stack, {"global_concurrency": None, "user_concurrency": None})
+
+
 @pytest.fixture(scope="session")
 def stack() -> Iterator[RunningStack]:
     layout = StackLayout.for_name("test", tick_seconds=2)
     local = LocalStack(layout)
     local.down()
-    for leftover in ("gcs", "mail", "pubsub", "slurm/ctld-state", "epilog/spool"):
+    for leftover in ("gcs", "mail", "pubsub"):
         shutil.rmtree(layout.state / leftover, ignore_errors=True)
     try:
         local.up()

@@ -2,40 +2,17 @@
 
 from __future__ import annotations
 
-import json
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import pytest
 from google.cloud import pubsub_v1
 
 from shared.domain.upload import job_id_for
 from shared.localstack.load import ConcurrencySampler, design_archive, redeliver, slurm_names, upload, wait_all_terminal
 from shared.localstack.stack import DESIGNS_BUCKET
+from tests.e2e.conftest import GLOBAL_LIMIT, USER_LIMIT
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-ADMIN = "admin@example.com"
-GLOBAL_LIMIT = 6
-USER_LIMIT = 2
-
-
-def _set_defaults(stack, values: dict) -> None:
-    request = urllib.request.Request(
-        stack.layout.url("api") + "/v1/quotas/_defaults",
-        data=json.dumps(values).encode(),
-        headers={"X-OLC-User": ADMIN, "Content-Type": "application/json"},
-        method="PUT",
-    )
-    with urllib.request.urlopen(request, timeout=30) as reply:
-        assert reply.status == 200
-
-
-@pytest.fixture
-def tight_quotas(stack):
-    _set_defaults(stack, {"global_concurrency": GLOBAL_LIMIT, "user_concurrency": USER_LIMIT})
-    yield
-    _set_defaults(stack, {"global_concurrency": None, "user_concurrency": None})
 
 
 def _burst(stack, users: list[str], uploads: int, tag: str):

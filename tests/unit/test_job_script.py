@@ -405,7 +405,8 @@ def test_submit_script_runs_against_stand_in_slurm_commands(tmp_path: Path) -> N
     bin_dir, root = tmp_path / "bin", tmp_path / "jobs"
     bin_dir.mkdir()
     # One listing of "name id" per job the user has in Slurm.
-    stub(bin_dir, "squeue", 'for f in "$STATE"/olc-*; do [ -e "$f" ] && echo "$(basename "$f") $(cat "$f")"; done\nexit 0\n')
+    listing = 'for f in "$STATE"/olc-*; do [ -e "$f" ] && echo "$(basename "$f") $(cat "$f")"; done\nexit 0\n'
+    stub(bin_dir, "squeue", listing)
     stub(
         bin_dir,
         "sbatch",

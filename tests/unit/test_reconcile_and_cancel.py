@@ -8,11 +8,11 @@ from datetime import timedelta
 import pytest
 
 from shared.domain.job import JobState, StateChange
-from shared.services.cancel import CancelDeps, cancel_job
+from shared.services.cancel import CancelDeps, cancel_job, stop_in_slurm
 from shared.services.notify import Notifier
 from shared.services.queries import NotFound
 from shared.services.reconcile import reconcile
-from tests.unit.fakes import FakeCluster, FakeJobs, FakeMailer, FakeQuotas
+from tests.unit.fakes import FakeCluster, FakeJobs, FakeMailer, FakePublisher, FakeQuotas
 from tests.unit.test_services import SLURM_ID, Completion, Dispatch, queued_job
 
 
@@ -62,33 +62,38 @@ def test_a_job_slurm_forgot_without_manifest_fails_with_a_reason():
     assert job.state is JobState.FAILED and "manifest" in job.reason
 
 
-def _cancel_deps(jobs: FakeJobs, cluster: FakeCluster, mailer: FakeMailer) -> CancelDeps:
-    return CancelDeps(jobs, cluster, FakeQuotas(), Notifier(jobs, mailer, "results"))
+def _cancel_deps(jobs: FakeJobs, publisher: FakePublisher, mailer: FakeMailer) -> CancelDeps:
+    return CancelDeps(jobs, publisher, "olc-jobs", FakeQuotas(), Notifier(jobs, mailer, "results"))
 
 
 def test_cancel_while_queued_ends_at_once_and_mails():
     job = queued_job(1)
-    jobs, cluster, mailer = FakeJobs(job), FakeCluster(), FakeMailer()
-    result = cancel_job(_cancel_deps(jobs, cluster, mailer), job.owner, job.id, lambda: job.created_at)
+    jobs, publisher, mailer = FakeJobs(job), FakePublisher(), FakeMailer()
+    result = cancel_job(_cancel_deps(jobs, publisher, mailer), job.owner, job.id, lambda: job.created_at)
     assert result.state == "CANCELLED" and jobs.get(job.id).state is JobState.CANCELLED
-    assert cluster.cancelled == [] and len(mailer.sent) == 1
+    assert publisher.kinds() == [] and len(mailer.sent) == 1
 
 
-def test_cancel_while_in_slurm_sends_scancel_and_waits_for_slurm():
+def test_cancel_while_in_slurm_asks_the_dispatcher_to_scancel_and_waits_for_slurm():
     job = replace(queued_job(1), state=JobState.RUNNING, slurm_job_id="77")
-    jobs, cluster, mailer = FakeJobs(job), FakeCluster(), FakeMailer()
-    result = cancel_job(_cancel_deps(jobs, cluster, mailer), job.owner, job.id, lambda: job.created_at)
-    assert cluster.cancelled == ["77"]
+    jobs, publisher, mailer = FakeJobs(job), FakePublisher(), FakeMailer()
+    result = cancel_job(_cancel_deps(jobs, publisher, mailer), job.owner, job.id, lambda: job.created_at)
+    assert publisher.kinds() == ["cancel"]
     assert result.state == "RUNNING" and "stopping" in result.message
     assert jobs.get(job.id).state is JobState.RUNNING  # CANCELLED only when Slurm confirms
+    cluster = FakeCluster()
+    assert stop_in_slurm(jobs, cluster, job.id) is True
+    assert cluster.cancelled == ["77"]
+    jobs.mutate(job.id, lambda j: replace(j, state=JobState.CANCELLED))
+    assert stop_in_slurm(jobs, cluster, job.id) is False  # a late or repeated request does nothing
 
 
 def test_cancel_is_idempotent_on_a_finished_job_and_refused_to_strangers():
     job = replace(queued_job(1), state=JobState.SUCCEEDED)
-    jobs, cluster, mailer = FakeJobs(job), FakeCluster(), FakeMailer()
-    deps = _cancel_deps(jobs, cluster, mailer)
+    jobs, publisher, mailer = FakeJobs(job), FakePublisher(), FakeMailer()
+    deps = _cancel_deps(jobs, publisher, mailer)
     result = cancel_job(deps, job.owner, job.id, lambda: job.created_at)
-    assert "already ended as SUCCEEDED" in result.message and cluster.cancelled == []
+    assert "already ended as SUCCEEDED" in result.message and publisher.kinds() == []
     with pytest.raises(NotFound):
         cancel_job(deps, "mallory@example.com", job.id, lambda: job.created_at)
 
@@ -100,7 +105,7 @@ def test_a_job_cancelled_while_being_submitted_is_scancelled():
 
     def submit_then_owner_cancels(submissions):
         result = original_submit(submissions)
-        cancel_job(_cancel_deps(run.jobs, run.cluster, run.mailer), job.owner, job.id, run.clock)
+        cancel_job(_cancel_deps(run.jobs, FakePublisher(), run.mailer), job.owner, job.id, run.clock)
         return result
 
     run.cluster.submit = submit_then_owner_cancels

@@ -1,0 +1,55 @@
+"""Fault injection at the cluster boundary, for the local stack's fault tests only.
+
+When OLC_ENV=local and OLC_FAULTS_FILE names a JSON file such as {"crash-after-sbatch": 2}, the wrapped cluster
+kills its own process right after sbatch returned, that many times: the crash between submitting and recording
+that the dispatcher must survive without a second run. Production never builds this wrapper (shared/bootstrap.py).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from shared.ports import Cluster, SlurmJobStatus, SlurmSubmission, SubmitResult
+from shared.structured_log import get
+
+log = get(__name__)
+CRASH_EXIT_CODE = 70
+
+
+def take_fault(path: Path, name: str) -> bool:
+    """Consume one planned occurrence of fault `name`; True if it should happen now."""
+    if not path.exists():
+        return False
+    with open(path, "r+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        plan = json.loads(handle.read() or "{}")
+        if int(plan.get(name, 0)) <= 0:
+            return False
+        plan[name] = int(plan[name]) - 1
+        handle.seek(0)
+        handle.truncate()
+        handle.write(json.dumps(plan))
+    return True
+
+
+class CrashingCluster:
+    def __init__(self, inner: Cluster, faults_file: Path) -> None:
+        self._inner = inner
+        self._faults = faults_file
+
+    def submit(self, submissions: Sequence[SlurmSubmission]) -> SubmitResult:
+        result = self._inner.submit(submissions)
+        if result.accepted and take_fault(self._faults, "crash-after-sbatch"):
+            log.critical("fault injection: killing the dispatcher after sbatch, before recording")
+            os._exit(CRASH_EXIT_CODE)
+        return result
+
+    def status(self, slurm_job_ids: Sequence[str]) -> dict[str, SlurmJobStatus]:
+        return self._inner.status(slurm_job_ids)
+
+    def cancel(self, slurm_job_ids: Sequence[str]) -> None:
+        self._inner.cancel(slurm_job_ids)

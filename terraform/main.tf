@@ -1,0 +1,266 @@
+# OpenLane Cloud on Google Cloud: composes the modules under modules/. Read docs/deploy.md first.
+#
+#   upload -> designs bucket --Eventarc--> ingest --"queued"--> jobs topic --push--> dispatcher <--push-- tick topic
+#                                                                                     |              <- Cloud Scheduler
+#   Slurm (login node over SSH, Direct VPC egress) <------------------------------------+
+#   compute node: job kit -> results bucket; epilog -> completion hook --"slot-freed"--> jobs topic
+#
+# Every function environment variable is a setting of shared/config.py; tests/static/test_terraform_consistency.py
+# checks this file and the modules against the code.
+
+provider "google" {
+  project        = var.project_id
+  region         = var.region
+  default_labels = local.labels
+}
+
+data "google_project" "this" {
+  project_id = var.project_id
+}
+
+locals {
+  labels = merge({ app = "openlane-cloud", managed-by = "terraform" }, var.labels)
+
+  bucket_names = {
+    designs         = coalesce(var.designs_bucket_name, "${var.project_id}-${var.name_prefix}-designs")
+    results         = coalesce(var.results_bucket_name, "${var.project_id}-${var.name_prefix}-results")
+    images          = coalesce(var.images_bucket_name, "${var.project_id}-${var.name_prefix}-images")
+    function_source = "${var.project_id}-${var.name_prefix}-fn-source"
+  }
+
+  create_cluster        = var.cluster_mode == "create"
+  function_network_tags = ["${var.name_prefix}-functions"]
+  vpc_egress            = local.create_cluster || var.existing_network != ""
+
+  # Members with static keys (their values are only known after apply; for_each needs the keys at plan time).
+  compute_members = local.create_cluster || var.existing_compute_member != "" ? { cluster = module.slurm_cluster.compute_member } : {}
+  login_members   = local.create_cluster ? { login = module.slurm_cluster.login_member } : {}
+  smtp_login      = var.smtp_user != ""
+
+  # The project id, but only once every API below is enabled: passing it this way orders each module after the
+  # APIs while keeping the value known at plan time.
+  project_ready = one(distinct([for api in google_project_service.apis : api.project]))
+}
+
+resource "google_project_service" "apis" {
+  for_each = toset([
+    "artifactregistry.googleapis.com",
+    "cloudbuild.googleapis.com",
+    "cloudfunctions.googleapis.com",
+    "cloudresourcemanager.googleapis.com",
+    "cloudscheduler.googleapis.com",
+    "compute.googleapis.com",
+    "eventarc.googleapis.com",
+    "firestore.googleapis.com",
+    "iam.googleapis.com",
+    "iamcredentials.googleapis.com",
+    "logging.googleapis.com",
+    "monitoring.googleapis.com",
+    "pubsub.googleapis.com",
+    "run.googleapis.com",
+    "secretmanager.googleapis.com",
+    "storage.googleapis.com",
+  ])
+  project            = var.project_id
+  service            = each.value
+  disable_on_destroy = false
+}
+
+# Docker repository of the Apptainer builder image (singularity/singularitybuilder.yaml, used by containerbuilder.yaml).
+resource "google_artifact_registry_repository" "build" {
+  #checkov:skip=CKV_GCP_84:Holds a public build tool image only; Google-managed encryption is sufficient.
+  project       = local.project_ready
+  location      = var.region
+  repository_id = "${var.name_prefix}-build"
+  format        = "DOCKER"
+  description   = "OpenLane Cloud build tools (Apptainer builder image)."
+}
+
+module "buckets" {
+  source = "./modules/buckets"
+
+  project_id                  = local.project_ready
+  location                    = var.region
+  designs_bucket_name         = local.bucket_names.designs
+  results_bucket_name         = local.bucket_names.results
+  images_bucket_name          = local.bucket_names.images
+  function_source_bucket_name = local.bucket_names.function_source
+  labels                      = local.labels
+  force_destroy               = var.force_destroy_buckets
+  results_retention_days      = var.results_retention_days
+  designs_retention_days      = var.designs_retention_days
+  uploaders                   = var.uploaders
+
+  design_readers = merge({ ingest = module.functions.members.ingest }, local.compute_members)
+  result_readers = {
+    completion = module.functions.members.completion
+    dispatcher = module.functions.members.dispatcher # the tick's reconciler reads the run's manifest
+  }
+  result_writers = local.compute_members
+  image_readers  = local.login_members
+  image_writers  = var.image_builders
+}
+
+module "pubsub" {
+  source = "./modules/pubsub"
+
+  project_id                 = local.project_ready
+  project_number             = data.google_project.this.number
+  jobs_topic_name            = "${var.name_prefix}-jobs"
+  tick_topic_name            = "${var.name_prefix}-tick"
+  dispatcher_url             = module.functions.urls.dispatcher
+  push_service_account_email = module.functions.events_service_account_email
+  push_service_account_name  = module.functions.events_service_account_name
+  labels                     = local.labels
+
+  jobs_publishers = {
+    ingest     = module.functions.members.ingest
+    completion = module.functions.members.completion
+    dispatcher = module.functions.members.dispatcher # "slot-freed" after a reconciled end
+    api        = module.functions.members.api        # "cancel" for a job already in Slurm
+  }
+}
+
+module "firestore" {
+  source = "./modules/firestore"
+
+  project_id        = local.project_ready
+  location_id       = coalesce(var.firestore_location, var.region)
+  delete_protection = var.firestore_delete_protection
+}
+
+module "secrets" {
+  source = "./modules/secrets"
+
+  project_id            = local.project_ready
+  ssh_key_secret_id     = "${var.name_prefix}-ssh-key"
+  hook_key_secret_id    = "${var.name_prefix}-hook-key"
+  smtp_password_enabled = local.smtp_login
+  hook_key_version      = var.hook_key_version
+  labels                = local.labels
+
+  ssh_key_readers = {
+    dispatcher = module.functions.members.dispatcher
+    completion = module.functions.members.completion
+  }
+  hook_key_readers = merge({
+    dispatcher = module.functions.members.dispatcher
+    completion = module.functions.members.completion
+  }, local.compute_members)
+  smtp_password_readers = {
+    ingest     = module.functions.members.ingest
+    dispatcher = module.functions.members.dispatcher
+    completion = module.functions.members.completion
+    api        = module.functions.members.api # cancelling a queued job e-mails the owner
+  }
+}
+
+module "functions" {
+  source = "./modules/functions"
+
+  project_id      = local.project_ready
+  project_number  = data.google_project.this.number
+  region          = var.region
+  name_prefix     = var.name_prefix
+  labels          = local.labels
+  source_bucket   = module.buckets.function_source_bucket
+  source_zip_path = var.function_source_zip
+
+  designs_bucket          = module.buckets.designs_bucket
+  results_bucket          = module.buckets.results_bucket
+  jobs_topic              = module.pubsub.jobs_topic_name
+  ssh_key_secret_id       = module.secrets.ssh_key_secret_id
+  hook_key_secret_id      = module.secrets.hook_key_secret_id
+  smtp_password_secret_id = module.secrets.smtp_password_secret_id
+
+  flow_runner                = var.flow_runner
+  job_concurrency            = var.job_concurrency
+  user_concurrency           = var.user_concurrency
+  user_max_queued            = var.user_max_queued
+  user_monthly_core_hours    = var.user_monthly_core_hours
+  budget_action              = var.budget_action
+  admins                     = var.admins
+  default_cpus               = var.default_cpus
+  default_memory_mb          = var.default_memory_mb
+  default_time_limit_minutes = var.default_time_limit_minutes
+  max_upload_bytes           = var.max_upload_bytes
+  container_binary           = var.container_binary
+
+  slurm_login_host   = module.slurm_cluster.login_host
+  slurm_login_port   = var.slurm_login_port
+  slurm_login_user   = var.slurm_login_user
+  slurm_host_key     = var.slurm_host_key
+  login_node_zone    = module.slurm_cluster.login_node_zone
+  login_node_pattern = module.slurm_cluster.login_node_pattern
+  slurm_partition    = module.slurm_cluster.partition
+  slurm_work_root    = var.slurm_work_root
+
+  smtp_host     = var.smtp_host
+  smtp_port     = var.smtp_port
+  smtp_user     = var.smtp_user
+  smtp_starttls = var.smtp_starttls
+  mail_from     = var.mail_from
+
+  vpc_egress          = local.vpc_egress
+  vpc_network         = module.slurm_cluster.network
+  vpc_subnetwork      = module.slurm_cluster.subnetwork
+  network_tags        = local.function_network_tags
+  completion_ingress  = coalesce(var.completion_ingress, local.create_cluster ? "ALLOW_INTERNAL_ONLY" : "ALLOW_ALL")
+  completion_invokers = local.compute_members
+
+  dispatcher_max_instances = var.dispatcher_max_instances
+}
+
+module "scheduler" {
+  source = "./modules/scheduler"
+
+  project_id = local.project_ready
+  region     = var.region
+  name       = "${var.name_prefix}-dispatcher-tick"
+  topic_id   = module.pubsub.tick_topic_id
+  schedule   = var.tick_schedule
+}
+
+module "slurm_cluster" {
+  source = "./modules/slurm_cluster"
+
+  # Not project_ready: the Cluster Toolkit modules read data sources at plan time. On a new project, enable the
+  # APIs first (`terraform apply -target=google_project_service.apis`, docs/deploy.md).
+  mode                  = var.cluster_mode
+  project_id            = var.project_id
+  region                = var.region
+  zone                  = var.zone
+  deployment_name       = "${var.name_prefix}-slurm"
+  slurm_cluster_name    = var.slurm_cluster_name
+  labels                = local.labels
+  login_user            = var.slurm_login_user
+  ssh_public_key        = var.ssh_public_key
+  work_root             = var.slurm_work_root
+  hook_url              = module.functions.urls.completion
+  hook_key_secret_id    = module.secrets.hook_key_secret_id
+  function_network_tags = local.function_network_tags
+  partition_name        = var.slurm_partition
+
+  controller_machine_type = var.controller_machine_type
+  controller_disk_size_gb = var.controller_disk_size_gb
+  login_machine_type      = var.login_machine_type
+  compute_machine_type    = var.compute_machine_type
+  compute_max_nodes       = var.compute_max_nodes
+  compute_spot            = var.compute_spot
+  exclusive_nodes         = var.exclusive_nodes
+
+  existing_login_host     = var.existing_login_host
+  existing_network        = var.existing_network
+  existing_subnetwork     = var.existing_subnetwork
+  existing_compute_member = var.existing_compute_member
+}
+
+module "monitoring" {
+  source = "./modules/monitoring"
+
+  project_id               = local.project_ready
+  name_prefix              = var.name_prefix
+  service_names            = module.functions.names
+  dead_letter_subscription = module.pubsub.jobs_dead_letter_subscription
+  alert_emails             = var.alert_emails
+}

@@ -1,0 +1,66 @@
+# The Firestore (native mode) database the code uses (firestore.Client(project) -> the "(default)" database) and
+# the composite indexes its queries need (shared/adapters/firestore_jobs.py). Single-field indexes, which serve
+# `state in [...]` and its count, and the owner+state equality count (index merge), are automatic.
+
+resource "google_firestore_database" "this" {
+  project                           = var.project_id
+  name                              = "(default)"
+  location_id                       = var.location_id
+  type                              = "FIRESTORE_NATIVE"
+  concurrency_mode                  = "PESSIMISTIC"
+  app_engine_integration_mode       = "DISABLED"
+  point_in_time_recovery_enablement = var.point_in_time_recovery ? "POINT_IN_TIME_RECOVERY_ENABLED" : "POINT_IN_TIME_RECOVERY_DISABLED"
+  delete_protection_state           = var.delete_protection ? "DELETE_PROTECTION_ENABLED" : "DELETE_PROTECTION_DISABLED"
+  deletion_policy                   = var.delete_protection ? "ABANDON" : "DELETE"
+}
+
+# oldest_in_state: jobs where state == S order by created_at (the dispatcher's queue, oldest first).
+resource "google_firestore_index" "jobs_state_created_asc" {
+  project    = var.project_id
+  database   = google_firestore_database.this.name
+  collection = "jobs"
+
+  fields {
+    field_path = "state"
+    order      = "ASCENDING"
+  }
+
+  fields {
+    field_path = "created_at"
+    order      = "ASCENDING"
+  }
+}
+
+# recent_run_seconds: jobs where state == SUCCEEDED order by created_at desc (run time estimates for queue ETAs).
+resource "google_firestore_index" "jobs_state_created_desc" {
+  project    = var.project_id
+  database   = google_firestore_database.this.name
+  collection = "jobs"
+
+  fields {
+    field_path = "state"
+    order      = "ASCENDING"
+  }
+
+  fields {
+    field_path = "created_at"
+    order      = "DESCENDING"
+  }
+}
+
+# list_for_owner: jobs where owner == U order by created_at desc (the API's job list).
+resource "google_firestore_index" "jobs_owner_created_desc" {
+  project    = var.project_id
+  database   = google_firestore_database.this.name
+  collection = "jobs"
+
+  fields {
+    field_path = "owner"
+    order      = "ASCENDING"
+  }
+
+  fields {
+    field_path = "created_at"
+    order      = "DESCENDING"
+  }
+}

@@ -1,0 +1,144 @@
+# Topics and the dispatcher's subscriptions. Every message-driven path mirrors the local stack
+# (shared/localstack/stack.py): push subscriptions deliver the standard Pub/Sub push body to the function's URL with
+# the topic in the path (/projects/P/topics/T), which Functions Framework turns into a messagePublished CloudEvent.
+# Owning the subscriptions (rather than letting Eventarc create them) is what lets them carry a dead-letter policy,
+# a retry backoff and an ack deadline that matches the function's timeout.
+
+locals {
+  pubsub_agent = "serviceAccount:service-${var.project_number}@gcp-sa-pubsub.iam.gserviceaccount.com"
+}
+
+resource "google_pubsub_topic" "jobs" {
+  #checkov:skip=CKV_GCP_83:Messages carry job ids only; Google-managed encryption is sufficient.
+  project                    = var.project_id
+  name                       = var.jobs_topic_name
+  labels                     = var.labels
+  message_retention_duration = "86400s"
+}
+
+resource "google_pubsub_topic" "tick" {
+  #checkov:skip=CKV_GCP_83:Messages are scheduler ticks ({"kind": "tick"}); Google-managed encryption is sufficient.
+  project = var.project_id
+  name    = var.tick_topic_name
+  labels  = var.labels
+}
+
+resource "google_pubsub_topic" "jobs_dead_letter" {
+  #checkov:skip=CKV_GCP_83:Messages carry job ids only; Google-managed encryption is sufficient.
+  project = var.project_id
+  name    = "${var.jobs_topic_name}-dead-letter"
+  labels  = var.labels
+}
+
+# "queued" and "slot-freed" -> dispatcher. A message the dispatcher keeps failing (e.g. the login node is down)
+# goes to the dead-letter topic after max_delivery_attempts; the tick still admits the job once the cause is gone.
+resource "google_pubsub_subscription" "jobs_to_dispatcher" {
+  project                    = var.project_id
+  name                       = "${var.jobs_topic_name}-to-dispatcher"
+  topic                      = google_pubsub_topic.jobs.id
+  labels                     = var.labels
+  ack_deadline_seconds       = var.dispatcher_ack_deadline_seconds
+  message_retention_duration = "86400s"
+
+  push_config {
+    push_endpoint = "${var.dispatcher_url}/projects/${var.project_id}/topics/${google_pubsub_topic.jobs.name}"
+
+    oidc_token {
+      service_account_email = var.push_service_account_email
+      audience              = var.dispatcher_url
+    }
+  }
+
+  retry_policy {
+    minimum_backoff = "10s"
+    maximum_backoff = "600s"
+  }
+
+  dead_letter_policy {
+    dead_letter_topic     = google_pubsub_topic.jobs_dead_letter.id
+    max_delivery_attempts = var.max_delivery_attempts
+  }
+
+  expiration_policy {
+    ttl = ""
+  }
+}
+
+# Scheduler ticks -> dispatcher. A tick is only worth delivering while it is fresh, so it expires quickly and is
+# never dead-lettered: the next tick replaces it.
+resource "google_pubsub_subscription" "tick_to_dispatcher" {
+  project                    = var.project_id
+  name                       = "${var.tick_topic_name}-to-dispatcher"
+  topic                      = google_pubsub_topic.tick.id
+  labels                     = var.labels
+  ack_deadline_seconds       = var.dispatcher_ack_deadline_seconds
+  message_retention_duration = "600s"
+
+  push_config {
+    push_endpoint = "${var.dispatcher_url}/projects/${var.project_id}/topics/${google_pubsub_topic.tick.name}"
+
+    oidc_token {
+      service_account_email = var.push_service_account_email
+      audience              = var.dispatcher_url
+    }
+  }
+
+  retry_policy {
+    minimum_backoff = "10s"
+    maximum_backoff = "60s"
+  }
+
+  expiration_policy {
+    ttl = ""
+  }
+}
+
+# Dead letters wait here for an operator (messages published to a topic without a subscription would be lost).
+resource "google_pubsub_subscription" "jobs_dead_letter" {
+  project                    = var.project_id
+  name                       = "${var.jobs_topic_name}-dead-letter"
+  topic                      = google_pubsub_topic.jobs_dead_letter.id
+  labels                     = var.labels
+  ack_deadline_seconds       = 60
+  message_retention_duration = "604800s"
+  retain_acked_messages      = false
+
+  expiration_policy {
+    ttl = ""
+  }
+}
+
+# ------------------------------------------------------------------------------------ IAM for the service agent
+
+# The Pub/Sub service agent forwards undeliverable messages: publisher on the dead-letter topic and subscriber on
+# the source subscription.
+resource "google_pubsub_topic_iam_member" "agent_publishes_dead_letters" {
+  project = var.project_id
+  topic   = google_pubsub_topic.jobs_dead_letter.name
+  role    = "roles/pubsub.publisher"
+  member  = local.pubsub_agent
+}
+
+resource "google_pubsub_subscription_iam_member" "agent_reads_jobs_subscription" {
+  project      = var.project_id
+  subscription = google_pubsub_subscription.jobs_to_dispatcher.name
+  role         = "roles/pubsub.subscriber"
+  member       = local.pubsub_agent
+}
+
+# The agent mints the OIDC tokens of push deliveries as the push identity (needed in projects created before
+# April 2021; harmless and scoped to this one service account elsewhere).
+resource "google_service_account_iam_member" "agent_mints_push_tokens" {
+  service_account_id = var.push_service_account_name
+  role               = "roles/iam.serviceAccountTokenCreator"
+  member             = local.pubsub_agent
+}
+
+# Who may publish to the jobs topic: ingest ("queued"), completion and dispatcher ("slot-freed"), api ("cancel").
+resource "google_pubsub_topic_iam_member" "jobs_publishers" {
+  for_each = var.jobs_publishers
+  project  = var.project_id
+  topic    = google_pubsub_topic.jobs.name
+  role     = "roles/pubsub.publisher"
+  member   = each.value
+}
