@@ -278,13 +278,7 @@ class LocalStack:
             ],
             env=java_env,
         )
-        for name, port in (("firestore", layout.firestore_port), ("pubsub", layout.pubsub_port)):
-            process.wait_until(
-                lambda p=port: process.port_open(p),
-                timeout_s=60,
-                what=f"{name} emulator",
-                log=process.log_file(self.state, name),
-            )
+        self._wait_for_ports({"firestore": layout.firestore_port, "pubsub": layout.pubsub_port})
 
     def _wire_cloud(self) -> None:
         """Topics, push subscriptions (as Eventarc wires them), the storage emulator and its buckets."""
@@ -475,12 +469,15 @@ class LocalStack:
                 env=env,
                 cwd=REPO_ROOT,
             )
-        for function, port in self.layout.function_ports.items():
+        self._wait_for_ports(self.layout.function_ports)
+
+    def _wait_for_ports(self, ports: dict[str, int], timeout_s: float = 60) -> None:
+        for name, port in ports.items():
             process.wait_until(
                 lambda p=port: process.port_open(p),
-                timeout_s=60,
-                what=f"function {function}",
-                log=process.log_file(self.state, function),
+                timeout_s=timeout_s,
+                what=name,
+                log=process.log_file(self.state, name),
             )
 
     def _ticker(self) -> None:

@@ -40,15 +40,20 @@ class RunningStack:
     def storage(self):
         return storage_client(PROJECT_ID)
 
-    def slurm_jobs_named(self, name: str) -> list[str]:
-        out = subprocess.run(
-            ["squeue", "-h", "-t", "all", f"--name={name}", "-o", "%i"],
+    def squeue(self, *args: str) -> str:
+        return subprocess.run(
+            ["squeue", "-h", "-t", "all", *args],
             env={**os.environ, "SLURM_CONF": self.layout.client_env()["SLURM_CONF"]},
             capture_output=True,
             text=True,
             check=True,
         ).stdout
-        return out.split()
+
+    def slurm_jobs_named(self, name: str) -> list[str]:
+        return self.squeue(f"--name={name}", "-o", "%i").split()
+
+    def slurm_state(self, slurm_id: str) -> str:
+        return self.squeue("-j", slurm_id, "-o", "%T").strip()
 
 
 ADMIN = "admin@example.com"

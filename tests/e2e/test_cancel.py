@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -24,17 +22,6 @@ def _wait_for(predicate, timeout_s: float, what: str):
             return value
         time.sleep(0.1)
     raise AssertionError(f"timed out waiting for {what}")
-
-
-def _slurm_state(stack, slurm_id: str) -> str:
-    out = subprocess.run(
-        ["squeue", "-h", "-t", "all", "-j", slurm_id, "-o", "%T"],
-        env={**os.environ, "SLURM_CONF": stack.layout.client_env()["SLURM_CONF"]},
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout
-    return out.strip()
 
 
 def test_cancel_while_queued_pending_and_running(stack, tight_quotas):
@@ -68,7 +55,7 @@ def test_cancel_while_queued_pending_and_running(stack, tight_quotas):
                 for p in ids
                 if p != running
                 and job(*p).get("state") == "SUBMITTED"
-                and _slurm_state(stack, job(*p)["slurm_job_id"]) == "PENDING"
+                and stack.slurm_state(job(*p)["slurm_job_id"]) == "PENDING"
             ),
             None,
         ),

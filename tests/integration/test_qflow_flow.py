@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from shared.domain.design import DesignSpec, Resources
-from shared.domain.design_config import parse_design_config
+from shared.domain.design import Resources
 from shared.domain.flows.base import DESIGN_DIR, FlowPlan
 from shared.domain.flows.qflow import QflowOsu035Runner
 from shared.domain.metrics import Metrics
+from tests.integration.stages import StageResult, design_spec, run_stages
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -27,46 +24,12 @@ def _qflow_installed() -> None:
     )
 
 
-@dataclass
-class StageResult:
-    name: str
-    returncode: int
-    output: str
-
-
-def design_spec(folder: Path) -> DesignSpec:
-    """The DesignSpec that ingest makes of this folder's upload."""
-    files = [p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()]
-    return parse_design_config((folder / "config.json").read_text(), files, flow="qflow-osu035")
-
-
-def run(plan: FlowPlan, work: Path) -> list[StageResult]:
-    """Each stage in order, stopping at the first failure, as infra/slurm/olc_job.py does."""
-    results = []
-    for stage in plan.stages:
-        done = subprocess.run(
-            stage.argv,
-            cwd=work / stage.cwd,
-            env={**os.environ, **stage.env},
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        results.append(StageResult(stage.name, done.returncode, done.stdout))
-        if done.returncode != 0:
-            break
-    return results
-
-
 def run_example(name: str, work: Path) -> tuple[FlowPlan, list[StageResult], Metrics]:
     folder = EXAMPLES / name
     shutil.copytree(folder, work / DESIGN_DIR)
     runner = QflowOsu035Runner()
-    plan = runner.plan(design_spec(folder), Resources())
-    results = run(plan, work)
+    plan = runner.plan(design_spec(folder, "qflow-osu035"), Resources())
+    results = run_stages(plan, work)
     files = {p: (work / p).read_text(errors="replace") for p in plan.metrics_files if (work / p).is_file()}
     return plan, results, runner.parse_metrics(files)
 

@@ -4,21 +4,17 @@ from __future__ import annotations
 
 import dataclasses
 import glob
-import os
 import shutil
-import subprocess
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from shared.domain.design import DesignSpec, Resources
-from shared.domain.design_config import parse_design_config
 from shared.domain.flows.base import DESIGN_DIR, FlowPlan
 from shared.domain.flows.osu035 import LIBERTY
 from shared.domain.flows.synth_sta import SynthStaOsu035Runner
 from shared.domain.metrics import Metrics
+from tests.integration.stages import StageResult, design_spec, run_stages
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 FLOW = "yosys-osu035"
@@ -32,46 +28,10 @@ def _tools_installed() -> None:
     )
 
 
-@dataclass
-class StageResult:
-    name: str
-    returncode: int
-    output: str
-    seconds: float
-
-
-def design_spec(folder: Path) -> DesignSpec:
-    """The DesignSpec that ingest makes of this folder's upload."""
-    files = [p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()]
-    return parse_design_config((folder / "config.json").read_text(), files, flow=FLOW)
-
-
-def run(plan: FlowPlan, work: Path) -> list[StageResult]:
-    """Each stage in order, stopping at the first failure, as infra/slurm/olc_job.py does."""
-    results = []
-    for stage in plan.stages:
-        started = time.perf_counter()
-        done = subprocess.run(
-            stage.argv,
-            cwd=work / stage.cwd,
-            env={**os.environ, **stage.env},
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        results.append(StageResult(stage.name, done.returncode, done.stdout, time.perf_counter() - started))
-        if done.returncode != 0:
-            break
-    return results
-
-
 def run_design(design: DesignSpec, work: Path) -> tuple[FlowPlan, list[StageResult], Metrics]:
     runner = SynthStaOsu035Runner()
     plan = runner.plan(design, Resources())
-    results = run(plan, work)
+    results = run_stages(plan, work)
     files = {p: (work / p).read_text(errors="replace") for p in plan.metrics_files if (work / p).is_file()}
     return plan, results, runner.parse_metrics(files)
 
@@ -79,7 +39,7 @@ def run_design(design: DesignSpec, work: Path) -> tuple[FlowPlan, list[StageResu
 def run_example(name: str, work: Path) -> tuple[FlowPlan, list[StageResult], Metrics]:
     folder = EXAMPLES / name
     shutil.copytree(folder, work / DESIGN_DIR)
-    return run_design(design_spec(folder), work)
+    return run_design(design_spec(folder, FLOW), work)
 
 
 def assert_passed(plan: FlowPlan, results: list[StageResult]) -> None:
@@ -118,7 +78,7 @@ def test_clean_design_is_synthesised_and_timed(
 
 def test_violated_timing_is_reported_not_failed(tmp_path: Path) -> None:
     shutil.copytree(EXAMPLES / "spm", tmp_path / DESIGN_DIR)
-    design = dataclasses.replace(design_spec(EXAMPLES / "spm"), clock_period_ns=1.0)
+    design = dataclasses.replace(design_spec(EXAMPLES / "spm", FLOW), clock_period_ns=1.0)
 
     plan, results, metrics = run_design(design, tmp_path)
 
