@@ -72,6 +72,15 @@ def raw_sbatch_rate(layout: StackLayout, count: int) -> float:
     return count / elapsed
 
 
+def wait_until_idle(db: firestore.Client, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    active = firestore.FieldFilter("state", "in", ["QUEUED", "SUBMITTED", "RUNNING"])
+    while db.collection("jobs").where(filter=active).count().get()[0][0].value:
+        if time.monotonic() > deadline:
+            raise SystemExit("jobs of an earlier run are still active; restart the stack (make stack-down)")
+        time.sleep(1)
+
+
 def ts(value: datetime | str) -> float:
     return value.timestamp() if isinstance(value, datetime) else datetime.fromisoformat(value).timestamp()
 
@@ -92,6 +101,7 @@ def main() -> int:
     os.environ.update(layout.client_env())
     db = firestore.Client(project=PROJECT_ID)
     storage = storage_client(PROJECT_ID)
+    wait_until_idle(db, 120)  # a previous run's jobs would count against the limits
     raw_rate = raw_sbatch_rate(layout, 100)
     set_quota_defaults(
         layout,
@@ -133,6 +143,8 @@ def main() -> int:
     client = ssh(layout)
     remote(client, f"scancel -u {layout.login_user}\n")
     client.close()
+    # Cancelled runs stay active in Firestore until the reconciler sees them end: wait, so the next run starts clean.
+    wait_until_idle(db, args.timeout)
     set_quota_defaults(
         layout,
         {
