@@ -66,7 +66,8 @@ def test_cancel_while_queued_pending_and_running(stack, tight_quotas):
     source = upload(storage, DESIGNS_BUCKET, f"{users[3]}/spm-queued.tar.gz", archive)
     queued = (users[3], job_id_for(source))
     _wait_for(lambda: job(*queued).get("state") == "QUEUED", 30, "the seventh job to be queued")
-    assert job(*queued)["queue_position"] >= 1
+    _wait_for(lambda: (job(*queued).get("queue_position") or 0) >= 1, 30, "its queue position")
+    assert job(*queued)["estimated_start_at"]
 
     reply = cancel(*queued)
     assert reply["state"] == "CANCELLED" and job(*queued)["state"] == "CANCELLED"
