@@ -156,7 +156,11 @@ class Settings:
     mail_from: str = _setting("MAIL_FROM", "Sender of the e-mails.", "OpenLane Cloud <noreply@openlane.cloud>")
     status_base_url: str = _setting("STATUS_BASE_URL", "Base URL of the API / status page, for links in e-mails.", "")
     dispatch_lease_s: int = _setting(
-        "DISPATCH_LEASE_S", "Seconds a dispatcher holds the dispatch lease at most.", 120, _positive_int
+        "DISPATCH_LEASE_S",
+        "Seconds the dispatch lease lasts without renewal (renewed per submit chunk); also how long a crashed "
+        "dispatcher can hold up the queue.",
+        60,
+        _positive_int,
     )
     reconcile_after_s: int = _setting(
         "RECONCILE_AFTER_S",

@@ -119,6 +119,8 @@ class StackLayout:
             "EXTRA_FLOWS": "yosys-osu035",
             "ADMINS": "admin@example.com",
             "RECONCILE_AFTER_S": "8",
+            # Short, so the fault tests' killed dispatcher blocks the queue briefly; the lease is renewed per chunk.
+            "DISPATCH_LEASE_S": "10",
             "OLC_FAULTS_FILE": str(self.state / "faults.json"),
             "DEFAULT_MEMORY_MB": "1024",
             "DEFAULT_TIME_LIMIT_MINUTES": "20",

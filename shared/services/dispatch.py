@@ -65,7 +65,7 @@ class DispatchDeps:
     quotas: QuotaStore
     notifier: Notifier
     limits: QuotaLimits
-    lease_ttl_s: float = 120
+    lease_ttl_s: float = 60
 
 
 @dataclass

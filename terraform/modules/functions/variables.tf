@@ -293,7 +293,7 @@ variable "dispatcher_max_instances" {
 }
 
 variable "dispatcher_timeout_seconds" {
-  description = "Dispatcher timeout; at least DISPATCH_LEASE_S (120) so a holder never outlives its lease unnoticed."
+  description = "Dispatcher timeout; at least DISPATCH_LEASE_S (60) so a holder never outlives its lease unnoticed."
   type        = number
   default     = 300
 
