@@ -146,6 +146,7 @@ def ingest_deps() -> IngestDeps:
         jobs_topic=config.jobs_topic,
         flow=config.flow_runner,
         offered_flows=config.offered_flows,
+        max_time_limit_minutes=config.max_time_limit_minutes,
         resources=default_resources(config),
         max_upload_bytes=config.max_upload_bytes,
     )

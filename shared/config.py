@@ -111,6 +111,12 @@ class Settings:
     default_time_limit_minutes: int = _setting(
         "DEFAULT_TIME_LIMIT_MINUTES", "Time limit per run (minutes).", 50, _positive_int
     )
+    max_time_limit_minutes: int = _setting(
+        "MAX_TIME_LIMIT_MINUTES",
+        "Longest time limit a design may ask for with OLC_TIME_LIMIT_MINUTES in config.json.",
+        240,
+        _positive_int,
+    )
     max_upload_bytes: int = _setting("MAX_UPLOAD_BYTES", "Largest accepted upload (bytes).", 256 << 20, _positive_int)
     slurm_login_host: str = _setting(
         "SLURM_LOGIN_HOST", "Login node address; empty: look it up with the Compute API.", ""

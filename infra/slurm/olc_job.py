@@ -35,6 +35,7 @@ METADATA = "http://metadata.google.internal/computeMetadata/v1/instance/service-
 EXCERPT_LINES = 25
 EXCERPT_CHARS = 4000
 MAX_EXTRACT_BYTES = 1 << 30
+TIME_LIMIT_WARNING_WINDOW_S = 60
 
 
 class KitError(Exception):
@@ -193,12 +194,18 @@ class Run:
         self.stages = []  # type: List[Dict[str, Any]]
         self.current = None  # type: Optional[subprocess.Popen]
         self.terminated = False
+        self.terminated_reason = None  # type: Optional[str]
         self.started = time.time()
 
     def on_terminate(self, signum: int, _frame: Any) -> None:
         """Cancel or time limit: stop the running stage, then finish normally so partial results are kept."""
         self.terminated = True
-        log("received signal {}; stopping the flow".format(signum))
+        # Slurm warns the batch script shortly before the time limit (--signal=B:TERM@30); a cancel signals at any
+        # time. Saying which lets the service report TIMEOUT although the run ends before Slurm's own kill.
+        limit_s = 60.0 * float(self.spec.get("time_limit_minutes") or 0)
+        near_limit = limit_s > 0 and time.time() - self.started >= limit_s - TIME_LIMIT_WARNING_WINDOW_S
+        self.terminated_reason = "time-limit" if near_limit else "signal"
+        log("received signal {} ({}); stopping the flow".format(signum, self.terminated_reason))
         if self.current is not None and self.current.poll() is None:
             try:
                 os.killpg(self.current.pid, signal.SIGTERM)
@@ -298,6 +305,7 @@ class Run:
             "error_excerpt": excerpt,
             "files": files,
             "terminated": self.terminated,
+            "terminated_reason": self.terminated_reason,
         }
         path = os.path.join(os.path.dirname(self.work), "manifest.json")
         with open(path, "w") as out:

@@ -31,5 +31,6 @@ class DesignSpec:
     flow: str = "qflow-osu035"
     pdk: str = "osu035"
     config_file: str = "config.json"
+    time_limit_minutes: int | None = None  # the designer's request (OLC_TIME_LIMIT_MINUTES), already bounded
     # Every key of config.json, as uploaded; the OpenLane runners hand it to the flow unchanged.
     flow_variables: dict[str, Any] = field(default_factory=dict)

@@ -24,6 +24,7 @@ STD_CELL_LIBRARIES = (
     "gf180mcu_fd_sc_mcu9t5v0",
 )
 FLOW_KEY = "OLC_FLOW"
+TIME_LIMIT_KEY = "OLC_TIME_LIMIT_MINUTES"
 _DIR_PREFIXES = ("dir::", "$DESIGN_DIR/", "${DESIGN_DIR}/")
 
 
@@ -36,7 +37,12 @@ class DesignConfigError(ValueError):
 
 
 def parse_design_config(
-    config_text: str, design_files: Sequence[str], *, flow: str, offered_flows: Sequence[str] = ()
+    config_text: str,
+    design_files: Sequence[str],
+    *,
+    flow: str,
+    offered_flows: Sequence[str] = (),
+    max_time_limit_minutes: int = 240,
 ) -> DesignSpec:
     """`flow` is the deployment's default; config.json may pick another of `offered_flows` with OLC_FLOW."""
     try:
@@ -53,6 +59,7 @@ def parse_design_config(
     pdk = _choice(config, "PDK", PDKS, problems)
     _choice(config, "STD_CELL_LIBRARY", STD_CELL_LIBRARIES, problems)
     chosen_flow = _choice(config, FLOW_KEY, tuple(offered_flows) or (flow,), problems) or flow
+    time_limit = _time_limit(config.get(TIME_LIMIT_KEY), max_time_limit_minutes, problems)
     if problems:
         raise DesignConfigError(problems)
     return DesignSpec(
@@ -63,6 +70,7 @@ def parse_design_config(
         clock_period_ns=period,
         flow=chosen_flow,
         pdk=pdk or "",
+        time_limit_minutes=time_limit,
         flow_variables=config,
     )
 
@@ -136,6 +144,15 @@ def _clock_period(value: Any, problems: list[str]) -> float:
     if not math.isfinite(period) or not 0.01 <= period <= 1_000_000:
         problems.append(f"CLOCK_PERIOD {value!r} is outside 0.01 to 1000000 ns")
     return period
+
+
+def _time_limit(value: Any, most: int, problems: list[str]) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= most:
+        problems.append(f"{TIME_LIMIT_KEY} {value!r} must be a whole number of minutes from 1 to {most}")
+        return None
+    return value
 
 
 def _choice(config: dict[str, Any], key: str, allowed: Sequence[str], problems: list[str]) -> str | None:

@@ -67,6 +67,7 @@ def kit_spec(job: Job, plan: FlowPlan, target: ClusterTarget, hook_key: str) -> 
         "artifacts": list(plan.artifacts),
         "metrics_files": list(plan.metrics_files),
         "keep_workdir": target.keep_workdir,
+        "time_limit_minutes": job.resources.time_limit_minutes,
     }
 
 

@@ -59,6 +59,7 @@ class RunManifest:
     error_excerpt: str | None
     files: tuple[str, ...]
     terminated: bool = False
+    terminated_reason: str | None = None  # "time-limit" (Slurm's warning signal) or "signal"
 
     @property
     def succeeded(self) -> bool:
@@ -86,6 +87,7 @@ def parse_manifest(text: str) -> RunManifest:
             error_excerpt=data.get("error_excerpt"),
             files=tuple(data.get("files", [])),
             terminated=bool(data.get("terminated", False)),
+            terminated_reason=data.get("terminated_reason"),
         )
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
         raise ManifestError(f"unreadable result manifest: {exc}") from exc
@@ -115,6 +117,8 @@ def decide_outcome(slurm_state: str | None, manifest: RunManifest | None, time_l
         return Outcome(JobState.FAILED, "the run ended without writing its result manifest (see the Slurm log)")
     if manifest.succeeded:
         return Outcome(JobState.SUCCEEDED)
+    if manifest.terminated and manifest.terminated_reason == "time-limit":
+        return Outcome(JobState.TIMEOUT, f"the run hit its time limit of {time_limit_minutes} min")
     if manifest.terminated:
         return Outcome(JobState.FAILED, "the run was stopped by a signal before the flow finished")
     stage = manifest.failed_stage or manifest.stage_reached or "setup"

@@ -6,7 +6,7 @@ is still queued, only re-announces it. Nothing of the user's is touched: the upl
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from shared.domain.archive import ArchiveError, ArchiveLimits, read_design_archive
@@ -31,6 +31,7 @@ class IngestPolicy:
     flow: str
     offered_flows: tuple[str, ...]
     resources: Resources
+    max_time_limit_minutes: int
     max_upload_bytes: int
     limits: ArchiveLimits = field(default_factory=ArchiveLimits)
 
@@ -103,7 +104,11 @@ def _evaluate(job_id: str, event: UploadEvent, deps: IngestDeps, now: datetime) 
         with deps.store.open_read(source.bucket, source.name, source.generation) as stream:
             archive = read_design_archive(stream, policy.limits)
         design = parse_design_config(
-            archive.config_text, archive.design_files(), flow=policy.flow, offered_flows=policy.offered_flows
+            archive.config_text,
+            archive.design_files(),
+            flow=policy.flow,
+            offered_flows=policy.offered_flows,
+            max_time_limit_minutes=policy.max_time_limit_minutes,
         )
     except (ArchiveError, DesignConfigError) as exc:
         return new_job(owner=owner, rejected_reason=str(exc), **common)
@@ -113,7 +118,9 @@ def _evaluate(job_id: str, event: UploadEvent, deps: IngestDeps, now: datetime) 
         design_root=archive.design_root,
         design=design,
         flow=design.flow,
-        resources=policy.resources,
+        resources=replace(policy.resources, time_limit_minutes=design.time_limit_minutes)
+        if design.time_limit_minutes
+        else policy.resources,
         results_prefix=results_prefix(owner, job_id),
         **common,
     )

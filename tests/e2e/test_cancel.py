@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from pathlib import Path
@@ -83,3 +84,31 @@ def test_cancel_while_queued_pending_and_running(stack, tight_quotas):
     assert all(final[j]["state"] == "SUCCEEDED" for _, j in ids if j not in (pending[1], running[1]))
     # Cancelling a finished job is a clear no-op.
     assert "already ended as CANCELLED" in cancel(*running)["message"]
+
+
+SLOW_DESIGN = """module slow(input clk, input [95:0] a, input [95:0] b, output reg [191:0] p);
+  always @(posedge clk) p <= a * b;  // minutes of logic optimisation for the local flows
+endmodule
+"""
+
+
+def test_a_run_that_hits_its_time_limit_ends_as_timeout_naming_the_limit(stack, tmp_path):
+    design = tmp_path / "slow"
+    (design / "src").mkdir(parents=True)
+    (design / "src" / "slow.v").write_text(SLOW_DESIGN)
+    config = {
+        "DESIGN_NAME": "slow",
+        "VERILOG_FILES": "dir::src/*.v",
+        "CLOCK_PORT": "clk",
+        "CLOCK_PERIOD": 10,
+        "OLC_FLOW": "yosys-osu035",
+        "OLC_TIME_LIMIT_MINUTES": 1,
+    }
+    (design / "config.json").write_text(json.dumps(config))
+    user = f"slow-{uuid.uuid4().hex[:6]}@example.com"
+    source = upload(stack.storage(), DESIGNS_BUCKET, f"{user}/slow.tar.gz", design_archive(design))
+    job_id = job_id_for(source)
+    final = wait_all_terminal(stack.firestore(), {job_id}, timeout_s=240)[job_id]
+    assert final["state"] == "TIMEOUT", final
+    assert "time limit of 1 min" in final["reason"]
+    assert final["resources"]["time_limit_minutes"] == 1

@@ -141,3 +141,15 @@ def test_a_failure_without_a_failed_stage_names_the_last_stage_or_setup() -> Non
     assert reached is not None and "stage 'routing'" in (reached.reason or "")
     setup = decide_outcome("COMPLETED", manifest({"flow_exit_code": 1}), 90)
     assert setup is not None and "stage 'setup'" in (setup.reason or "")
+
+
+def test_a_run_stopped_by_slurms_time_limit_warning_is_a_timeout_even_if_it_ended_first():
+    from shared.domain.outcome import RunManifest, decide_outcome
+
+    warned = RunManifest(143, "synthesis", "synthesis", (), 30.0, 10.0, None, (), True, "time-limit")
+    outcome = decide_outcome("FAILED", warned, 1)
+    assert outcome.state.value == "TIMEOUT" and "1 min" in outcome.reason
+    # A cancel near the limit is still a cancel: Slurm's state wins.
+    assert decide_outcome("CANCELLED", warned, 1).state.value == "CANCELLED"
+    signalled = RunManifest(143, "synthesis", "synthesis", (), 30.0, 10.0, None, (), True, "signal")
+    assert decide_outcome("FAILED", signalled, 1).state.value == "FAILED"

@@ -84,6 +84,7 @@ class Ingest:
                 flow=FLOW,
                 offered_flows=(FLOW,),
                 resources=Resources(cpus=1, memory_mb=2048, time_limit_minutes=30),
+                max_time_limit_minutes=120,
                 max_upload_bytes=1 << 20,
             ),
             quotas=FakeQuotas(),
@@ -165,6 +166,15 @@ def test_an_unusable_upload_is_rejected_with_the_reason_and_one_mail(name: str, 
     assert len(ingest.mailer.sent) == 1
     stored = ingest.jobs.get(job.id)
     assert stored is not None and stored.notified == ("ended",)
+
+
+def test_a_design_may_ask_for_its_own_time_limit_within_the_bound() -> None:
+    ingest = Ingest()
+    job = ingest.run(ingest.upload(f"{OWNER}/spm.tar.gz", spm_archive({**SPM_CONFIG, "OLC_TIME_LIMIT_MINUTES": 5})))
+    assert job.state is JobState.QUEUED and job.resources.time_limit_minutes == 5
+    too_long = spm_archive({**SPM_CONFIG, "OLC_TIME_LIMIT_MINUTES": 121})
+    refused = ingest.run(ingest.upload(f"{OWNER}/long.tar.gz", too_long))
+    assert refused.state is JobState.REJECTED and "from 1 to 120" in refused.reason
 
 
 def test_a_bad_config_reports_every_problem() -> None:
