@@ -7,6 +7,7 @@ connection are reused.
 from __future__ import annotations
 
 import functools
+from datetime import timedelta
 from pathlib import Path
 
 from google.cloud import firestore
@@ -200,6 +201,7 @@ def dispatch_deps() -> DispatchDeps:
         notifier=notifier(),
         limits=quota_limits(config),
         lease_ttl_s=config.dispatch_lease_s,
+        submit_give_up=timedelta(seconds=config.submit_give_up_s),
     )
 
 

@@ -168,6 +168,12 @@ class Settings:
         60,
         _positive_int,
     )
+    submit_give_up_s: int = _setting(
+        "SUBMIT_GIVE_UP_S",
+        "Seconds an admitted job may keep failing to reach the cluster before it FAILS with the reason.",
+        1800,
+        _positive_int,
+    )
     reconcile_after_s: int = _setting(
         "RECONCILE_AFTER_S",
         "Seconds an active job may go without news before the tick asks Slurm about it.",

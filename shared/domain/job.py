@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from shared.domain.design import DesignSpec, Resources
@@ -88,6 +88,8 @@ class Job:
     queue_position: int | None = None  # 1-based place in the fair order while QUEUED
     estimated_start_at: datetime | None = None
     core_hours: float | None = None  # what the run used: Slurm's elapsed time x CPUs
+    last_error: str | None = None  # why submission keeps failing (cluster unreachable), shown while QUEUED
+    submit_failing_since: datetime | None = None
     notified: tuple[str, ...] = ()
 
     def entered_at(self, state: JobState) -> datetime | None:
@@ -147,7 +149,19 @@ def record_submission(job: Job, slurm_job_id: str, at: datetime) -> Job | None:
     if job.slurm_job_id == slurm_job_id:
         return None
     moved = advance(job, JobState.SUBMITTED, at)
-    return replace(moved or job, slurm_job_id=slurm_job_id)
+    return replace(moved or job, slurm_job_id=slurm_job_id, last_error=None, submit_failing_since=None)
+
+
+def record_submit_failure(job: Job, error: str, at: datetime, give_up_after: timedelta) -> Job | None:
+    """sbatch could not be reached for this admitted job. It stays QUEUED (every trigger retries) with the reason
+    visible, until the failures have lasted `give_up_after`: then it FAILS saying so."""
+    if job.state is not JobState.QUEUED:
+        return None
+    since = job.submit_failing_since or at
+    if at - since >= give_up_after:
+        minutes = round(give_up_after.total_seconds() / 60)
+        return advance(job, JobState.FAILED, at, f"the cluster could not be reached for {minutes} min: {error}")
+    return replace(job, last_error=error, submit_failing_since=since)
 
 
 def record_stage(job: Job, stage: str, at: datetime, slurm_job_id: str | None = None) -> Job | None:

@@ -43,6 +43,8 @@ def job_to_dict(job: Job) -> dict[str, Any]:
         "queue_position": job.queue_position,
         "estimated_start_at": job.estimated_start_at,
         "core_hours": job.core_hours,
+        "last_error": job.last_error,
+        "submit_failing_since": job.submit_failing_since,
         "notified": list(job.notified),
     }
 
@@ -77,6 +79,8 @@ def job_from_dict(data: dict[str, Any]) -> Job:
         queue_position=data.get("queue_position"),
         estimated_start_at=_utc(data["estimated_start_at"]) if data.get("estimated_start_at") else None,
         core_hours=data.get("core_hours"),
+        last_error=data.get("last_error"),
+        submit_failing_since=_utc(data["submit_failing_since"]) if data.get("submit_failing_since") else None,
     )
 
 

@@ -13,14 +13,22 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from shared.domain.callback_auth import job_key
 from shared.domain.flows.base import FlowRunner
-from shared.domain.job import ACTIVE_STATES, Job, JobState, advance, max_core_hours, record_submission
+from shared.domain.job import (
+    ACTIVE_STATES,
+    Job,
+    JobState,
+    advance,
+    max_core_hours,
+    record_submission,
+    record_submit_failure,
+)
 from shared.domain.job_script import ClusterTarget, RenderError, kit_spec, render_job_script
 from shared.domain.quota import Admission, QuotaLimits, UserState, WaitingJob, estimated_starts, plan_admission
-from shared.ports import Cluster, JobRepository, Lease, QuotaStore, SlurmSubmission
+from shared.ports import Cluster, ClusterError, JobRepository, Lease, QuotaStore, SlurmSubmission
 from shared.services.notify import Notifier
 from shared.structured_log import fields, get
 
@@ -66,6 +74,7 @@ class DispatchDeps:
     notifier: Notifier
     limits: QuotaLimits
     lease_ttl_s: float = 60
+    submit_give_up: timedelta = timedelta(minutes=30)
 
 
 @dataclass
@@ -149,7 +158,13 @@ def _submit(deps: DispatchDeps, batch: list[Job], now: Callable[[], datetime], r
             submissions.append(SlurmSubmission(job.id, deps.scripts.render(job)))
         except RenderError as exc:
             _end_before_start(deps, job.id, JobState.FAILED, f"could not prepare the run: {exc}", now(), report.failed)
-    result = deps.cluster.submit(submissions)
+    try:
+        result = deps.cluster.submit(submissions)
+    except ClusterError as exc:
+        error = str(exc)[:300]
+        for job in batch:
+            deps.jobs.mutate(job.id, lambda j: record_submit_failure(j, error, now(), deps.submit_give_up))
+        raise  # the trigger (Pub/Sub redelivery, next tick) retries
 
     def record(job_id: str, slurm_id: str) -> None:
         recorded = deps.jobs.mutate(job_id, lambda j: record_submission(j, slurm_id, now()))

@@ -56,6 +56,8 @@ def full_job() -> Job:
         queue_position=3,
         estimated_start_at=T0 + timedelta(minutes=1),
         core_hours=0.078,
+        last_error="cannot SSH to olc@login:22: timed out",
+        submit_failing_since=T0 + timedelta(seconds=30),
         notified=("ended",),
     )
 

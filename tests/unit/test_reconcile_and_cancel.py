@@ -113,3 +113,25 @@ def test_a_job_cancelled_while_being_submitted_is_scancelled():
     stored = run.jobs.get(job.id)
     assert stored.state is JobState.CANCELLED
     assert run.cluster.cancelled == [stored.slurm_job_id]
+
+
+def test_an_unreachable_cluster_keeps_jobs_queued_with_the_reason_then_fails_them():
+
+    from shared.ports import ClusterError
+
+    job = queued_job(1)
+    run = Dispatch(job, concurrency=1)
+
+    def unreachable(_submissions):
+        raise ClusterError("cannot SSH to olc@login:22: Connection refused")
+
+    run.cluster.submit = unreachable
+    with pytest.raises(ClusterError):
+        run.run()
+    waiting = run.jobs.get(job.id)
+    assert waiting.state is JobState.QUEUED and "Connection refused" in waiting.last_error
+    run.clock.advance(31 * 60)
+    with pytest.raises(ClusterError):
+        run.run()
+    failed = run.jobs.get(job.id)
+    assert failed.state is JobState.FAILED and "could not be reached for 30 min" in failed.reason
