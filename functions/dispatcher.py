@@ -1,6 +1,7 @@
 """Entry point: a job was queued, a slot was freed, or the scheduler ticked — admit what fits into Slurm.
 
 On a tick it first reconciles: active jobs whose end was never reported are looked up in Slurm and finished.
+It also receives the jobs topic's dead letters (and, locally, ingest's) and records them.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from cloudevents.http import CloudEvent
 
 from shared import bootstrap
 from shared.config import settings
-from shared.domain.events import EventShapeError, decode_message_data
+from shared.domain.events import EventShapeError, dead_letter_from_cloudevent, decode_message_data
 from shared.services.cancel import stop_in_slurm
+from shared.services.dead_letters import record_dead_letter
 from shared.services.dispatch import dispatch
 from shared.services.reconcile import reconcile
 from shared.structured_log import fields, get
@@ -37,6 +39,10 @@ def _message(event: CloudEvent) -> dict:
 
 @functions_framework.cloud_event
 def dispatcher(event: CloudEvent) -> None:
+    letter = dead_letter_from_cloudevent(event["type"], event.data)
+    if letter is not None:
+        record_dead_letter(letter, bootstrap.dead_letters(), bootstrap.jobs(), bootstrap.notifier(), _now)
+        return
     message = _message(event)
     kind = str(message.get("kind", ""))
     if kind == "cancel":

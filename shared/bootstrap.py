@@ -12,6 +12,7 @@ from pathlib import Path
 
 from google.cloud import firestore
 
+from shared.adapters.firestore_dead_letters import FirestoreDeadLetters
 from shared.adapters.firestore_jobs import FirestoreJobs, FirestoreLease
 from shared.adapters.firestore_quota import FirestoreQuotas
 from shared.adapters.gcs_store import GcsObjectStore, storage_client
@@ -203,6 +204,11 @@ def dispatch_deps() -> DispatchDeps:
         lease_ttl_s=config.dispatch_lease_s,
         submit_give_up=timedelta(seconds=config.submit_give_up_s),
     )
+
+
+@functools.cache
+def dead_letters() -> FirestoreDeadLetters:
+    return FirestoreDeadLetters(firestore_client())
 
 
 def cancel_deps() -> CancelDeps:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Protocol
 
+from shared.domain.events import DeadLetter
 from shared.domain.job import Job, JobState
 from shared.domain.quota import QuotaLimits, UserQuota
 
@@ -78,6 +79,12 @@ class QuotaStore(Protocol):
     def set_user(self, user: str, quota: UserQuota) -> None: ...
 
     def set_defaults(self, values: Mapping[str, object]) -> None: ...
+
+
+class DeadLetterStore(Protocol):
+    def record(self, key: str, letter: DeadLetter, job_id: str | None, at: datetime) -> None:
+        """Keep the letter for operators; idempotent per key."""
+        ...
 
 
 class Lease(Protocol):

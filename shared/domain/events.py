@@ -88,3 +88,54 @@ def _as_mapping(value: Any) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
         raise EventShapeError(f"expected a JSON object, got {type(value).__name__}")
     return value
+
+
+DEAD_LETTER_SOURCE = "CloudPubSubDeadLetterSourceSubscription"
+DEAD_LETTER_COUNT = "CloudPubSubDeadLetterSourceDeliveryCount"
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A message Pub/Sub gave up delivering, as its dead-letter topic hands it on."""
+
+    message_id: str
+    source_subscription: str
+    delivery_attempts: int
+    attributes: Mapping[str, str]
+    data: dict[str, Any]
+
+    @property
+    def upload(self) -> SourceObject | None:
+        """The upload a dead-lettered bucket notification announced, if it is one."""
+        if self.attributes.get("eventType") != _NOTIFICATION_FINALIZE:
+            return None
+        try:
+            return SourceObject(
+                self.attributes["bucketId"], self.attributes["objectId"], int(self.attributes["objectGeneration"])
+            )
+        except (KeyError, ValueError):
+            return None
+
+
+def dead_letter_from_cloudevent(event_type: str, data: Any) -> DeadLetter | None:
+    """The dead letter this push delivery carries, or None for an ordinary message."""
+    if event_type != PUBSUB_PUBLISHED or not isinstance(data, Mapping):
+        return None
+    message = data.get("message")
+    if not isinstance(message, Mapping):
+        return None
+    attributes = {str(k): str(v) for k, v in (message.get("attributes") or {}).items()}
+    if DEAD_LETTER_SOURCE not in attributes:
+        return None
+    try:
+        body = decode_message_data(message)
+    except EventShapeError:
+        body = {}
+    count = attributes.get(DEAD_LETTER_COUNT, "0")
+    return DeadLetter(
+        message_id=str(message.get("messageId") or message.get("message_id") or ""),
+        source_subscription=attributes[DEAD_LETTER_SOURCE],
+        delivery_attempts=int(count) if count.isdigit() else 0,
+        attributes=attributes,
+        data=body,
+    )

@@ -26,6 +26,8 @@ RESULTS_BUCKET = "olc-results"
 JOBS_TOPIC = "olc-jobs"
 TICK_TOPIC = "olc-tick"
 DESIGN_EVENTS_TOPIC = "olc-design-events"
+DEAD_LETTER_TOPIC = "olc-jobs-dead-letter"
+MAX_DELIVERY_ATTEMPTS = 5
 FIRESTORE_EMULATOR = Path("/usr/lib/google-cloud-sdk/platform/cloud-firestore-emulator/cloud_firestore_emulator")
 PUBSUB_EMULATOR = Path("/usr/lib/google-cloud-sdk/platform/pubsub-emulator/bin/cloud-pubsub-emulator")
 PORT_BASES = {"demo": 21100, "test": 21200}  # below the ephemeral range (32768+)
@@ -291,12 +293,15 @@ class LocalStack:
         os.environ["PUBSUB_EMULATOR_HOST"] = f"127.0.0.1:{layout.pubsub_port}"
         publisher = pubsub_v1.PublisherClient()
         subscriber = pubsub_v1.SubscriberClient()
-        routes = {
-            DESIGN_EVENTS_TOPIC: "ingest",
-            JOBS_TOPIC: "dispatcher",
-            TICK_TOPIC: "dispatcher",
-        }
-        for topic, function in routes.items():
+        # (topic, function, dead-letter?) as in production (terraform/modules/pubsub); the tick is never dead-lettered.
+        routes = (
+            (DEAD_LETTER_TOPIC, "dispatcher", False),
+            (DESIGN_EVENTS_TOPIC, "ingest", True),
+            (JOBS_TOPIC, "dispatcher", True),
+            (TICK_TOPIC, "dispatcher", False),
+        )
+        dead_letter_path = publisher.topic_path(PROJECT_ID, DEAD_LETTER_TOPIC)
+        for topic, function, dead_letters in routes:
             topic_path = publisher.topic_path(PROJECT_ID, topic)
             try:
                 publisher.create_topic(name=topic_path)
@@ -305,15 +310,19 @@ class LocalStack:
             subscription = subscriber.subscription_path(PROJECT_ID, f"{topic}-to-{function}")
             # functions-framework turns a push to /projects/P/topics/T into a messagePublished CloudEvent.
             endpoint = f"{layout.url(function)}/projects/{PROJECT_ID}/topics/{topic}"
+            request: dict[str, object] = {
+                "name": subscription,
+                "topic": topic_path,
+                "push_config": {"push_endpoint": endpoint},
+                "ack_deadline_seconds": 60,
+            }
+            if dead_letters:
+                request["dead_letter_policy"] = {
+                    "dead_letter_topic": dead_letter_path,
+                    "max_delivery_attempts": MAX_DELIVERY_ATTEMPTS,
+                }
             try:
-                subscriber.create_subscription(
-                    request={
-                        "name": subscription,
-                        "topic": topic_path,
-                        "push_config": {"push_endpoint": endpoint},
-                        "ack_deadline_seconds": 60,
-                    }
-                )
+                subscriber.create_subscription(request=request)
             except gexc.AlreadyExists:
                 pass
         gcs_env = {**os.environ, "PUBSUB_EMULATOR_HOST": f"127.0.0.1:{layout.pubsub_port}"}

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from google.cloud import pubsub_v1
+from google.cloud import firestore, pubsub_v1
 
 from shared.domain.upload import job_id_for
 from shared.localstack import process
@@ -148,3 +148,22 @@ def test_dispatcher_killed_after_sbatch_before_recording(stack):
         assert json.loads(faults.read_text())["crash-after-sbatch"] < 3  # at least one crash really happened
     finally:
         faults.unlink(missing_ok=True)
+
+
+def test_an_event_that_keeps_failing_is_dead_lettered_recorded_and_answered(stack):
+    """A notification for an upload that cannot be read fails ingest on every delivery: after the fifth, Pub/Sub
+    dead-letters it, the dispatcher records it and the owner gets a REJECTED job saying to upload again."""
+    from shared.domain.job import SourceObject
+
+    owner = f"ghost-{random.randrange(10**6)}@example.com"
+    ghost = SourceObject(DESIGNS_BUCKET, f"{owner}/vanished.tar.gz", 1234567, 100)
+    redeliver(pubsub_v1.PublisherClient(), ghost)
+    job_id = job_id_for(ghost)
+    job = wait_all_terminal(stack.firestore(), {job_id}, timeout_s=120)[job_id]
+    assert job["state"] == "REJECTED" and "could not be processed (5 attempts failed)" in job["reason"]
+    letters = (
+        stack.firestore().collection("dead_letters").where(filter=firestore.FieldFilter("job_id", "==", job_id)).get()
+    )
+    assert len(letters) == 1
+    assert letters[0].to_dict()["source_subscription"].endswith("olc-design-events-to-ingest")
+    print(f"\ndead-lettered upload event: recorded, job {job_id} REJECTED")

@@ -401,11 +401,12 @@ def test_trigger_types_match_the_decorators(tf: Tree, functions_module: Module) 
         Terminal("buckets", "resource", "google_storage_bucket", "designs", "name")
     }
 
-    # The dispatcher is woken by push subscriptions on the jobs topic and the tick topic (modules/pubsub).
+    # The dispatcher is woken by push subscriptions on the jobs topic and the tick topic, and records what the
+    # jobs topic's dead-letter topic pushes to it (modules/pubsub).
     assert kinds["dispatcher"] == "cloud_event"
     assert "event_trigger" not in resources["dispatcher"]
     pushed = dispatcher_push_topics(tf)
-    assert pushed == {"jobs", "tick"}, pushed
+    assert pushed == {"jobs", "tick", "jobs_dead_letter"}, pushed
 
     for name in ("completion", "api"):
         assert kinds[name] == "http", name

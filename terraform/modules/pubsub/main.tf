@@ -93,7 +93,9 @@ resource "google_pubsub_subscription" "tick_to_dispatcher" {
   }
 }
 
-# Dead letters wait here for an operator (messages published to a topic without a subscription would be lost).
+# Dead letters are pushed to the dispatcher, which records each in Firestore (dead_letters/) with an ERROR log line
+# (alerted on by module monitoring) and marks the job it names. Recording needs only Firestore, so it works while
+# whatever made the message fail (e.g. the cluster) is still down; retried for a week.
 resource "google_pubsub_subscription" "jobs_dead_letter" {
   project                    = var.project_id
   name                       = "${var.jobs_topic_name}-dead-letter"
@@ -102,6 +104,20 @@ resource "google_pubsub_subscription" "jobs_dead_letter" {
   ack_deadline_seconds       = 60
   message_retention_duration = "604800s"
   retain_acked_messages      = false
+
+  push_config {
+    push_endpoint = "${var.dispatcher_url}/projects/${var.project_id}/topics/${google_pubsub_topic.jobs_dead_letter.name}"
+
+    oidc_token {
+      service_account_email = var.push_service_account_email
+      audience              = var.dispatcher_url
+    }
+  }
+
+  retry_policy {
+    minimum_backoff = "10s"
+    maximum_backoff = "600s"
+  }
 
   expiration_policy {
     ttl = ""

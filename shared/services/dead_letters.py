@@ -1,0 +1,75 @@
+"""Use case: a message Pub/Sub could not deliver reached the dead-letter topic. Record it and make it visible.
+
+Recording needs only Firestore, so it works while the cause (cluster, storage) is still broken. A dead-lettered
+upload event whose job was never written becomes a REJECTED job telling the owner to upload again, so no upload
+goes unanswered; a message about an existing job leaves the reason on that job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
+
+from shared.domain.events import DeadLetter
+from shared.domain.job import new_job
+from shared.domain.upload import JOB_ID_PATTERN, UploadNameError, job_id_for, owner_of
+from shared.ports import DeadLetterStore, JobRepository
+from shared.services.notify import Notifier
+from shared.structured_log import fields, get
+
+log = get(__name__)
+
+
+def record_dead_letter(
+    letter: DeadLetter, store: DeadLetterStore, jobs: JobRepository, notifier: Notifier, now: Callable[[], datetime]
+) -> str | None:
+    """Returns the id of the job the letter concerns, if any."""
+    key = letter.message_id or hashlib.sha256(repr(sorted(letter.attributes.items())).encode()).hexdigest()[:20]
+    job_id = _job_id(letter)
+    store.record(key, letter, job_id, now())
+    log.error(
+        "message dead-lettered",
+        extra=fields(
+            job_id=job_id,
+            source_subscription=letter.source_subscription,
+            delivery_attempts=letter.delivery_attempts,
+            message_id=letter.message_id,
+        ),
+    )
+    if job_id is None:
+        return None
+    reason = (
+        f"a '{letter.data.get('kind') or letter.attributes.get('eventType') or 'message'}' message for this job could "
+        f"not be processed after {letter.delivery_attempts} attempts; operators have been alerted"
+    )
+    if jobs.get(job_id) is None and letter.upload is not None:
+        _reject_unprocessed_upload(letter, job_id, jobs, notifier, now())
+    else:
+        jobs.mutate(job_id, lambda j: None if j.state.is_terminal else replace(j, last_error=reason))
+    return job_id
+
+
+def _job_id(letter: DeadLetter) -> str | None:
+    if letter.upload is not None:
+        return job_id_for(letter.upload)
+    named = str(letter.data.get("job_id", ""))
+    return named if JOB_ID_PATTERN.match(named) else None
+
+
+def _reject_unprocessed_upload(
+    letter: DeadLetter, job_id: str, jobs: JobRepository, notifier: Notifier, at: datetime
+) -> None:
+    assert letter.upload is not None
+    try:
+        owner = owner_of(letter.upload.name)
+    except UploadNameError:
+        owner = ""
+    reason = (
+        f"your upload could not be processed ({letter.delivery_attempts} attempts failed); it is kept unchanged: "
+        "please upload it again, and operators have been alerted"
+    )
+    job = new_job(job_id=job_id, owner=owner, source=letter.upload, at=at, rejected_reason=reason)
+    if jobs.create(job):
+        notifier.job_ended(job)
