@@ -17,7 +17,6 @@ import os
 import statistics
 import sys
 import time
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
@@ -27,21 +26,10 @@ from google.cloud import firestore
 from shared.adapters.gcs_store import storage_client
 from shared.adapters.ssh_slurm import load_private_key
 from shared.domain.upload import job_id_for
-from shared.localstack.load import ConcurrencySampler, design_archive, job_states, upload
+from shared.localstack.load import ConcurrencySampler, design_archive, job_states, set_quota_defaults, upload
 from shared.localstack.stack import DESIGNS_BUCKET, PROJECT_ID, REPO_ROOT, LocalStack, StackLayout
 
-ADMIN = "admin@example.com"
 ADMITTED = {"SUBMITTED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED", "TIMEOUT"}
-
-
-def set_quota_defaults(layout: StackLayout, values: dict) -> None:
-    request = urllib.request.Request(
-        layout.url("api") + "/v1/quotas/_defaults",
-        data=json.dumps(values).encode(),
-        headers={"X-OLC-User": ADMIN, "Content-Type": "application/json"},
-        method="PUT",
-    )
-    urllib.request.urlopen(request, timeout=30).close()
 
 
 def ssh(layout: StackLayout) -> paramiko.SSHClient:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Protocol
@@ -39,8 +39,6 @@ class JobRepository(Protocol):
         """Apply `change` to the current job with optimistic concurrency (re-read and retry on conflict).
         `change` returns the new job, or None to leave it untouched. Returns the job as stored afterwards."""
         ...
-
-    def count_in_states(self, states: Sequence[JobState]) -> int: ...
 
     def oldest_in_state(self, state: JobState, limit: int) -> list[Job]: ...
 
@@ -103,8 +101,6 @@ class ObjectStore(Protocol):
     def read_text(self, bucket: str, name: str, max_bytes: int = 1 << 20) -> str | None:
         """Small text object, or None when absent."""
         ...
-
-    def list_names(self, bucket: str, prefix: str) -> Iterator[str]: ...
 
 
 @dataclass(frozen=True)

@@ -62,11 +62,6 @@ class FirestoreJobs:
             return updated
         raise ConcurrentUpdateError(f"job {job_id}: gave up after {_MAX_ATTEMPTS} conflicting updates")
 
-    def count_in_states(self, states: Sequence[JobState]) -> int:
-        query = self._jobs.where(filter=FieldFilter("state", "in", [s.value for s in states]))
-        result = query.count().get()
-        return int(result[0][0].value)
-
     def oldest_in_state(self, state: JobState, limit: int) -> list[Job]:
         if limit <= 0:
             return []

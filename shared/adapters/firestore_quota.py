@@ -66,6 +66,3 @@ class FirestoreQuotas:
         if unknown:
             raise ValueError(f"unknown quota settings: {', '.join(sorted(unknown))}")
         self._quotas.document(DEFAULTS_DOC).set(dict(values), merge=True)
-
-    def stored_defaults(self) -> dict[str, object]:
-        return self._quotas.document(DEFAULTS_DOC).get().to_dict() or {}

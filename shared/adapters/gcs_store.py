@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
 from typing import IO
 
 from google.api_core import exceptions as gexc
@@ -43,7 +42,3 @@ class GcsObjectStore:
         except gexc.NotFound:
             return None
         return data.decode("utf-8", errors="replace")
-
-    def list_names(self, bucket: str, prefix: str) -> Iterator[str]:
-        for blob in self._client.list_blobs(bucket, prefix=prefix):
-            yield blob.name

@@ -9,6 +9,7 @@ import subprocess
 import tarfile
 import threading
 import time
+import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,19 @@ from typing import Any
 from google.cloud import firestore, pubsub_v1, storage
 
 from shared.domain.job import ACTIVE_STATES, TERMINAL_STATES, SourceObject
-from shared.localstack.stack import DESIGN_EVENTS_TOPIC, PROJECT_ID
+from shared.localstack.stack import DESIGN_EVENTS_TOPIC, LOCAL_ADMIN, PROJECT_ID, StackLayout
+
+
+def set_quota_defaults(layout: StackLayout, values: dict[str, Any]) -> int:
+    """As the stack's admin, change the quota defaults through the API (None restores the configured value)."""
+    request = urllib.request.Request(  # noqa: S310 - the stack's own loopback URL
+        layout.url("api") + "/v1/quotas/_defaults",
+        data=json.dumps(values).encode(),
+        headers={"X-OLC-User": LOCAL_ADMIN, "Content-Type": "application/json"},
+        method="PUT",
+    )
+    with urllib.request.urlopen(request, timeout=30) as reply:  # noqa: S310 - the stack's own loopback URL
+        return reply.status
 
 
 def design_archive(design_dir: Path, **config_overrides: Any) -> bytes:

@@ -84,12 +84,6 @@ def start_daemon(
     return proc.pid
 
 
-def record_pid(state_dir: Path, name: str, pid: int) -> None:
-    """Track a daemon that forks itself (e.g. munged) by the PID it reports."""
-    pid_file(state_dir, name).parent.mkdir(parents=True, exist_ok=True)
-    pid_file(state_dir, name).write_text(f"{pid}\n")
-
-
 def stop_daemon(state_dir: Path, name: str, *, grace_s: float = 5.0) -> bool:
     """Stop NAME's whole process group (TERM, then KILL after `grace_s`). True if something was stopped."""
     pid = read_pid(state_dir, name)

@@ -28,6 +28,7 @@ TICK_TOPIC = "olc-tick"
 DESIGN_EVENTS_TOPIC = "olc-design-events"
 DEAD_LETTER_TOPIC = "olc-jobs-dead-letter"
 MAX_DELIVERY_ATTEMPTS = 5
+LOCAL_ADMIN = "admin@example.com"
 FIRESTORE_EMULATOR = Path("/usr/lib/google-cloud-sdk/platform/cloud-firestore-emulator/cloud_firestore_emulator")
 PUBSUB_EMULATOR = Path("/usr/lib/google-cloud-sdk/platform/pubsub-emulator/bin/cloud-pubsub-emulator")
 PORT_BASES = {"demo": 21100, "test": 21200}  # below the ephemeral range (32768+)
@@ -119,7 +120,7 @@ class StackLayout:
             "STATUS_BASE_URL": self.url("api"),
             "FLOW_RUNNER": "qflow-osu035",
             "EXTRA_FLOWS": "yosys-osu035",
-            "ADMINS": "admin@example.com",
+            "ADMINS": LOCAL_ADMIN,
             "RECONCILE_AFTER_S": "8",
             # Short, so the fault tests' killed dispatcher blocks the queue briefly; the lease is renewed per chunk.
             "DISPATCH_LEASE_S": "10",
@@ -203,11 +204,8 @@ class LocalStack:
             for name in ["ticker", *FUNCTIONS, "smtp", "gcs", "pubsub", "firestore"]
             if process.stop_daemon(self.state, name)
         ]
-        try:
-            self._sshd().down()
-            self._slurm().down()
-        except ImportError:
-            pass
+        self._sshd().down()
+        self._slurm().down()
         stopped += ["sshd", "slurm"]
         return stopped
 

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared.domain.callback_auth import CallbackAuthError, job_key, verify
-from shared.domain.flows.base import FlowRunner
+from shared.domain.flows.base import FlowPlan, FlowRunner
 from shared.domain.job import Job, JobState, advance, record_stage
 from shared.domain.metrics import Metrics
 from shared.domain.outcome import ManifestError, Outcome, RunManifest, decide_outcome, parse_manifest
@@ -109,8 +109,9 @@ def finish_job(
         return Reply(503, "Slurm has not finished the job yet; retry")
     if manifest is None:
         manifest = _manifest(job, deps)  # may have landed while Slurm was finishing
-    metrics = _metrics(job, manifest, deps)
-    artifacts = _artifacts(job, manifest, deps)
+    runner, plan = _runner_and_plan(job, deps)
+    metrics = _metrics(job, manifest, runner, plan, deps)
+    artifacts = _artifacts(job, manifest, plan, deps)
     ended_at = now()
     core_hours = _core_hours(job, status, manifest)
     applied: list[Job] = []
@@ -187,14 +188,14 @@ def _manifest(job: Job, deps: CompletionDeps) -> RunManifest | None:
         return None
 
 
-def _metrics(job: Job, manifest: RunManifest | None, deps: CompletionDeps) -> Metrics | None:
+def _metrics(
+    job: Job, manifest: RunManifest | None, runner: FlowRunner | None, plan: FlowPlan | None, deps: CompletionDeps
+) -> Metrics | None:
     if manifest is None:
         return None
     measured = Metrics(runtime_s=manifest.runtime_s, peak_memory_mb=manifest.peak_memory_mb)
-    runner = deps.runners.get(job.flow or "")
-    if runner is None or job.design is None:
+    if runner is None or plan is None:
         return measured
-    plan = runner.plan(job.design, job.resources)
     files = {}
     for path in plan.metrics_files:
         if path in manifest.files:
@@ -204,20 +205,25 @@ def _metrics(job: Job, manifest: RunManifest | None, deps: CompletionDeps) -> Me
     return runner.parse_metrics(files).merged(measured)
 
 
-def _artifacts(job: Job, manifest: RunManifest | None, deps: CompletionDeps) -> dict[str, str]:
+def _artifacts(job: Job, manifest: RunManifest | None, plan: FlowPlan | None, deps: CompletionDeps) -> dict[str, str]:
     """Quick links to the main outputs, e.g. {"gds": "gs://results/owner/job/files/.../spm.gds"}."""
-    if manifest is None or job.design is None:
-        return {}
-    runner = deps.runners.get(job.flow or "")
-    if runner is None:
+    if manifest is None or plan is None:
         return {}
     links = {}
-    for kind, pattern in runner.plan(job.design, job.resources).primary_outputs.items():
+    for kind, pattern in plan.primary_outputs.items():
         match = next((f for f in manifest.files if fnmatch.fnmatchcase(f, pattern)), None)
         if match:
             links[kind] = f"gs://{deps.results_bucket}/{job.results_prefix}files/{match}"
     links["manifest"] = f"gs://{deps.results_bucket}/{job.results_prefix}manifest.json"
     return links
+
+
+def _runner_and_plan(job: Job, deps: CompletionDeps) -> tuple[FlowRunner | None, FlowPlan | None]:
+    """The plan the run was rendered from (plans are pure, so re-deriving it gives the same files)."""
+    runner = deps.runners.get(job.flow or "")
+    if runner is None or job.design is None:
+        return runner, None
+    return runner, runner.plan(job.design, job.resources)
 
 
 def _epoch(value: Any) -> datetime | None:

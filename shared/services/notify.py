@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from shared.domain.job import Job
+from shared.domain.job import Job, JobState
 from shared.domain.notifications import job_ended_mail
 from shared.ports import JobRepository, Mailer
 from shared.structured_log import fields, get
@@ -27,7 +27,7 @@ class Notifier:
             return  # another call is sending it, or has
         results = (
             f"gs://{self.results_bucket}/{job.results_prefix}"
-            if job.results_prefix and job.state.value != "REJECTED"
+            if job.results_prefix and job.state is not JobState.REJECTED
             else None
         )
         status = f"{self.status_base_url.rstrip('/')}/v1/jobs/{job.id}" if self.status_base_url else None

@@ -5,11 +5,9 @@ It is restarted at the start so the functions run the code under test, and stopp
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -18,6 +16,7 @@ from google.cloud import firestore
 
 from shared.adapters.gcs_store import storage_client
 from shared.cli.client import ClientConfig
+from shared.localstack.load import set_quota_defaults
 from shared.localstack.stack import PROJECT_ID, LocalStack, StackLayout
 
 
@@ -56,28 +55,16 @@ class RunningStack:
         return self.squeue("-j", slurm_id, "-o", "%T").strip()
 
 
-ADMIN = "admin@example.com"
 GLOBAL_LIMIT = 6
 USER_LIMIT = 2
-
-
-def set_quota_defaults(stack: RunningStack, values: dict) -> None:
-    request = urllib.request.Request(
-        stack.layout.url("api") + "/v1/quotas/_defaults",
-        data=json.dumps(values).encode(),
-        headers={"X-OLC-User": ADMIN, "Content-Type": "application/json"},
-        method="PUT",
-    )
-    with urllib.request.urlopen(request, timeout=30) as reply:
-        assert reply.status == 200
 
 
 @pytest.fixture
 def tight_quotas(stack: RunningStack) -> Iterator[None]:
     """Global 6, per user 2: with the node's 2 CPUs, some admitted jobs wait PENDING in Slurm."""
-    set_quota_defaults(stack, {"global_concurrency": GLOBAL_LIMIT, "user_concurrency": USER_LIMIT})
+    assert set_quota_defaults(stack.layout, {"global_concurrency": GLOBAL_LIMIT, "user_concurrency": USER_LIMIT}) == 200
     yield
-    set_quota_defaults(stack, {"global_concurrency": None, "user_concurrency": None})
+    assert set_quota_defaults(stack.layout, {"global_concurrency": None, "user_concurrency": None}) == 200
 
 
 @pytest.fixture(scope="session")

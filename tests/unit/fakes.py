@@ -7,7 +7,7 @@ a service under test sees exactly what a round trip through the database would g
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import IO, Any
@@ -48,9 +48,6 @@ class FakeJobs:
         self.docs[job_id] = job_to_dict(updated)
         self.writes += 1
         return updated
-
-    def count_in_states(self, states: Sequence[JobState]) -> int:
-        return sum(1 for job in self.all() if job.state in states)
 
     def oldest_in_state(self, state: JobState, limit: int) -> list[Job]:
         if limit <= 0:
@@ -167,9 +164,6 @@ class FakeStore:
     def read_text(self, bucket: str, name: str, max_bytes: int = 1 << 20) -> str | None:
         data = self.objects.get((bucket, name))
         return None if data is None else data[:max_bytes].decode()
-
-    def list_names(self, bucket: str, prefix: str) -> Iterator[str]:
-        return iter(sorted(n for b, n in self.objects if b == bucket and n.startswith(prefix)))
 
 
 @dataclass
