@@ -32,7 +32,8 @@ def read_pid(state_dir: Path, name: str) -> int | None:
 
 
 def is_alive(pid: int | None) -> bool:
-    if pid is None:
+    # kill(0, ...) and kill(-1, ...) address process groups or every process: never a tracked daemon.
+    if pid is None or pid <= 0:
         return False
     try:
         os.kill(pid, 0)
