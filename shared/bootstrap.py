@@ -15,7 +15,9 @@ from google.cloud import firestore
 from shared.adapters.firestore_dead_letters import FirestoreDeadLetters
 from shared.adapters.firestore_jobs import FirestoreJobs, FirestoreLease
 from shared.adapters.firestore_quota import FirestoreQuotas
+from shared.adapters.firestore_replay_guard import FirestoreReplayGuard
 from shared.adapters.gcs_store import GcsObjectStore, storage_client
+from shared.adapters.identity import IdTokenIdentity
 from shared.adapters.pubsub_publisher import PubSubPublisher
 from shared.adapters.smtp_mailer import DisabledMailer, SmtpMailer
 from shared.adapters.ssh_slurm import SshSlurmCluster
@@ -176,6 +178,12 @@ def script_factory() -> ScriptFactory:
 
 
 @functools.cache
+def identity() -> IdTokenIdentity:
+    config = settings()
+    return IdTokenIdentity(config.id_token_audiences, config.id_token_issuers, config.id_token_certs_url)
+
+
+@functools.cache
 def quotas() -> FirestoreQuotas:
     return FirestoreQuotas(firestore_client(), settings().admins)
 
@@ -228,6 +236,7 @@ def completion_deps() -> CompletionDeps:
         runners=runners(),
         hook_master_key=hook_master_key,
         quotas=quotas(),
+        replays=FirestoreReplayGuard(firestore_client()),
         results_bucket=config.results_bucket,
         jobs_topic=config.jobs_topic,
         wait_for_slurm_s=config.completion_wait_s,

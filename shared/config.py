@@ -161,6 +161,25 @@ class Settings:
     smtp_starttls: bool = _setting("SMTP_STARTTLS", "Use STARTTLS.", True, _bool)
     mail_from: str = _setting("MAIL_FROM", "Sender of the e-mails.", "OpenLane Cloud <noreply@openlane.cloud>")
     status_base_url: str = _setting("STATUS_BASE_URL", "Base URL of the API / status page, for links in e-mails.", "")
+    id_token_audiences: tuple[str, ...] = _setting(
+        "ID_TOKEN_AUDIENCES",
+        "Comma-separated audiences the API accepts in users' ID tokens: the OAuth client id(s) of the web page and "
+        "CLI, or the Firebase project id. Empty: the API accepts no one.",
+        (),
+        _name_list,
+    )
+    id_token_issuers: tuple[str, ...] = _setting(
+        "ID_TOKEN_ISSUERS",
+        "Comma-separated issuers of accepted ID tokens (Firebase: `https://securetoken.google.com/PROJECT`).",
+        ("https://accounts.google.com", "accounts.google.com"),
+        _name_list,
+    )
+    id_token_certs_url: str = _setting(
+        "ID_TOKEN_CERTS_URL",
+        "Where the issuers' signing certificates are published, as {key id: PEM} (Firebase: "
+        "`https://www.googleapis.com/robot/v1/metadata/x509/securetoken@system.gserviceaccount.com`).",
+        "https://www.googleapis.com/oauth2/v1/certs",
+    )
     dispatch_lease_s: int = _setting(
         "DISPATCH_LEASE_S",
         "Seconds the dispatch lease lasts without renewal (renewed per submit chunk); also how long a crashed "

@@ -85,6 +85,12 @@ class DeadLetterStore(Protocol):
         ...
 
 
+class ReplayGuard(Protocol):
+    def first_use(self, token: str, keep_until: datetime) -> bool:
+        """True the first time `token` is seen (remembered until `keep_until`), False on every later call."""
+        ...
+
+
 class Lease(Protocol):
     def acquire(self, holder: str, ttl_s: float) -> bool: ...
 

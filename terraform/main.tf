@@ -180,6 +180,9 @@ module "functions" {
   user_monthly_core_hours    = var.user_monthly_core_hours
   budget_action              = var.budget_action
   admins                     = var.admins
+  id_token_audiences         = var.id_token_audiences
+  id_token_issuers           = var.id_token_issuers
+  id_token_certs_url         = var.id_token_certs_url
   default_cpus               = var.default_cpus
   default_memory_mb          = var.default_memory_mb
   default_time_limit_minutes = var.default_time_limit_minutes

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import subprocess
 import tarfile
 import time
 import urllib.error
@@ -31,6 +32,9 @@ class ClientConfig:
     project_id: str
     user: str
 
+    def bearer_token(self) -> str:
+        return id_token_for(self.user)
+
     @classmethod
     def from_env(cls, user: str | None) -> ClientConfig:
         missing = [v for v in ("OLC_API_URL", "DESIGNS_BUCKET") if not os.environ.get(v)]
@@ -45,6 +49,25 @@ class ClientConfig:
             project_id=os.environ.get("GOOGLE_CLOUD_PROJECT", "olc-local"),
             user=who.lower(),
         )
+
+
+def id_token_for(user: str) -> str:
+    """The ID token olc signs in with: OLC_ID_TOKEN if given; on the local stack one minted by its development
+    issuer (OLC_DEV_ISSUER_KEY, set by `olc stack env`); otherwise gcloud's token for the signed-in account."""
+    if token := os.environ.get("OLC_ID_TOKEN", "").strip():
+        return token
+    if key := os.environ.get("OLC_DEV_ISSUER_KEY"):
+        from shared.localstack.dev_issuer import DEV_AUDIENCE, mint_id_token
+
+        issuer = os.environ.get("OLC_DEV_ISSUER", "")
+        return mint_id_token(Path(key), user, issuer=issuer, audience=os.environ.get("OLC_DEV_AUDIENCE", DEV_AUDIENCE))
+    try:
+        done = subprocess.run(
+            ["gcloud", "auth", "print-identity-token"], capture_output=True, text=True, timeout=60, check=True
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise ClientError("cannot get an ID token: run `gcloud auth login`, or set OLC_ID_TOKEN") from exc
+    return done.stdout.strip()
 
 
 def pack_design(path: Path) -> tuple[str, bytes]:
@@ -89,7 +112,7 @@ def api_call(config: ClientConfig, method: str, path: str, body: dict[str, Any] 
     """Call the API; None on 404, ClientError with the API's message otherwise."""
     if not config.api_url.startswith(("http://", "https://")):
         raise ClientError(f"OLC_API_URL must be an http(s) URL, not {config.api_url!r}")
-    headers = {"X-OLC-User": config.user, "Content-Type": "application/json"}
+    headers = {"Authorization": f"Bearer {config.bearer_token()}", "Content-Type": "application/json"}
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(config.api_url + path, data=data, headers=headers, method=method)  # noqa: S310
     try:

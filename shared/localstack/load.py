@@ -26,7 +26,7 @@ def set_quota_defaults(layout: StackLayout, values: dict[str, Any]) -> int:
     request = urllib.request.Request(  # noqa: S310 - the stack's own loopback URL
         layout.url("api") + "/v1/quotas/_defaults",
         data=json.dumps(values).encode(),
-        headers={"X-OLC-User": LOCAL_ADMIN, "Content-Type": "application/json"},
+        headers={"Authorization": f"Bearer {layout.id_token(LOCAL_ADMIN)}", "Content-Type": "application/json"},
         method="PUT",
     )
     with urllib.request.urlopen(request, timeout=30) as reply:  # noqa: S310 - the stack's own loopback URL

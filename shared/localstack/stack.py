@@ -16,7 +16,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from shared.localstack import process
+from shared.localstack import dev_issuer, process
 from shared.localstack.process import StackError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -47,6 +47,7 @@ class StackLayout:
     slurmctld_port: int
     slurmd_port: int
     sshd_port: int
+    issuer_port: int
     function_ports: dict[str, int]
     login_user: str
     tick_seconds: float
@@ -65,6 +66,7 @@ class StackLayout:
             slurmctld_port=base + 5,
             slurmd_port=base + 6,
             sshd_port=base + 7,
+            issuer_port=base + 8,
             function_ports={fn: base + 10 + i for i, fn in enumerate(FUNCTIONS)},
             login_user=f"olc{name}"[:30],
             tick_seconds=tick_seconds,
@@ -82,6 +84,20 @@ class StackLayout:
     def secrets_dir(self) -> Path:
         return self.state / "secrets"
 
+    @property
+    def issuer_url(self) -> str:
+        """The development identity provider: it publishes its certificates at /certs.json."""
+        return f"http://127.0.0.1:{self.issuer_port}"
+
+    def id_token(self, email: str, **claims: object) -> str:
+        """An ID token for `email` from this stack's development issuer (what `olc` sends)."""
+        return dev_issuer.mint_id_token(
+            self.secrets_dir / dev_issuer.KEY_FILE,
+            email,
+            issuer=self.issuer_url,
+            **claims,  # type: ignore[arg-type]
+        )
+
     def url(self, function: str) -> str:
         return f"http://127.0.0.1:{self.function_ports[function]}"
 
@@ -97,6 +113,10 @@ class StackLayout:
             "OLC_API_URL": self.url("api"),
             "OLC_MAILDIR": str(self.maildir),
             "SLURM_CONF": str(self.state / "slurm" / "slurm.conf"),
+            # olc signs in by minting ID tokens with the development issuer's key (local stack only).
+            "OLC_DEV_ISSUER_KEY": str(self.secrets_dir / dev_issuer.KEY_FILE),
+            "OLC_DEV_ISSUER": self.issuer_url,
+            "OLC_DEV_AUDIENCE": dev_issuer.DEV_AUDIENCE,
         }
 
     def function_env(self, host_key: str) -> dict[str, str]:
@@ -118,6 +138,9 @@ class StackLayout:
             "SMTP_PORT": str(self.smtp_port),
             "SMTP_STARTTLS": "false",
             "STATUS_BASE_URL": self.url("api"),
+            "ID_TOKEN_AUDIENCES": dev_issuer.DEV_AUDIENCE,
+            "ID_TOKEN_ISSUERS": self.issuer_url,
+            "ID_TOKEN_CERTS_URL": f"{self.issuer_url}/{dev_issuer.CERTS_FILE}",
             "FLOW_RUNNER": "qflow-osu035",
             "EXTRA_FLOWS": "yosys-osu035",
             "ADMINS": LOCAL_ADMIN,
@@ -186,6 +209,7 @@ class LocalStack:
         timings["emulators"] = self._timed(self._emulators)
         timings["cloud wiring"] = self._timed(self._wire_cloud)
         timings["smtp"] = self._timed(self._smtp)
+        timings["identity"] = self._timed(self._identity_provider)
         timings["slurm"] = self._timed(lambda: self._slurm().up())
         sshd = self._sshd()
         timings["sshd"] = self._timed(sshd.up)
@@ -201,7 +225,7 @@ class LocalStack:
     def down(self) -> list[str]:
         stopped = [
             name
-            for name in ["ticker", *FUNCTIONS, "smtp", "gcs", "pubsub", "firestore"]
+            for name in ["ticker", *FUNCTIONS, "issuer", "smtp", "gcs", "pubsub", "firestore"]
             if process.stop_daemon(self.state, name)
         ]
         self._sshd().down()
@@ -212,7 +236,7 @@ class LocalStack:
     def status(self) -> dict[str, str]:
         parts = {
             name: "up" if process.running(self.state, name) else "down"
-            for name in ["firestore", "pubsub", "gcs", "smtp", *FUNCTIONS, "ticker"]
+            for name in ["firestore", "pubsub", "gcs", "smtp", "issuer", *FUNCTIONS, "ticker"]
         }
         for component in (self._slurm(), self._sshd()):
             parts.update(component.status())
@@ -401,6 +425,22 @@ class LocalStack:
             log=process.log_file(self.state, "smtp"),
         )
 
+    def _identity_provider(self) -> None:
+        public = self.state / "issuer"
+        dev_issuer.ensure_keys(self.layout.secrets_dir, public)
+        port = self.layout.issuer_port
+        process.start_daemon(
+            self.state,
+            "issuer",
+            [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(public)],
+        )
+        process.wait_until(
+            lambda: process.port_open(port),
+            timeout_s=20,
+            what="development identity provider",
+            log=process.log_file(self.state, "issuer"),
+        )
+
     def _epilog(self) -> Path:
         """The epilog and its configuration, installed where root (Slurm) can read them."""
         directory = self.state / "epilog"
@@ -511,5 +551,6 @@ class LocalStack:
 def load_layout(name: str) -> StackLayout:
     path = REPO_ROOT / ".stack" / name / "stack.json"
     if path.exists():
-        return StackLayout(**json.loads(path.read_text()))
+        # Layouts written by older versions lack newer fields: those take their defaults.
+        return StackLayout(**{**asdict(StackLayout.for_name(name)), **json.loads(path.read_text())})
     return StackLayout.for_name(name)

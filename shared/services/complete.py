@@ -12,16 +12,31 @@ import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared.domain.callback_auth import CallbackAuthError, job_key, verify
+from shared.domain.callback_auth import (
+    MAX_SKEW_S,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    CallbackAuthError,
+    job_key,
+    verify,
+)
 from shared.domain.flows.base import FlowPlan, FlowRunner
 from shared.domain.job import Job, JobState, advance, record_stage
 from shared.domain.metrics import Metrics
 from shared.domain.outcome import ManifestError, Outcome, RunManifest, decide_outcome, parse_manifest
 from shared.domain.upload import JOB_ID_PATTERN
-from shared.ports import Cluster, JobRepository, MessagePublisher, ObjectStore, QuotaStore, SlurmJobStatus
+from shared.ports import (
+    Cluster,
+    JobRepository,
+    MessagePublisher,
+    ObjectStore,
+    QuotaStore,
+    ReplayGuard,
+    SlurmJobStatus,
+)
 from shared.services.notify import Notifier
 from shared.structured_log import fields, get, job_context
 
@@ -44,6 +59,7 @@ class CompletionDeps:
     runners: Mapping[str, FlowRunner]
     hook_master_key: Callable[[], str]
     quotas: QuotaStore
+    replays: ReplayGuard
     results_bucket: str
     jobs_topic: str
     wait_for_slurm_s: float = 10
@@ -60,17 +76,17 @@ def handle_callback(
         return Reply(400, "body must be JSON with job_id and kind")
     if not JOB_ID_PATTERN.match(job_id):
         return Reply(400, "unknown job id format")
+    signature = headers.get(SIGNATURE_HEADER)
     try:
-        verify(
-            job_key(deps.hook_master_key(), job_id),
-            headers.get("X-OLC-Timestamp"),
-            headers.get("X-OLC-Signature"),
-            body,
-            now().timestamp(),
-        )
+        key = job_key(deps.hook_master_key(), job_id)
+        verify(key, headers.get(TIMESTAMP_HEADER), signature, body, now().timestamp())
     except CallbackAuthError as exc:
         log.warning("refused an unauthenticated callback", extra=fields(job_id=job_id, why=str(exc)))
         return Reply(403, "not authenticated")
+    # A signature is valid for MAX_SKEW_S either side of its timestamp; remembering it that long refuses replays.
+    if not deps.replays.first_use(f"{job_id}.{signature}", now() + timedelta(seconds=2 * MAX_SKEW_S)):
+        log.warning("refused a replayed callback", extra=fields(job_id=job_id, kind=kind))
+        return Reply(409, "this exact call was already received; sign a new one to retry")
     slurm_job_id = payload.get("slurm_job_id")
     slurm_job_id = str(slurm_job_id) if slurm_job_id and str(slurm_job_id).isdigit() else None
     with job_context(job_id):

@@ -680,6 +680,10 @@ def test_firestore_indexes_are_exactly_the_ones_the_queries_need(tf: Tree) -> No
         assert unquote(body["collection"]) == "jobs"
         declared.add(tuple((unquote(f["field_path"]), unquote(f["order"])) for f in body["fields"]))
     assert declared == needed, f"indexes missing: {needed - declared}; unused: {declared - needed}"
+    from shared.adapters.firestore_replay_guard import CALLBACK_SIGNATURES
+
+    ttl_fields = tf.module("firestore").resources["google_firestore_field"].values()
+    assert {(unquote(b["collection"]), unquote(b["field"])) for b in ttl_fields} == {(CALLBACK_SIGNATURES, "expire_at")}
     database = tf.module("firestore").resource("google_firestore_database", "this")
     assert unquote(database["name"]) == "(default)"  # firestore.Client(project) uses the default database
     assert unquote(database["type"]) == "FIRESTORE_NATIVE"
@@ -724,6 +728,7 @@ def render_default(value: Any) -> str:
     if isinstance(value, str):
         return f"`{json.dumps(value)}`"
     if isinstance(value, (list, dict)):
+        value = [unquote(v) for v in value] if isinstance(value, list) else clean(value)
         return f"`{json.dumps(value, separators=(', ', ' = ') if isinstance(value, dict) else None)}`"
     return f"`{value}`"
 

@@ -82,6 +82,17 @@ class FakeJobs:
         return [job_from_dict(doc) for doc in self.docs.values()]
 
 
+class FakeReplayGuard:
+    def __init__(self) -> None:
+        self.seen: dict[str, datetime] = {}
+
+    def first_use(self, token: str, keep_until: datetime) -> bool:
+        if token in self.seen:
+            return False
+        self.seen[token] = keep_until
+        return True
+
+
 class FakeLease:
     """Lease. `other_holder` set means someone else holds it for the whole test."""
 

@@ -14,7 +14,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from fakes import FakeCluster, FakeJobs, FakeMailer, FakePublisher, FakeQuotas, FakeStore
+from fakes import FakeCluster, FakeJobs, FakeMailer, FakePublisher, FakeQuotas, FakeReplayGuard, FakeStore
 
 from shared.domain.callback_auth import (
     MAX_SKEW_S,
@@ -145,6 +145,7 @@ def completion_deps(jobs: FakeJobs) -> CompletionDeps:
         runners={},
         hook_master_key=lambda: MASTER,
         quotas=FakeQuotas(),
+        replays=FakeReplayGuard(),
         results_bucket="results",
         jobs_topic="olc-jobs",
     )
@@ -248,3 +249,63 @@ def test_the_epilog_sender_keeps_the_record_while_the_hook_refuses(
     assert len(captured.requests) == notify.ATTEMPTS
     assert record.read_bytes() == body  # back in the spool for the next sweep
     assert sorted(p.name for p in tmp_path.iterdir()) == ["4242.json", "hook.key"]
+
+
+# ------------------------------------------------------------------ the hook itself, end to end in-process
+def signed_call(key: str, body: bytes, at: int) -> dict[str, str]:
+    return {TIMESTAMP_HEADER: str(at), SIGNATURE_HEADER: sign(key, at, body)}
+
+
+@pytest.fixture
+def hook() -> tuple[CompletionDeps, bytes]:
+    jobs = FakeJobs(
+        new_job(job_id=JOB_ID, owner="a@b.c", source=SourceObject("d", "a@b.c/x.zip", 1), at=datetime.now(UTC))
+    )
+    body = json.dumps({"kind": "progress", "stage": "routing", "job_id": JOB_ID}).encode()
+    return completion_deps(jobs), body
+
+
+def test_the_hook_accepts_a_fresh_signed_call_once_and_refuses_its_replay(hook: tuple[CompletionDeps, bytes]) -> None:
+    deps, body = hook
+    headers = signed_call(job_key(MASTER, JOB_ID), body, int(time.time()))
+    assert handle_callback(body, headers, deps, lambda: datetime.now(UTC)).status == 200
+    replay = handle_callback(body, headers, deps, lambda: datetime.now(UTC))
+    assert (replay.status, replay.message.split(";")[0]) == (409, "this exact call was already received")
+
+
+def _other_job_key() -> str:
+    return job_key(MASTER, "j" + "0" * 19)
+
+
+@pytest.mark.parametrize(
+    ("forge", "status"),
+    [
+        ("another job's key", 403),  # a run speaking for a job that is not its own
+        ("a guessed master key", 403),
+        ("a tampered body", 403),
+        ("an expired timestamp", 403),
+        ("a timestamp from the future", 403),
+        ("no signature", 403),
+    ],
+)
+def test_the_hook_refuses_forged_tampered_and_stale_calls(
+    hook: tuple[CompletionDeps, bytes], forge: str, status: int
+) -> None:
+    deps, body = hook
+    now = int(time.time())
+    key = job_key(MASTER, JOB_ID)
+    sent = body
+    headers = {
+        "another job's key": signed_call(_other_job_key(), body, now),
+        "a guessed master key": signed_call(job_key("guess", JOB_ID), body, now),
+        "a tampered body": signed_call(key, body, now),
+        "an expired timestamp": signed_call(key, body, now - MAX_SKEW_S - 5),
+        "a timestamp from the future": signed_call(key, body, now + MAX_SKEW_S + 5),
+        "no signature": {TIMESTAMP_HEADER: str(now)},
+    }[forge]
+    if forge == "a tampered body":
+        sent = body.replace(b"routing", b"signoff")
+    reply = handle_callback(sent, headers, deps, lambda: datetime.now(UTC))
+    assert (reply.status, reply.message) == (status, "not authenticated")
+    job = deps.jobs.get(JOB_ID)
+    assert job is not None and job.stage is None  # nothing recorded

@@ -13,7 +13,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakes import FakeCluster, FakeJobs, FakeLease, FakeMailer, FakePublisher, FakeQuotas, FakeStore
+from fakes import (
+    FakeCluster,
+    FakeJobs,
+    FakeLease,
+    FakeMailer,
+    FakePublisher,
+    FakeQuotas,
+    FakeReplayGuard,
+    FakeStore,
+)
 
 from shared.domain.callback_auth import job_key, sign
 from shared.domain.design import DesignSpec, Resources
@@ -421,10 +430,12 @@ class Completion:
             runners=RUNNERS,
             hook_master_key=lambda: MASTER,
             quotas=self.quotas,
+            replays=FakeReplayGuard(),
             results_bucket="results",
             jobs_topic="olc-jobs",
             wait_for_slurm_s=wait_s,
         )
+        self.signed_calls = 0
 
     def put_manifest(self, manifest: dict[str, Any], files: dict[str, str] | None = None) -> None:
         prefix = self.job.results_prefix
@@ -434,7 +445,9 @@ class Completion:
 
     def call(self, payload: dict[str, Any], *, key: str | None = None, skew_s: int = 0) -> Reply:
         body = json.dumps({"job_id": self.job.id, **payload}).encode()
-        stamp = int(self.clock().timestamp()) + skew_s
+        # Each call is signed anew, as the senders do (the hook refuses an exact replay).
+        self.signed_calls += 1
+        stamp = int(self.clock().timestamp()) + skew_s + self.signed_calls
         signature = sign(key or job_key(MASTER, self.job.id), stamp, body)
         headers = {"X-OLC-Timestamp": str(stamp), "X-OLC-Signature": signature}
         return handle_callback(body, headers, self.deps, self.clock)

@@ -64,3 +64,15 @@ resource "google_firestore_index" "jobs_owner_created_desc" {
     order      = "DESCENDING"
   }
 }
+
+# Signed calls from the cluster already received (shared/adapters/firestore_replay_guard.py): Firestore deletes
+# each once its `expire_at` has passed, by which time its timestamp is refused anyway. Never queried: no indexes.
+resource "google_firestore_field" "callback_signatures_ttl" {
+  project    = var.project_id
+  database   = google_firestore_database.this.name
+  collection = "callback_signatures"
+  field      = "expire_at"
+
+  ttl_config {}
+  index_config {}
+}

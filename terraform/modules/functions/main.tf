@@ -97,6 +97,9 @@ locals {
   }
   api_env = {
     SMTP_PASSWORD_SECRET = var.smtp_password_secret_id
+    ID_TOKEN_AUDIENCES   = join(",", var.id_token_audiences)
+    ID_TOKEN_ISSUERS     = join(",", var.id_token_issuers)
+    ID_TOKEN_CERTS_URL   = var.id_token_certs_url
   }
 
 }

@@ -126,6 +126,24 @@ variable "admins" {
   default     = []
 }
 
+variable "id_token_audiences" {
+  description = "Audiences accepted in users' ID tokens: OAuth client ids of the web page and CLI, or the Firebase project id (ID_TOKEN_AUDIENCES)."
+  type        = list(string)
+  default     = []
+}
+
+variable "id_token_issuers" {
+  description = "Issuers of accepted ID tokens (ID_TOKEN_ISSUERS)."
+  type        = list(string)
+  default     = ["https://accounts.google.com", "accounts.google.com"]
+}
+
+variable "id_token_certs_url" {
+  description = "Where the issuers publish their signing certificates (ID_TOKEN_CERTS_URL)."
+  type        = string
+  default     = "https://www.googleapis.com/oauth2/v1/certs"
+}
+
 variable "default_cpus" {
   description = "CPUs per run (DEFAULT_CPUS)."
   type        = number

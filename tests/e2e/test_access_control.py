@@ -1,0 +1,166 @@
+"""Nobody reads or acts on another user's jobs, on any endpoint; only the cluster can call the completion hook.
+
+The endpoints come from the API's own route table (functions/api.py ROUTES), so a new route is covered the day it
+is added; each declares who may use it, and this test holds it to that.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from functions.api import ROUTES, Route
+from shared.cli import client
+from shared.domain.callback_auth import MAX_SKEW_S, SIGNATURE_HEADER, TIMESTAMP_HEADER, job_key, sign
+from shared.localstack import dev_issuer
+from shared.localstack.stack import LOCAL_ADMIN
+
+if TYPE_CHECKING:
+    from tests.e2e.conftest import RunningStack
+
+ALICE = "alice.private@example.com"
+BOB = "bob@example.com"
+SECRET_NAME = "alice-secret-tapeout"  # appears in alice's job; must never appear in an answer to bob
+MISSING_JOB = "j" + "0" * 19
+
+
+def http(url: str, method: str, headers: dict[str, str], body: bytes | None = None) -> tuple[int, str]:
+    request = urllib.request.Request(url, data=body, headers=headers, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as reply:
+            return reply.status, reply.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+@pytest.fixture(scope="module")
+def alices_job(stack: RunningStack) -> dict[str, Any]:
+    """A job of alice's: an upload that is rejected at once (no cluster time), with a telling name."""
+    config = stack.client(ALICE)
+    source = client.upload(config, f"{SECRET_NAME}.exe", b"MZ not a design")
+    job = client.wait_for_job(config, client.expected_job_id(source), 60, lambda _: None)
+    assert job["state"] == "REJECTED"
+    return job
+
+
+def call(stack: RunningStack, route: Route, token: str | None, job_id: str, user: str) -> tuple[int, str]:
+    path = route.path.format(job_id=job_id, user=user)
+    headers = {"Content-Type": "application/json"}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    body = json.dumps({"user_concurrency": 1}).encode() if route.method in ("PUT", "POST", "PATCH") else None
+    return http(stack.layout.url("api") + path, route.method, headers, body)
+
+
+def test_every_route_declares_who_may_use_it() -> None:
+    assert ROUTES and all(r.access in ("job", "user", "admin", "caller") for r in ROUTES)
+    assert {(r.method, r.path) for r in ROUTES} == {(r.method, r.path) for r in set(ROUTES)}  # no duplicates
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=lambda r: f"{r.method} {r.path}")
+def test_another_user_gets_nothing_of_alices(stack: RunningStack, alices_job: dict[str, Any], route: Route) -> None:
+    bob = stack.layout.id_token(BOB)
+    status, body = call(stack, route, bob, alices_job["id"], ALICE)
+    assert SECRET_NAME not in body and ALICE not in body, f"{route.path} leaked alice's data to bob: {body}"
+    if route.access == "job":
+        # Exactly the answer for a job that does not exist, so job ids cannot even be probed.
+        missing_status, missing_body = call(stack, route, bob, MISSING_JOB, ALICE)
+        assert status == missing_status == 404
+        assert body.replace(alices_job["id"], MISSING_JOB) == missing_body
+    elif route.access in ("user", "admin"):
+        assert status == 403, body
+    else:
+        assert status == 200, body
+    after = client.api_get(stack.client(ALICE), f"/v1/jobs/{alices_job['id']}")
+    assert after == alices_job  # nothing of alice's changed
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=lambda r: f"{r.method} {r.path}")
+def test_admins_reach_every_route(stack: RunningStack, alices_job: dict[str, Any], route: Route) -> None:
+    if route.method != "GET":
+        pytest.skip("changing routes are exercised by the quota and cancel tests")
+    status, body = call(stack, route, stack.layout.id_token(LOCAL_ADMIN), alices_job["id"], ALICE)
+    assert status == 200, body
+
+
+def forged_tokens(stack: RunningStack, tmp_path: Path) -> dict[str, str | None]:
+    dev_issuer.ensure_keys(tmp_path / "secrets", tmp_path / "public")
+    stranger_key = tmp_path / "secrets" / dev_issuer.KEY_FILE
+    issuer = stack.layout.issuer_url
+    header, payload, signature = stack.layout.id_token(BOB).split(".")
+    claims = json.loads(_unb64(payload))
+    claims["email"] = ALICE
+    return {
+        "none": None,
+        "garbage": "garbage",
+        "expired": stack.layout.id_token(ALICE, lifetime_s=-600),
+        "wrong audience": stack.layout.id_token(ALICE, audience="someone-else"),
+        "unverified e-mail": stack.layout.id_token(ALICE, email_verified=False),
+        "another issuer's key": dev_issuer.mint_id_token(stranger_key, ALICE, issuer=issuer),
+        "bob's token edited to say alice": f"{header}.{_b64(json.dumps(claims))}.{signature}",
+    }
+
+
+def test_forged_and_expired_tokens_are_refused_everywhere(
+    stack: RunningStack, alices_job: dict[str, Any], tmp_path: Path
+) -> None:
+    refused = 0
+    for why, token in forged_tokens(stack, tmp_path).items():
+        for route in ROUTES:
+            status, body = call(stack, route, token, alices_job["id"], ALICE)
+            assert status == 401, f"{why} on {route.method} {route.path}: {status} {body}"
+            assert SECRET_NAME not in body
+            refused += 1
+    assert refused == 7 * len(ROUTES)
+
+
+# ------------------------------------------------------------------------------------------- completion hook
+def hook_call(stack: RunningStack, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
+    return http(stack.layout.url("completion") + "/", "POST", {"Content-Type": "application/json", **headers}, body)
+
+
+def test_only_correctly_signed_fresh_calls_reach_the_completion_hook(
+    stack: RunningStack, alices_job: dict[str, Any]
+) -> None:
+    master = (stack.layout.secrets_dir / "olc-hook-key").read_text().strip()
+    job_id = alices_job["id"]
+    key = job_key(master, job_id)
+    body = json.dumps({"kind": "progress", "stage": "synthesis", "job_id": job_id}).encode()
+    now = int(time.time())
+
+    def signed(with_key: str, at: int, signed_body: bytes = body) -> dict[str, str]:
+        return {TIMESTAMP_HEADER: str(at), SIGNATURE_HEADER: sign(with_key, at, signed_body)}
+
+    genuine = signed(key, now)
+    attempts = {
+        "unsigned": (body, {}),
+        "forged with a guessed key": (body, signed(job_key("guess", job_id), now)),
+        "signed with another job's key": (body, signed(job_key(master, MISSING_JOB), now)),
+        "tampered body": (body.replace(b"synthesis", b"signoff"), genuine),
+        "expired": (body, signed(key, now - MAX_SKEW_S - 60)),
+        "from the future": (body, signed(key, now + MAX_SKEW_S + 60)),
+    }
+    for why, (sent, headers) in attempts.items():
+        status, answer = hook_call(stack, sent, headers)
+        assert status == 403, f"{why}: {status} {answer}"
+    assert hook_call(stack, body, genuine)[0] == 200  # the real one, once (alice's job is final: nothing changes)
+    status, answer = hook_call(stack, body, genuine)
+    assert status == 409 and "already received" in answer, "a replayed call was accepted"
+
+
+def _b64(text: str) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(text.encode()).rstrip(b"=").decode()
+
+
+def _unb64(part: str) -> bytes:
+    import base64
+
+    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
