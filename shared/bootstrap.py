@@ -16,12 +16,14 @@ from shared.adapters.firestore_dead_letters import FirestoreDeadLetters
 from shared.adapters.firestore_jobs import FirestoreJobs, FirestoreLease
 from shared.adapters.firestore_quota import FirestoreQuotas
 from shared.adapters.firestore_replay_guard import FirestoreReplayGuard
+from shared.adapters.gcs_results import GcsResultsStore
 from shared.adapters.gcs_store import GcsObjectStore, storage_client
 from shared.adapters.identity import IdTokenIdentity
 from shared.adapters.pubsub_publisher import PubSubPublisher
 from shared.adapters.smtp_mailer import DisabledMailer, SmtpMailer
 from shared.adapters.ssh_slurm import SshSlurmCluster
 from shared.config import Settings, settings
+from shared.domain.archive import ArchiveLimits
 from shared.domain.design import Resources
 from shared.domain.flows.base import FlowRunner
 from shared.domain.job_script import ClusterTarget
@@ -49,6 +51,14 @@ def jobs() -> FirestoreJobs:
 @functools.cache
 def object_store() -> GcsObjectStore:
     return GcsObjectStore(storage_client(settings().project_id))
+
+
+@functools.cache
+def results_store() -> GcsResultsStore:
+    config = settings()
+    # No key secret: sign through IAM as the function's own service account (no private key anywhere).
+    signing_key = (lambda: secrets().get(config.url_signing_key_secret)) if config.url_signing_key_secret else None
+    return GcsResultsStore(storage_client(config.project_id), config.storage_public_url, signing_key)
 
 
 @functools.cache
@@ -145,7 +155,12 @@ def hook_master_key() -> str:
 
 def ingest_deps() -> IngestDeps:
     config = settings()
-    policy = IngestPolicy(
+    policy = ingest_policy(config)
+    return IngestDeps(jobs(), object_store(), publisher(), notifier(), policy, quotas(), quota_limits(config))
+
+
+def ingest_policy(config: Settings) -> IngestPolicy:
+    return IngestPolicy(
         designs_bucket=config.designs_bucket,
         jobs_topic=config.jobs_topic,
         flow=config.flow_runner,
@@ -153,8 +168,15 @@ def ingest_deps() -> IngestDeps:
         max_time_limit_minutes=config.max_time_limit_minutes,
         resources=default_resources(config),
         max_upload_bytes=config.max_upload_bytes,
+        limits=ArchiveLimits(
+            max_entries=config.max_archive_entries,
+            max_total_bytes=config.max_unpacked_bytes,
+            max_file_bytes=config.max_file_bytes,
+            max_ratio=config.max_compression_ratio,
+        ),
+        max_cpus_per_job=config.max_cpus_per_job,
+        max_memory_mb_per_job=config.max_memory_mb_per_job,
     )
-    return IngestDeps(jobs(), object_store(), publisher(), notifier(), policy, quotas(), quota_limits(config))
 
 
 @functools.cache

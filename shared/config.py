@@ -118,6 +118,30 @@ class Settings:
         _positive_int,
     )
     max_upload_bytes: int = _setting("MAX_UPLOAD_BYTES", "Largest accepted upload (bytes).", 256 << 20, _positive_int)
+    max_archive_entries: int = _setting(
+        "MAX_ARCHIVE_ENTRIES", "Most entries (files and folders) an upload may hold.", 5000, _positive_int
+    )
+    max_unpacked_bytes: int = _setting(
+        "MAX_UNPACKED_BYTES", "Most bytes the files of an upload may add up to, unpacked.", 1 << 30, _positive_int
+    )
+    max_file_bytes: int = _setting(
+        "MAX_FILE_BYTES", "Largest single file in an upload (bytes, unpacked).", 256 << 20, _positive_int
+    )
+    max_compression_ratio: float = _setting(
+        "MAX_COMPRESSION_RATIO",
+        "Most unpacked bytes per byte of upload (beyond the first MiB); more is refused as a compression bomb.",
+        200.0,
+        _positive_float,
+    )
+    max_cpus_per_job: int = _setting(
+        "MAX_CPUS_PER_JOB", "Most CPUs a design may ask for with OLC_CPUS in config.json.", 8, _positive_int
+    )
+    max_memory_mb_per_job: int = _setting(
+        "MAX_MEMORY_MB_PER_JOB",
+        "Most memory (MB) a design may ask for with OLC_MEMORY_MB in config.json.",
+        32768,
+        _positive_int,
+    )
     slurm_login_host: str = _setting(
         "SLURM_LOGIN_HOST", "Login node address; empty: look it up with the Compute API.", ""
     )
@@ -161,6 +185,15 @@ class Settings:
     smtp_starttls: bool = _setting("SMTP_STARTTLS", "Use STARTTLS.", True, _bool)
     mail_from: str = _setting("MAIL_FROM", "Sender of the e-mails.", "OpenLane Cloud <noreply@openlane.cloud>")
     status_base_url: str = _setting("STATUS_BASE_URL", "Base URL of the API / status page, for links in e-mails.", "")
+    storage_public_url: str = _setting(
+        "STORAGE_PUBLIC_URL", "Cloud Storage endpoint in the signed links users get.", "https://storage.googleapis.com"
+    )
+    url_signing_key_secret: str = _setting(
+        "URL_SIGNING_KEY_SECRET",
+        "Secret holding a service-account key to sign links with; empty: sign through IAM as the function's "
+        "own service account (production).",
+        "",
+    )
     id_token_audiences: tuple[str, ...] = _setting(
         "ID_TOKEN_AUDIENCES",
         "Comma-separated audiences the API accepts in users' ID tokens: the OAuth client id(s) of the web page and "
@@ -256,6 +289,8 @@ class Settings:
             problems.append("HOOK_AUTH=none is only allowed with OLC_ENV=local")
         if not self.slurm_work_root.startswith("/"):
             problems.append(f"SLURM_WORK_ROOT must be an absolute path, not {self.slurm_work_root!r}")
+        if self.default_cpus > self.max_cpus_per_job or self.default_memory_mb > self.max_memory_mb_per_job:
+            problems.append("DEFAULT_CPUS / DEFAULT_MEMORY_MB must not exceed MAX_CPUS_PER_JOB / MAX_MEMORY_MB_PER_JOB")
         if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", self.slurm_partition):
             problems.append(f"SLURM_PARTITION {self.slurm_partition!r} is not a partition name")
         if not self.slurm_login_host and not self.login_node_zone:

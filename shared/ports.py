@@ -42,7 +42,19 @@ class JobRepository(Protocol):
 
     def oldest_in_state(self, state: JobState, limit: int) -> list[Job]: ...
 
-    def list_for_owner(self, owner: str, limit: int = 100) -> list[Job]: ...
+    def list_for_owner(
+        self, owner: str, limit: int = 100, states: Sequence[JobState] = (), before: datetime | None = None
+    ) -> list[Job]:
+        """The owner's jobs newest first, optionally only in `states` and created before `before`."""
+        ...
+
+    def delete(self, job_id: str) -> None: ...
+
+    def count_in_state(self, state: JobState) -> int: ...
+
+    def recent_in_states(self, states: Sequence[JobState], limit: int) -> list[Job]:
+        """The newest jobs in these states, newest first (queue wait figures)."""
+        ...
 
     def in_states(self, states: Sequence[JobState]) -> list[Job]:
         """Every job in these states (used for the active ones, which the global limit bounds)."""
@@ -101,11 +113,57 @@ class MessagePublisher(Protocol):
     def publish(self, topic: str, message: dict[str, object], **attributes: str) -> None: ...
 
 
+class ObjectGone(LookupError):
+    """The object (at that generation) does not exist (any more)."""
+
+
 class ObjectStore(Protocol):
-    def open_read(self, bucket: str, name: str, generation: int | None = None) -> IO[bytes]: ...
+    def open_read(self, bucket: str, name: str, generation: int | None = None) -> IO[bytes]:
+        """Raises ObjectGone when that generation of the object no longer exists."""
+        ...
 
     def read_text(self, bucket: str, name: str, max_bytes: int = 1 << 20) -> str | None:
         """Small text object, or None when absent."""
+        ...
+
+    def read_bytes(self, bucket: str, name: str, max_bytes: int) -> bytes | None:
+        """Small object's bytes, or None when absent or larger than `max_bytes` (a cut picture is no picture)."""
+        ...
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    name: str
+    size: int
+    updated: datetime | None = None
+    content_type: str | None = None
+
+
+class ResultsStore(Protocol):
+    """What users may fetch of their runs: listings, time-limited links, streamed reads, and removal."""
+
+    def list_objects(self, bucket: str, prefix: str, limit: int = 10_000) -> list[StoredObject]: ...
+
+    def signed_url(
+        self,
+        bucket: str,
+        name: str,
+        *,
+        method: str = "GET",
+        expires_s: int = 900,
+        content_type: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> str:
+        """A URL that lets its holder GET (or PUT) this one object until it expires, without other credentials.
+        `headers` (e.g. x-goog-meta-*) are signed too: the holder must send exactly those."""
+        ...
+
+    def iter_bytes(self, bucket: str, name: str, chunk_bytes: int = 1 << 20) -> Iterable[bytes]:
+        """The object's content in chunks, never all in memory."""
+        ...
+
+    def delete_prefix(self, bucket: str, prefix: str) -> int:
+        """Delete every object below `prefix`; returns how many."""
         ...
 
 
@@ -146,11 +204,22 @@ class ClusterError(RuntimeError):
 
 
 @dataclass(frozen=True)
+class MailImage:
+    """A picture the HTML part shows inline as <img src="cid:CONTENT_ID">, sent next to it (multipart/related)."""
+
+    content_id: str  # without the angle brackets of the Content-ID header
+    data: bytes
+    subtype: str = "png"  # of image/*
+    filename: str = "image.png"
+
+
+@dataclass(frozen=True)
 class OutgoingMail:
     to: str
     subject: str
     text: str
     html: str | None = None
+    images: tuple[MailImage, ...] = ()  # only shown by the HTML part, which must reference each by cid
 
 
 class Mailer(Protocol):

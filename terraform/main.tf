@@ -96,9 +96,12 @@ module "buckets" {
     completion = module.functions.members.completion
     dispatcher = module.functions.members.dispatcher # the tick's reconciler reads the run's manifest
   }
-  result_writers = local.compute_members
-  image_readers  = local.login_members
-  image_writers  = var.image_builders
+  # The API signs users' download links and deletes results on request (objectUser: read, write, delete).
+  result_writers = merge(local.compute_members, { api = module.functions.members.api })
+  # The API signs upload links below the signed-in user's folder: a signed URL acts with the signer's rights.
+  design_upload_signers = { api = module.functions.members.api }
+  image_readers         = local.login_members
+  image_writers         = var.image_builders
 }
 
 module "pubsub" {

@@ -2,8 +2,9 @@
 
 Embedded into every batch script by shared/domain/job_script.py; reads its specification from $OLC_JOB_SPEC
 (base64 JSON). It fetches the design from Cloud Storage, extracts it safely, runs the flow's stages (argv lists,
-never through a shell), reports each stage to the completion hook, uploads artifacts and finally the result
-manifest, whose presence tells the service that the results are complete.
+never through a shell), reports each stage to the completion hook (as it starts, then every few seconds with the
+tail of its log), uploads artifacts and finally the result manifest, whose presence tells the service that the
+results are complete.
 
 Standard library only and Python 3.6-compatible: compute-node images ship an old system python3 and nothing else
 of ours.
@@ -34,6 +35,12 @@ from typing import Any, Dict, List
 METADATA = "http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/default"
 EXCERPT_LINES = 25
 EXCERPT_CHARS = 4000
+# While a stage runs the kit reports every HEARTBEAT_S seconds (the spec's "heartbeat_s") with the end of the
+# stage's log, bounded like the service bounds it again (shared/domain/job.py clean_log_tail).
+DEFAULT_HEARTBEAT_S = 20.0
+TAIL_LINES = 40
+TAIL_CHARS = 4000
+TAIL_READ_BYTES = 16384
 MAX_EXTRACT_BYTES = 1 << 30
 TIME_LIMIT_WARNING_WINDOW_S = 60
 
@@ -107,10 +114,14 @@ class Hook:
         self.auth = spec.get("auth", "none")
         self.key = spec["key"]
         self.job_id = job_id
+        self.seq = 0
 
     def report(self, payload: Dict[str, Any]) -> None:
         """Best effort: progress is nice to have, the epilog and the manifest carry the outcome."""
-        body = json.dumps(dict(payload, job_id=self.job_id, slurm_job_id=os.environ.get("SLURM_JOB_ID"))).encode()
+        # The hook refuses a signature it has seen; two equal reports within one second would sign alike.
+        self.seq += 1
+        fields = dict(payload, job_id=self.job_id, slurm_job_id=os.environ.get("SLURM_JOB_ID"), seq=self.seq)
+        body = json.dumps(fields).encode()
         stamp = int(time.time())
         signature = hmac.new(self.key.encode(), str(stamp).encode() + b"." + body, hashlib.sha256).hexdigest()
         headers = {
@@ -240,6 +251,7 @@ class Run:
         os.remove(archive)
 
     def run_stages(self) -> Any:
+        log_path = None  # type: Optional[str]
         for index, stage in enumerate(self.spec["stages"], start=1):
             if self.terminated:
                 return 143, stage["name"], "stopped before stage '{}'".format(stage["name"])
@@ -249,8 +261,17 @@ class Run:
             self.stages.append({"name": stage["name"], "exit_code": code, "runtime_s": round(seconds, 3)})
             log("stage {} exited {} after {:.1f} s".format(stage["name"], code, seconds))
             if code != 0:
+                if not self.terminated:  # a stopped run has seconds left for its results: no extra call
+                    self.report_tail(stage["name"], log_path)
                 return code, stage["name"], error_excerpt(log_path)
+        if log_path is not None:
+            self.report_tail(self.stages[-1]["name"], log_path)
         return 0, None, None
+
+    def report_tail(self, stage: str, log_path: str) -> None:
+        """The stage's last lines: a heartbeat while it runs, and once more when the run's last stage ended, so the
+        job keeps the final lines rather than those of the last heartbeat."""
+        self.hook.report({"kind": "progress", "stage": stage, "log_tail": log_tail(log_path)})
 
     def run_stage(self, stage: Dict[str, Any], log_path: str) -> Any:
         env = dict(os.environ)
@@ -269,9 +290,18 @@ class Run:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-            code = self.current.wait()
+            code = self.wait_reporting(stage["name"], log_path)
         self.current = None
         return code, time.time() - began
+
+    def wait_reporting(self, stage: str, log_path: str) -> int:
+        interval = float(self.spec.get("heartbeat_s") or DEFAULT_HEARTBEAT_S)
+        while True:
+            try:
+                return self.current.wait(timeout=max(interval, 0.05))
+            except subprocess.TimeoutExpired:
+                if not self.terminated:
+                    self.report_tail(stage, log_path)
 
     def upload_results(self) -> List[str]:
         results = self.spec["results"]
@@ -326,6 +356,21 @@ def error_excerpt(log_path: str) -> str:
     tail = [line for line in lines[-EXCERPT_LINES:] if line not in flagged]
     text = "\n".join(flagged + (["..."] if flagged and tail else []) + tail)
     return text[-EXCERPT_CHARS:]
+
+
+def log_tail(log_path: str) -> str:
+    """The last TAIL_LINES lines of a log that may still be growing, at most TAIL_CHARS characters."""
+    try:
+        with open(log_path, "rb") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, size - TAIL_READ_BYTES))
+            data = handle.read(TAIL_READ_BYTES)
+    except OSError:
+        return ""
+    lines = data.decode("utf-8", errors="replace").splitlines()
+    if size > TAIL_READ_BYTES:
+        lines = lines[1:]  # the first line read is most likely cut
+    return "\n".join(lines[-TAIL_LINES:])[-TAIL_CHARS:]
 
 
 def main() -> int:

@@ -68,13 +68,37 @@ class FirestoreJobs:
         query = self._jobs.where(filter=FieldFilter("state", "==", state.value)).order_by("created_at").limit(limit)
         return [job_from_dict(s.to_dict()) for s in query.stream()]
 
-    def list_for_owner(self, owner: str, limit: int = 100) -> list[Job]:
-        query = (
-            self._jobs.where(filter=FieldFilter("owner", "==", owner))
-            .order_by("created_at", direction=firestore.Query.DESCENDING)
-            .limit(limit)
+    def list_for_owner(
+        self, owner: str, limit: int = 100, states: Sequence[JobState] = (), before: datetime | None = None
+    ) -> list[Job]:
+        # Two whole chains rather than a conditionally built one, so each query shape (and the composite index it
+        # needs) is visible to tests/static/test_terraform_consistency.py.
+        if states:
+            query = (
+                self._jobs.where(filter=FieldFilter("owner", "==", owner))
+                .where(filter=FieldFilter("state", "in", [s.value for s in states]))
+                .order_by("created_at", direction=firestore.Query.DESCENDING)
+            )
+        else:
+            query = self._jobs.where(filter=FieldFilter("owner", "==", owner)).order_by(
+                "created_at", direction=firestore.Query.DESCENDING
+            )
+        if before is not None:
+            query = query.start_after({"created_at": before})
+        return [job_from_dict(s.to_dict()) for s in query.limit(limit).stream()]
+
+    def delete(self, job_id: str) -> None:
+        self._jobs.document(job_id).delete()
+
+    def count_in_state(self, state: JobState) -> int:
+        query = self._jobs.where(filter=FieldFilter("state", "==", state.value))
+        return int(query.count().get()[0][0].value)
+
+    def recent_in_states(self, states: Sequence[JobState], limit: int) -> list[Job]:
+        query = self._jobs.where(filter=FieldFilter("state", "in", [s.value for s in states])).order_by(
+            "created_at", direction=firestore.Query.DESCENDING
         )
-        return [job_from_dict(s.to_dict()) for s in query.stream()]
+        return [job_from_dict(s.to_dict()) for s in query.limit(limit).stream()]
 
     def in_states(self, states: Sequence[JobState]) -> list[Job]:
         query = self._jobs.where(filter=FieldFilter("state", "in", [s.value for s in states]))

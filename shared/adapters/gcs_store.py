@@ -10,6 +10,8 @@ from google.api_core import exceptions as gexc
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 
+from shared.ports import ObjectGone
+
 # Uploads above this spill from memory to a temporary file while being validated.
 _SPOOL_BYTES = 8 << 20
 
@@ -31,7 +33,11 @@ class GcsObjectStore:
         """The object's bytes in a seekable temporary file (memory-bounded), positioned at the start."""
         blob = self._client.bucket(bucket).blob(name, generation=generation)
         spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES)  # noqa: SIM115 - returned to the caller
-        blob.download_to_file(spool)
+        try:
+            blob.download_to_file(spool)
+        except gexc.NotFound as exc:
+            spool.close()
+            raise ObjectGone(f"gs://{bucket}/{name}#{generation} no longer exists") from exc
         spool.seek(0)
         return spool
 
@@ -42,3 +48,12 @@ class GcsObjectStore:
         except gexc.NotFound:
             return None
         return data.decode("utf-8", errors="replace")
+
+    def read_bytes(self, bucket: str, name: str, max_bytes: int) -> bytes | None:
+        blob = self._client.bucket(bucket).blob(name)
+        try:
+            # One byte more than allowed tells a too-big object from one of exactly max_bytes, in one request.
+            data = blob.download_as_bytes(start=0, end=max_bytes)
+        except gexc.NotFound:
+            return None
+        return data if len(data) <= max_bytes else None

@@ -9,6 +9,34 @@ from email.utils import make_msgid
 from shared.ports import OutgoingMail
 
 _TIMEOUT_S = 20
+MESSAGE_ID_DOMAIN = "openlane.cloud"
+
+
+def build_message(mail: OutgoingMail, sender: str) -> EmailMessage:
+    """The MIME message: text/plain alone, or multipart/alternative of text/plain and text/html; with images, the
+    HTML and the pictures it shows go together in a multipart/related inside the alternative."""
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = mail.to
+    message["Subject"] = mail.subject
+    message["Message-ID"] = make_msgid(domain=MESSAGE_ID_DOMAIN)
+    # RFC 3834: out-of-office and other robots must not answer.
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(mail.text)
+    if mail.html:
+        message.add_alternative(mail.html, subtype="html")
+        if mail.images:
+            html_part = message.get_payload()[-1]
+            for image in mail.images:
+                html_part.add_related(
+                    image.data,
+                    maintype="image",
+                    subtype=image.subtype,
+                    cid=f"<{image.content_id}>",
+                    filename=image.filename,
+                    disposition="inline",
+                )
+    return message
 
 
 class SmtpMailer:
@@ -23,14 +51,7 @@ class SmtpMailer:
         self._starttls = starttls
 
     def send(self, mail: OutgoingMail) -> None:
-        message = EmailMessage()
-        message["From"] = self._sender
-        message["To"] = mail.to
-        message["Subject"] = mail.subject
-        message["Message-ID"] = make_msgid(domain="openlane.cloud")
-        message.set_content(mail.text)
-        if mail.html:
-            message.add_alternative(mail.html, subtype="html")
+        message = build_message(mail, self._sender)
         with smtplib.SMTP(self._host, self._port, timeout=_TIMEOUT_S) as smtp:
             if self._starttls:
                 smtp.starttls()

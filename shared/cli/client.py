@@ -119,12 +119,76 @@ def api_call(config: ClientConfig, method: str, path: str, body: dict[str, Any] 
         with urllib.request.urlopen(request, timeout=30) as reply:  # noqa: S310 - http(s) checked above
             return json.loads(reply.read())
     except urllib.error.HTTPError as exc:
-        if exc.code == 404:
+        code, message = _api_error(exc)
+        if code == "not_found":
             return None
-        detail = exc.read().decode(errors="replace")
-        raise ClientError(f"API answered {exc.code}: {detail}") from exc
+        raise ClientError(f"{message} (HTTP {exc.code} {code})") from exc
     except urllib.error.URLError as exc:
         raise ClientError(f"cannot reach the API at {config.api_url}: {exc.reason}") from exc
+
+
+def _api_error(exc: urllib.error.HTTPError) -> tuple[str, str]:
+    """(code, message) of the API's error format, or the raw answer when it is not in that format."""
+    detail = exc.read().decode(errors="replace")
+    try:
+        error = json.loads(detail)["error"]
+        return str(error["code"]), str(error["message"])
+    except (ValueError, KeyError, TypeError):
+        return "http_error", detail[:300]
+
+
+def upload_via_api(config: ClientConfig, file_name: str, data: bytes, notify: bool = True) -> SourceObject:
+    """Upload through a signed URL from the API: needs only the sign-in, no bucket credentials."""
+    ticket = api_call(config, "POST", "/v1/uploads", {"file_name": file_name, "notify": notify})
+    if ticket is None:
+        raise ClientError("the API offers no uploads here")
+    url = _http_url(ticket["upload_url"])
+    request = urllib.request.Request(url, data=data, headers=ticket["headers"], method="PUT")  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=600) as reply:  # noqa: S310 - http(s) checked
+            generation = reply.headers.get("x-goog-generation") or _generation_in(reply.read())
+    except urllib.error.URLError as exc:
+        raise ClientError(f"the upload was refused: {exc}") from exc
+    if not generation:
+        raise ClientError("the storage service did not say which generation it stored")
+    return SourceObject(config.designs_bucket, ticket["object_name"], int(generation), len(data))
+
+
+def _http_url(url: str) -> str:
+    if not url.startswith(("http://", "https://")):
+        raise ClientError(f"refusing to fetch {url[:60]!r}: not an http(s) URL")
+    return url
+
+
+def _generation_in(body: bytes) -> str | None:
+    # Cloud Storage's XML API answers with the x-goog-generation header; emulators may answer with the JSON object.
+    try:
+        return str(json.loads(body)["generation"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def download(config: ClientConfig, path: str, target: Path, authorised: bool = True) -> int:
+    """Stream an API path (or, with authorised=False, a signed URL) into `target`; returns the bytes written."""
+    url = _http_url(config.api_url + path if authorised else path)
+    headers = {"Authorization": f"Bearer {config.bearer_token()}"} if authorised else {}
+    request = urllib.request.Request(url, headers=headers)  # noqa: S310 - http(s) checked
+    written = 0
+    partial = target.with_name(target.name + ".part")
+    try:
+        with urllib.request.urlopen(request, timeout=60) as reply, partial.open("wb") as out:  # noqa: S310
+            while chunk := reply.read(1 << 20):
+                out.write(chunk)
+                written += len(chunk)
+    except urllib.error.HTTPError as exc:
+        partial.unlink(missing_ok=True)
+        code, message = _api_error(exc)
+        raise ClientError(f"{message} (HTTP {exc.code} {code})") from exc
+    except urllib.error.URLError as exc:
+        partial.unlink(missing_ok=True)
+        raise ClientError(f"download failed: {exc.reason}") from exc
+    partial.replace(target)
+    return written
 
 
 def wait_for_job(
@@ -143,4 +207,4 @@ def wait_for_job(
             if job["state"] in terminal:
                 return job
         time.sleep(0.25)
-    raise ClientError(f"job {job_id} did not finish within {timeout_s:.0f} s; `olc jobs get {job_id}` shows it later")
+    raise ClientError(f"job {job_id} did not finish within {timeout_s:.0f} s; `olc status {job_id}` shows it later")

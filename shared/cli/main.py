@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
-from shared.cli import client
+from shared.cli import client, jobs, results
 from shared.cli.client import ClientConfig, ClientError
 
 
@@ -22,36 +23,79 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="olc", description="OpenLane Cloud: run RTL-to-GDS flows on Slurm.")
-    parser.add_argument("--user", help="your e-mail (local stack identity; default $OLC_USER)")
+    parser = argparse.ArgumentParser(
+        prog="olc",
+        description="OpenLane Cloud: run RTL-to-GDS flows on Slurm from your terminal.",
+        epilog='Sign-in: OLC_ID_TOKEN, else the local stack\'s development issuer (`eval "$(olc stack env)"`), '
+        "else `gcloud auth print-identity-token`. Every command takes --json for scripts.",
+    )
+    parser.add_argument("--user", help="your e-mail (default $OLC_USER): your upload folder and local sign-in")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
-    submit = commands.add_parser("submit", help="upload a design folder or archive and create a job")
-    submit.add_argument("path", type=Path, help="design folder (config.json + src/) or .tar.gz/.zip archive")
-    submit.add_argument("--wait", action="store_true", help="follow the job until it ends; exit 0 only on success")
-    submit.add_argument("--json", action="store_true", help="print the job document as JSON")
-    submit.add_argument("--timeout", type=float, default=900, help="seconds --wait waits (default 900)")
-    submit.add_argument("--no-email", action="store_true", help="do not e-mail me about this job")
-    submit.set_defaults(handler=_submit)
+    submit = _command(commands, "submit", "upload a design folder or archive; prints the job and its page")
+    submit.add_argument("path", type=Path, help="design folder (config.json + sources) or .tar.gz/.tgz/.tar/.zip")
+    submit.add_argument("--watch", "--wait", dest="watch", action="store_true", help="then follow it to the end")
+    submit.add_argument("--timeout", type=float, default=3600, help="seconds --watch waits (default 3600)")
+    submit.add_argument("--no-email", action="store_true", help="no e-mails about this job")
+    submit.add_argument("--via-bucket", action="store_true", help="upload straight to the bucket (gsutil rights)")
+    submit.set_defaults(handler=jobs.submit, wait=False)
 
-    jobs = commands.add_parser("jobs", help="list or show your jobs").add_subparsers(required=True, metavar="ACTION")
-    listing = jobs.add_parser("list", help="your jobs, newest first")
-    listing.add_argument("--json", action="store_true")
-    listing.add_argument("--limit", type=int, default=50)
-    listing.set_defaults(handler=_jobs_list)
-    show = jobs.add_parser("get", help="one job")
-    show.add_argument("job_id")
-    show.add_argument("--json", action="store_true")
-    show.set_defaults(handler=_jobs_get)
+    watch = _command(commands, "watch", "follow a job live; exit 0 if it SUCCEEDED, 1 if it ended otherwise")
+    watch.add_argument("job_id")
+    watch.add_argument("--timeout", type=float, default=3600, help="give up after this many seconds (exit 3)")
+    watch.set_defaults(handler=jobs.watch)
+
+    status = _command(commands, "status", "one job: state, stage, timeline, metrics, page link")
+    status.add_argument("job_id")
+    status.set_defaults(handler=jobs.status)
+
+    listing = _command(commands, "list", "your jobs, newest first (also those uploaded with gsutil)")
+    listing.add_argument("--state", help="only these states, e.g. RUNNING or QUEUED,RUNNING")
+    listing.add_argument("--limit", type=int, default=50, help="jobs per page (default 50)")
+    listing.add_argument("--all", action="store_true", help="every page")
+    listing.set_defaults(handler=jobs.list_jobs)
+
+    cancel = _command(commands, "cancel", "cancel a job (waiting: at once; running: stopped in Slurm)")
+    cancel.add_argument("job_id")
+    cancel.set_defaults(handler=jobs.cancel)
+
+    delete = _command(commands, "delete", "delete a finished job and its results (your upload stays)")
+    delete.add_argument("job_id")
+    delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    delete.set_defaults(handler=jobs.delete)
+
+    download = _command(commands, "download", "the whole run as a ZIP, or selected files (--artifact)")
+    download.add_argument("job_id")
+    download.add_argument("--artifact", action="append", metavar="GLOB", help="only files matching, e.g. '*.gds'")
+    download.add_argument("--output", "-o", default=".", help="folder (or .zip file name) to write to")
+    download.set_defaults(handler=results.download)
+
+    logs = _command(commands, "logs", "the end of the run's log")
+    logs.add_argument("job_id")
+    logs.add_argument("--lines", "-n", type=int, default=100, help="how many lines (default 100, at most 500)")
+    logs.add_argument("--follow", "-f", action="store_true", help="keep printing while the run goes on")
+    logs.set_defaults(handler=results.logs)
+
+    metrics = _command(commands, "metrics", "the run's metrics (area, timing, DRC, LVS ...)")
+    metrics.add_argument("job_id")
+    metrics.set_defaults(handler=results.metrics)
+
+    # Kept from the first CLI: `olc jobs list|get`.
+    old = commands.add_parser("jobs", help="same as list / status").add_subparsers(required=True, metavar="ACTION")
+    old_list = _command(old, "list", "your jobs")
+    old_list.add_argument("--limit", type=int, default=50)
+    old_list.set_defaults(handler=jobs.list_jobs, state=None, all=False)
+    old_get = _command(old, "get", "one job")
+    old_get.add_argument("job_id")
+    old_get.set_defaults(handler=jobs.status)
 
     quota = commands.add_parser("quota", help="show or (admins) change quotas").add_subparsers(
         required=True, metavar="ACTION"
     )
-    quota_show = quota.add_parser("show", help="limits and this month's usage (yours, or USER's for admins)")
+    quota_show = _command(quota, "show", "limits and this month's usage (yours, or USER's for admins)")
     quota_show.add_argument("target", nargs="?", help="user e-mail, or _defaults")
-    quota_show.add_argument("--json", action="store_true")
     quota_show.set_defaults(handler=_quota_show)
-    quota_set = quota.add_parser("set", help="admins: override a user's limits, or the defaults with _defaults")
+    quota_set = _command(quota, "set", "admins: override a user's limits, or the defaults with _defaults")
     quota_set.add_argument("target", help="user e-mail, or _defaults")
     quota_set.add_argument("--concurrency", type=int, help="user: most active jobs")
     quota_set.add_argument("--max-queued", type=int, help="user: most waiting jobs")
@@ -63,97 +107,17 @@ def _parser() -> argparse.ArgumentParser:
     quota_set.add_argument("--budget-action", choices=["wait", "reject"], help="_defaults: over budget")
     quota_set.set_defaults(handler=_quota_set)
 
-    cancel = commands.add_parser("cancel", help="cancel a job (queued: at once; running: scancel)")
-    cancel.add_argument("job_id")
-    cancel.add_argument("--json", action="store_true")
-    cancel.set_defaults(handler=_cancel)
-
     stack = commands.add_parser("stack", help="the local stack (emulators, Slurm, functions)")
-    stack.add_argument("action", choices=["up", "down", "status", "env"])
+    stack.add_argument("action", choices=["up", "down", "status", "env", "open"])
     stack.add_argument("--name", default="demo", help="stack name (default demo; the tests use 'test')")
     stack.set_defaults(handler=_stack)
     return parser
 
 
-def _submit(args: argparse.Namespace) -> int:
-    config = ClientConfig.from_env(args.user)
-    name, data = client.pack_design(args.path)
-    source = client.upload(config, name, data, notify=not args.no_email)
-    job_id = client.expected_job_id(source)
-    if not args.json:
-        print(f"uploaded {source.uri} ({len(data)} bytes)\njob {job_id}")
-    if not args.wait:
-        if args.json:
-            print(json.dumps({"job_id": job_id, "upload": source.uri}))
-        return 0
-
-    def show(job: dict[str, Any]) -> None:
-        if not args.json:
-            stage = f" ({job['stage']})" if job.get("stage") else ""
-            print(f"  {job['state']}{stage}", flush=True)
-
-    job = client.wait_for_job(config, job_id, args.timeout, show)
-    if args.json:
-        print(json.dumps(job, indent=2))
-    else:
-        _print_summary(job)
-    return 0 if job["state"] == "SUCCEEDED" else 1
-
-
-def _jobs_list(args: argparse.Namespace) -> int:
-    config = ClientConfig.from_env(args.user)
-    reply = client.api_get(config, f"/v1/jobs?limit={args.limit}") or {"jobs": []}
-    if args.json:
-        print(json.dumps(reply["jobs"], indent=2))
-        return 0
-    print(f"{'JOB':<21} {'STATE':<10} {'DESIGN':<16} {'CREATED':<20} DETAIL")
-    for job in reply["jobs"]:
-        detail = job.get("reason") or job.get("stage") or ""
-        if job.get("queue_position"):
-            detail = f"#{job['queue_position']} in queue, start ~{(job.get('estimated_start_at') or '?')[11:19]}"
-        print(
-            f"{job['id']:<21} {job['state']:<10} {(job.get('design_name') or '-'):<16} "
-            f"{job['created_at'][:19]:<20} {detail[:60]}"
-        )
-    return 0
-
-
-def _jobs_get(args: argparse.Namespace) -> int:
-    config = ClientConfig.from_env(args.user)
-    job = client.api_get(config, f"/v1/jobs/{args.job_id}")
-    if job is None:
-        raise ClientError(f"no job {args.job_id} of yours")
-    if args.json:
-        print(json.dumps(job, indent=2))
-    else:
-        _print_summary(job)
-    return 0
-
-
-def _print_summary(job: dict[str, Any]) -> None:
-    print(f"job      {job['id']}\nstate    {job['state']}")
-    for key in ("design_name", "stage", "slurm_job_id", "reason"):
-        if job.get(key):
-            print(f"{key.split('_')[0]:<8} {job[key]}")
-    if job.get("queue_position"):
-        print(f"queue    position {job['queue_position']}, estimated start {job.get('estimated_start_at') or '?'}")
-    for change in job.get("history", []):
-        print(f"  {change['at']}  {change['state']}")
-    for key, value in (job.get("metrics") or {}).items():
-        print(f"  {key:<20} {value}")
-    for key, value in (job.get("artifacts") or {}).items():
-        print(f"  {key:<8} {value}")
-    if job.get("error_excerpt"):
-        print("error excerpt:\n" + job["error_excerpt"])
-
-
-def _cancel(args: argparse.Namespace) -> int:
-    config = ClientConfig.from_env(args.user)
-    reply = client.api_call(config, "POST", f"/v1/jobs/{args.job_id}/cancel", {})
-    if reply is None:
-        raise ClientError(f"no job {args.job_id} of yours")
-    print(json.dumps(reply, indent=2) if args.json else f"{reply['job_id']}: {reply['message']}")
-    return 0
+def _command(commands: Any, name: str, help_text: str) -> argparse.ArgumentParser:
+    command = commands.add_parser(name, help=help_text, description=help_text)
+    command.add_argument("--json", action="store_true", help="machine-readable output")
+    return command
 
 
 def _quota_show(args: argparse.Namespace) -> int:
@@ -204,6 +168,12 @@ def _stack(args: argparse.Namespace) -> int:
     elif args.action == "status":
         for part, state in stack.status().items():
             print(f"{part:<12} {state}")
+    elif args.action == "open":
+        user = (args.user or os.environ.get("OLC_USER") or "").lower()
+        if not user:
+            raise ClientError("whose page? pass --user EMAIL or set OLC_USER")
+        # The local stack's pages take a development ID token from the URL fragment (never sent to the server).
+        print(f"{layout.url('api')}/#token={layout.id_token(user)}")
     else:
         for key, value in layout.client_env().items():
             print(f"export {key}='{value}'")

@@ -32,5 +32,8 @@ class DesignSpec:
     pdk: str = "osu035"
     config_file: str = "config.json"
     time_limit_minutes: int | None = None  # the designer's request (OLC_TIME_LIMIT_MINUTES), already bounded
-    # Every key of config.json, as uploaded; the OpenLane runners hand it to the flow unchanged.
+    cpus: int | None = None  # the designer's request (OLC_CPUS), already bounded
+    memory_mb: int | None = None  # the designer's request (OLC_MEMORY_MB), already bounded
+    # Every key of config.json, as uploaded and checked against shared/domain/config_schema.py; the OpenLane runners
+    # hand it to the flow unchanged.
     flow_variables: dict[str, Any] = field(default_factory=dict)

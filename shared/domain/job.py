@@ -7,6 +7,7 @@ so a transition to a state at or below the current one is a no-op rather than an
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -63,6 +64,25 @@ class StateChange:
 
 
 @dataclass(frozen=True)
+class StageMark:
+    """The run entered flow stage `name` at `at` (as the completion hook received the report)."""
+
+    name: str
+    at: datetime
+
+
+# A live view, not the log: the whole logs are uploaded with the results.
+LOG_TAIL_LINES = 40
+LOG_TAIL_CHARS = 4000
+# The kit reports a dozen stages at most; the bound keeps a misbehaving run from growing the document.
+MAX_STAGE_MARKS = 64
+# Terminal colour codes first (removing only their ESC would leave "[0m" behind), then the other control
+# characters but the line break: the tail is shown on web pages and in e-mails as plain text.
+_ANSI_SEQUENCE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+@dataclass(frozen=True)
 class Job:
     id: str
     owner: str
@@ -78,6 +98,8 @@ class Job:
     notifications_enabled: bool = True
     slurm_job_id: str | None = None
     stage: str | None = None
+    stages: tuple[StageMark, ...] = ()  # every stage the run entered, in order
+    log_tail: str | None = None  # the last lines of the running stage's log; at the end, of the last stage run
     reason: str | None = None
     error_excerpt: str | None = None
     metrics: Metrics | None = None
@@ -164,10 +186,36 @@ def record_submit_failure(job: Job, error: str, at: datetime, give_up_after: tim
     return replace(job, last_error=error, submit_failing_since=since)
 
 
-def record_stage(job: Job, stage: str, at: datetime, slurm_job_id: str | None = None) -> Job | None:
-    """The run reported that it entered flow stage `stage`."""
+def record_stage(
+    job: Job, stage: str, at: datetime, slurm_job_id: str | None = None, log_tail: str | None = None
+) -> Job | None:
+    """The run reported that it is in flow stage `stage`: as it enters it, and then every few seconds with the
+    tail of the stage's log (`log_tail`, untrusted text). A new stage gets a mark and starts without a tail;
+    repeated reports of the same stage only refresh the tail."""
     if job.state.is_terminal:
         return None
     moved = advance(job, JobState.RUNNING, at) or job
-    updated = replace(moved, stage=stage, slurm_job_id=job.slurm_job_id or slurm_job_id)
+    tail = clean_log_tail(log_tail)
+    if not job.stages or job.stages[-1].name != stage:
+        marks = job.stages if len(job.stages) >= MAX_STAGE_MARKS else (*job.stages, StageMark(stage, at))
+    else:
+        marks, tail = job.stages, tail if tail is not None else job.log_tail
+    updated = replace(moved, stage=stage, stages=marks, log_tail=tail, slurm_job_id=job.slurm_job_id or slurm_job_id)
     return None if updated == job else updated
+
+
+def clean_log_tail(text: object) -> str | None:
+    """At most LOG_TAIL_LINES lines and LOG_TAIL_CHARS characters of the end of `text`, without control
+    characters but the line break; None when nothing is left."""
+    if not isinstance(text, str):
+        return None
+    # Bounded before the expressions run: the text comes from the run, which the design controls.
+    text = text[-8 * LOG_TAIL_CHARS :].replace("\r\n", "\n").replace("\r", "\n").replace("\t", "    ")
+    text = _CONTROL.sub("", _ANSI_SEQUENCE.sub("", text))
+    lines = text.rstrip().splitlines()[-LOG_TAIL_LINES:]
+    kept = "\n".join(lines)
+    if len(kept) > LOG_TAIL_CHARS:
+        kept = kept[-LOG_TAIL_CHARS:]
+        # Drop the cut first line, unless it is the only one.
+        kept = kept.split("\n", 1)[1] if "\n" in kept else kept
+    return kept if kept.strip() else None

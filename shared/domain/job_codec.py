@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared.domain.design import DesignSpec, Resources
-from shared.domain.job import Job, JobState, SourceObject, StateChange
+from shared.domain.job import Job, JobState, SourceObject, StageMark, StateChange
 from shared.domain.metrics import Metrics
 
 
@@ -33,6 +33,8 @@ def job_to_dict(job: Job) -> dict[str, Any]:
         "notifications_enabled": job.notifications_enabled,
         "slurm_job_id": job.slurm_job_id,
         "stage": job.stage,
+        "stages": [{"name": m.name, "at": m.at} for m in job.stages],
+        "log_tail": job.log_tail,
         "reason": job.reason,
         "error_excerpt": job.error_excerpt,
         "metrics": job.metrics.to_dict() if job.metrics else None,
@@ -68,6 +70,8 @@ def job_from_dict(data: dict[str, Any]) -> Job:
         notifications_enabled=data.get("notifications_enabled", True),
         slurm_job_id=data.get("slurm_job_id"),
         stage=data.get("stage"),
+        stages=tuple(StageMark(str(m["name"]), _utc(m["at"])) for m in data.get("stages") or ()),
+        log_tail=data.get("log_tail"),
         reason=data.get("reason"),
         error_excerpt=data.get("error_excerpt"),
         metrics=Metrics.from_dict(data["metrics"]) if data.get("metrics") else None,

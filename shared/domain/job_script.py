@@ -41,6 +41,7 @@ class ClusterTarget:
     hook_url: str
     hook_auth: str  # "none" or "google-id-token"
     keep_workdir: bool = False
+    heartbeat_s: float = 20.0  # how often a running stage reports with the tail of its log
 
 
 def slurm_job_name(job_id: str) -> str:
@@ -67,6 +68,7 @@ def kit_spec(job: Job, plan: FlowPlan, target: ClusterTarget, hook_key: str) -> 
         "artifacts": list(plan.artifacts),
         "metrics_files": list(plan.metrics_files),
         "keep_workdir": target.keep_workdir,
+        "heartbeat_s": target.heartbeat_s,
         "time_limit_minutes": job.resources.time_limit_minutes,
     }
 

@@ -93,3 +93,22 @@ def mint_id_token(
         "exp": issued + lifetime_s,
     }
     return jwt.encode(signer, claims).decode()
+
+
+def service_account_key(email: str) -> dict[str, str]:
+    """A key file shaped like a Google service-account key, for signing Cloud Storage URLs on the local stack."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    return {
+        "type": "service_account",
+        "project_id": "olc-local",
+        "private_key_id": key_id(key.public_key()),
+        "private_key": pem,
+        "client_email": email,
+        "token_uri": "https://oauth2.googleapis.com/token",
+    }

@@ -29,11 +29,13 @@ DESIGN_EVENTS_TOPIC = "olc-design-events"
 DEAD_LETTER_TOPIC = "olc-jobs-dead-letter"
 MAX_DELIVERY_ATTEMPTS = 5
 LOCAL_ADMIN = "admin@example.com"
+URL_SIGNING_KEY = "olc-url-signing-key"  # a service-account-style key the local API signs Cloud Storage links with
 FIRESTORE_EMULATOR = Path("/usr/lib/google-cloud-sdk/platform/cloud-firestore-emulator/cloud_firestore_emulator")
 PUBSUB_EMULATOR = Path("/usr/lib/google-cloud-sdk/platform/pubsub-emulator/bin/cloud-pubsub-emulator")
-PORT_BASES = {"demo": 21100, "test": 21200}  # below the ephemeral range (32768+)
+# Below the ephemeral range (32768+). "ui" and "cli" let a second test session run beside "test" (OLC_TEST_STACK).
+PORT_BASES = {"demo": 21100, "test": 21200, "ui": 21300, "cli": 21400}
 FUNCTIONS = {"ingest": "cloudevent", "dispatcher": "cloudevent", "completion": "http", "api": "http"}
-LOCAL_FLOW_PACKAGES = ("qflow", "qflow-tech-osu035", "iverilog")
+LOCAL_FLOW_PACKAGES = ("qflow", "qflow-tech-osu035", "iverilog", "klayout")
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,7 @@ class StackLayout:
 
     @classmethod
     def for_name(cls, name: str, root: Path | None = None, tick_seconds: float = 5.0) -> StackLayout:
-        base = PORT_BASES.get(name, 21300)
+        base = PORT_BASES.get(name, 21500)
         state = (root or REPO_ROOT / ".stack") / name
         return cls(
             name=name,
@@ -138,6 +140,8 @@ class StackLayout:
             "SMTP_PORT": str(self.smtp_port),
             "SMTP_STARTTLS": "false",
             "STATUS_BASE_URL": self.url("api"),
+            "STORAGE_PUBLIC_URL": f"http://127.0.0.1:{self.gcs_port}",
+            "URL_SIGNING_KEY_SECRET": URL_SIGNING_KEY,
             "ID_TOKEN_AUDIENCES": dev_issuer.DEV_AUDIENCE,
             "ID_TOKEN_ISSUERS": self.issuer_url,
             "ID_TOKEN_CERTS_URL": f"{self.issuer_url}/{dev_issuer.CERTS_FILE}",
@@ -268,6 +272,11 @@ class LocalStack:
             )
             public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
             (directory / "olc-ssh-key.pub").write_bytes(public + b" olc-dispatcher\n")
+        signing_key = directory / URL_SIGNING_KEY
+        if not signing_key.exists():
+            signing_key.write_text(
+                json.dumps(dev_issuer.service_account_key("url-signer@olc-local.iam.gserviceaccount.com"))
+            )
         hook_key = directory / "olc-hook-key"
         if not hook_key.exists():
             hook_key.write_text(secrets.token_hex(32))

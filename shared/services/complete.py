@@ -1,4 +1,5 @@
-"""Use case: the cluster reports on a run — a stage started (from the job kit) or the job ended (from the epilog).
+"""Use case: the cluster reports on a run — a stage started or is still running with the tail of its log (from the
+job kit), or the job ended (from the epilog).
 
 The epilog cannot tell success, cancel and timeout apart, so the end is decided from Slurm's final state and the
 run's manifest together (shared/domain/outcome.py). Everything here is idempotent: a repeated or late call changes
@@ -92,7 +93,11 @@ def handle_callback(
     with job_context(job_id):
         if kind == "progress":
             stage = str(payload.get("stage", ""))[:80]
-            job = deps.jobs.mutate(job_id, lambda j: record_stage(j, stage, now(), slurm_job_id))
+            # Heartbeats carry the running stage's log tail; record_stage bounds and cleans it.
+            tail = payload.get("log_tail")
+            job = deps.jobs.mutate(
+                job_id, lambda j: record_stage(j, stage, now(), slurm_job_id, tail if isinstance(tail, str) else None)
+            )
             return Reply(200, "recorded") if job else Reply(404, "no such job")
         if kind == "ended":
             if slurm_job_id is None:

@@ -10,13 +10,13 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from shared.domain.archive import ArchiveError, ArchiveLimits, read_design_archive
-from shared.domain.design import Resources
+from shared.domain.design import DesignSpec, Resources
 from shared.domain.design_config import DesignConfigError, parse_design_config
 from shared.domain.events import UploadEvent
 from shared.domain.job import Job, JobState, new_job
 from shared.domain.quota import QuotaLimits, queued_limit_reason
 from shared.domain.upload import UploadNameError, is_archive_name, job_id_for, owner_of, results_prefix
-from shared.ports import JobRepository, MessagePublisher, ObjectStore, QuotaStore
+from shared.ports import JobRepository, MessagePublisher, ObjectGone, ObjectStore, QuotaStore
 from shared.services.notify import Notifier
 from shared.structured_log import fields, get, job_context
 
@@ -34,6 +34,8 @@ class IngestPolicy:
     max_time_limit_minutes: int
     max_upload_bytes: int
     limits: ArchiveLimits = field(default_factory=ArchiveLimits)
+    max_cpus_per_job: int = 8
+    max_memory_mb_per_job: int = 32768
 
 
 @dataclass(frozen=True)
@@ -102,28 +104,38 @@ def _evaluate(job_id: str, event: UploadEvent, deps: IngestDeps, now: datetime) 
         return new_job(owner=owner, rejected_reason=reason, **common)
     try:
         with deps.store.open_read(source.bucket, source.name, source.generation) as stream:
-            archive = read_design_archive(stream, policy.limits)
+            archive = read_design_archive(stream, policy.limits, declared_name=source.name)
         design = parse_design_config(
             archive.config_text,
             archive.design_files(),
             flow=policy.flow,
             offered_flows=policy.offered_flows,
             max_time_limit_minutes=policy.max_time_limit_minutes,
+            max_cpus=policy.max_cpus_per_job,
+            max_memory_mb=policy.max_memory_mb_per_job,
         )
     except (ArchiveError, DesignConfigError) as exc:
         return new_job(owner=owner, rejected_reason=str(exc), **common)
+    except ObjectGone:
+        # Overwritten (a new generation, which is a job of its own) or deleted before it could be read.
+        reason = "this upload was replaced or deleted before it could be read; a newer upload is a job of its own"
+        return new_job(owner=owner, rejected_reason=reason, **common)
     return new_job(
         owner=owner,
         design_name=design.design_name,
         design_root=archive.design_root,
         design=design,
         flow=design.flow,
-        resources=replace(policy.resources, time_limit_minutes=design.time_limit_minutes)
-        if design.time_limit_minutes
-        else policy.resources,
+        resources=_resources(policy.resources, design),
         results_prefix=results_prefix(owner, job_id),
         **common,
     )
+
+
+def _resources(defaults: Resources, design: DesignSpec) -> Resources:
+    """The deployment's defaults, with what config.json asked for (already bounded) in their place."""
+    requested = {"cpus": design.cpus, "memory_mb": design.memory_mb, "time_limit_minutes": design.time_limit_minutes}
+    return replace(defaults, **{key: value for key, value in requested.items() if value})
 
 
 def _announce(job: Job, deps: IngestDeps) -> None:

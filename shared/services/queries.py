@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
-from shared.domain.job import Job
+from shared.domain.job import Job, JobState
+from shared.domain.paging import PageCursor
 from shared.ports import JobRepository
 
 MAX_LIST = 500
@@ -14,8 +16,26 @@ class NotFound(LookupError):
     pass
 
 
-def list_jobs(jobs: JobRepository, caller: str, limit: int = 100) -> list[Job]:
-    return jobs.list_for_owner(caller, min(max(limit, 1), MAX_LIST))
+@dataclass(frozen=True)
+class JobPage:
+    jobs: list[Job]
+    next_cursor: str | None  # None: this was the last page
+
+
+def list_jobs(
+    jobs: JobRepository,
+    caller: str,
+    limit: int = 100,
+    states: Sequence[JobState] = (),
+    cursor: str | None = None,
+) -> JobPage:
+    limit = min(max(limit, 1), MAX_LIST)
+    before = PageCursor.decode(cursor).created_at if cursor else None
+    # One more than asked tells whether another page exists without a second query.
+    found = jobs.list_for_owner(caller, limit + 1, states=states, before=before)
+    page = found[:limit]
+    more = len(found) > limit and page
+    return JobPage(page, PageCursor(page[-1].created_at).encode() if more else None)
 
 
 def get_job(jobs: JobRepository, caller: str, job_id: str, is_admin: Callable[[str], bool]) -> Job:

@@ -69,7 +69,7 @@ def tight_quotas(stack: RunningStack) -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[RunningStack]:
-    layout = StackLayout.for_name("test", tick_seconds=2)
+    layout = StackLayout.for_name(os.environ.get("OLC_TEST_STACK", "test"), tick_seconds=2)
     local = LocalStack(layout)
     local.down()
     for leftover in ("gcs", "mail", "pubsub"):

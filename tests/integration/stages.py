@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import os
+import struct
 import subprocess
 import time
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 from shared.domain.design import DesignSpec
 from shared.domain.design_config import parse_design_config
 from shared.domain.flows.base import FlowPlan
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 @dataclass
@@ -47,3 +51,58 @@ def run_stages(plan: FlowPlan, work: Path) -> list[StageResult]:
         if done.returncode != 0:
             break
     return results
+
+
+@dataclass
+class Png:
+    width: int
+    height: int
+    colours: set[bytes]
+
+
+def read_png(data: bytes) -> Png:
+    """Decode an 8-bit RGB or RGBA PNG without interlacing (what KLayout writes): size and distinct colours."""
+    assert data.startswith(PNG_SIGNATURE), "not a PNG"
+    chunks: dict[bytes, bytes] = {}
+    position = len(PNG_SIGNATURE)
+    while position < len(data):
+        length, kind = struct.unpack(">I4s", data[position : position + 8])
+        body = data[position + 8 : position + 8 + length]
+        (crc,) = struct.unpack(">I", data[position + 8 + length : position + 12 + length])
+        assert zlib.crc32(kind + body) == crc, f"bad CRC in {kind!r}"
+        chunks[kind] = chunks.get(kind, b"") + body
+        position += 12 + length
+    assert b"IEND" in chunks, "truncated PNG"
+    width, height, depth, colour_type, _, _, interlace = struct.unpack(">IIBBBBB", chunks[b"IHDR"])
+    assert (depth, colour_type, interlace) in ((8, 2, 0), (8, 6, 0)), "only 8-bit RGB(A) is decoded here"
+    pixel = 3 if colour_type == 2 else 4
+    raw = zlib.decompress(chunks[b"IDAT"])
+    stride = width * pixel
+    assert len(raw) == height * (stride + 1)
+    previous = bytearray(stride)
+    colours: set[bytes] = set()
+    for row in range(height):
+        start = row * (stride + 1)
+        line = _unfilter(raw[start], bytearray(raw[start + 1 : start + 1 + stride]), previous, pixel)
+        colours.update(bytes(line[i : i + 3]) for i in range(0, stride, pixel))
+        previous = line
+    return Png(width, height, colours)
+
+
+def _unfilter(kind: int, line: bytearray, previous: bytearray, pixel: int) -> bytearray:
+    for i in range(len(line)):
+        left = line[i - pixel] if i >= pixel else 0
+        up = previous[i]
+        if kind == 1:
+            line[i] = (line[i] + left) & 0xFF
+        elif kind == 2:
+            line[i] = (line[i] + up) & 0xFF
+        elif kind == 3:
+            line[i] = (line[i] + (left + up) // 2) & 0xFF
+        elif kind == 4:
+            corner = previous[i - pixel] if i >= pixel else 0
+            estimate = left + up - corner
+            distances = (abs(estimate - left), abs(estimate - up), abs(estimate - corner))
+            nearest = (left, up, corner)[distances.index(min(distances))]
+            line[i] = (line[i] + nearest) & 0xFF
+    return line

@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 
 from shared.domain.design import Resources
+from shared.domain.flows import render
 from shared.domain.flows.base import DESIGN_DIR, FlowPlan
 from shared.domain.flows.qflow import QflowOsu035Runner
 from shared.domain.metrics import Metrics
-from tests.integration.stages import StageResult, design_spec, run_stages
+from tests.integration.stages import StageResult, design_spec, read_png, run_stages
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -22,6 +23,7 @@ def _qflow_installed() -> None:
     assert shutil.which("qflow") and Path("/usr/share/qflow/tech/osu035").is_dir(), (
         "qflow and qflow-tech-osu035 are missing: run `make system-deps`"
     )
+    assert shutil.which("klayout"), "klayout is missing: run `make system-deps`"
 
 
 def run_example(name: str, work: Path) -> tuple[FlowPlan, list[StageResult], Metrics]:
@@ -51,6 +53,20 @@ def test_clean_design_goes_from_rtl_to_gds(example: str, cells: int, area_um2: f
     assert metrics.clock_period_ns == 10.0
     assert metrics.wns_ns == 0.0
     assert metrics.max_frequency_mhz is not None and metrics.max_frequency_mhz > 100
+    assert_layout_pictures(tmp_path, plan, results[-1])
+
+
+def assert_layout_pictures(work: Path, plan: FlowPlan, rendered: StageResult) -> None:
+    assert rendered.name == "render" and "render failed" not in rendered.output, rendered.output
+    for kind, size in (("layout_png", render.PNG_SIZE), ("layout_thumb_png", render.THUMB_SIZE)):
+        path = work / plan.primary_outputs[kind]
+        assert path.is_file(), f"{kind} missing:\n{rendered.output}"
+        assert plan.primary_outputs[kind] in plan.artifacts
+        picture = read_png(path.read_bytes())
+        assert (picture.width, picture.height) == (size, size)
+        # A blank picture (a black background, perhaps a grid) has a handful of colours; a drawn layout hundreds.
+        assert len(picture.colours) > 32, f"{kind} looks blank: {len(picture.colours)} colours"
+    assert not list((work / render.RENDER_DIR).glob("*.partial*"))
 
 
 def test_syntax_error_stops_the_flow_at_synthesis(tmp_path: Path) -> None:
@@ -62,3 +78,18 @@ def test_syntax_error_stops_the_flow_at_synthesis(tmp_path: Path) -> None:
     assert "blinky.v:14: ERROR: syntax error" in synthesis.output
     assert metrics.cell_count is None
     assert not list(tmp_path.rglob("*.gds"))
+
+
+def test_render_without_a_layout_says_why_and_does_not_fail(tmp_path: Path) -> None:
+    """The stage as the plan has it, with real KLayout, when the GDS is not there: no picture, exit 0."""
+    (render_stage,) = [
+        s
+        for s in QflowOsu035Runner().plan(design_spec(EXAMPLES / "spm", "qflow-osu035"), Resources()).stages
+        if s.name == "render"
+    ]
+    plan = FlowPlan(runner="render-only", stages=(render_stage,), artifacts=(), metrics_files=())
+    (result,) = run_stages(plan, tmp_path)
+    assert result.returncode == 0
+    assert "render failed: RenderError: no layout file matches 'qflow/layout/spm.gds'" in result.output
+    assert "warning: no layout picture: the renderer exited with status 1" in result.output
+    assert not (tmp_path / render.LAYOUT_PNG).exists() and not (tmp_path / render.LAYOUT_THUMB_PNG).exists()

@@ -263,9 +263,25 @@ def bootstrap_reach() -> dict[str, set[str]]:
             if isinstance(n, ast.FunctionDef)
             and any(getattr(getattr(d, "value", None), "id", "") == "functions_framework" for d in n.decorator_list)
         ]
+        # An entry point's code path includes the shared/web modules it imports (the API's handlers).
+        modules = [source]
+        imported = {n.module for n in ast.walk(source) if isinstance(n, ast.ImportFrom) and n.module}
+        visited: set[str] = set()
+        while imported:
+            module = imported.pop()
+            if module.startswith("shared.web") and module not in visited:
+                visited.add(module)
+                parsed = ast.parse((REPO / (module.replace(".", "/") + ".py")).read_text())
+                modules.append(parsed)
+                for n in ast.walk(parsed):
+                    if isinstance(n, ast.ImportFrom) and n.module == "shared.web":
+                        imported |= {f"shared.web.{alias.name}" for alias in n.names}
+                    elif isinstance(n, ast.ImportFrom) and n.module and n.module.startswith("shared.web."):
+                        imported.add(n.module)
         todo = {
             n.attr
-            for n in ast.walk(source)
+            for tree_ in modules
+            for n in ast.walk(tree_)
             if isinstance(n, ast.Attribute) and getattr(n.value, "id", "") == "bootstrap" and n.attr in defs
         }
         seen: set[str] = set()
@@ -342,7 +358,7 @@ def firestore_queries() -> list[IndexNeed]:
                     for keyword in current.keywords:
                         if keyword.arg == "filter" and isinstance(keyword.value, ast.Call):
                             field_name, op = (ast.literal_eval(a) for a in keyword.value.args[:2])
-                            if op == "==":
+                            if op in ("==", "in"):  # Firestore indexes an `in` filter like an equality
                                 equalities.insert(0, field_name)
                 current = current.func.value
             needs.append(IndexNeed(tuple(equalities), tuple(order)))
@@ -485,12 +501,16 @@ def test_secret_env_vars_name_secrets_their_function_may_read(tf: Tree, function
         "HOOK_KEY_SECRET": "hook_key_readers",
         "SMTP_PASSWORD_SECRET": "smtp_password_readers",
     }
-    assert set(readers_arg) == SECRET_ENV, "a new *_SECRET setting needs its secret and readers here"
+    # Production signs Cloud Storage links through IAM (no key); the key secret is for the local stack only.
+    signing_only_locally = {"URL_SIGNING_KEY_SECRET"}
+    assert set(readers_arg) == SECRET_ENV - signing_only_locally, "a new *_SECRET setting needs its secret here"
+    for name, body in function_resources(functions_module).items():
+        assert not signing_only_locally & set(function_env(functions_module, body)), f"{name} gets a signing key"
     secrets_call = tf.calls["secrets"]
-    users: dict[str, set[str]] = {env: set() for env in SECRET_ENV}
+    users: dict[str, set[str]] = {env: set() for env in readers_arg}
     for name, body in function_resources(functions_module).items():
         for key, value in function_env(functions_module, body).items():
-            if key not in SECRET_ENV:
+            if key not in readers_arg:
                 continue
             users[key].add(name)
             terminals = {t for t in tf.trace("functions", value) if t.kind == "resource"}
@@ -532,6 +552,7 @@ def test_each_function_gets_exactly_what_its_code_path_uses(tf: Tree, functions_
             "mail": "mailer" in uses,
             "publish": "publisher" in uses,
             "store": "object_store" in uses,
+            "links": "results_store" in uses,
         }
         has = {
             "ssh": "SSH_KEY_SECRET" in env
@@ -542,6 +563,10 @@ def test_each_function_gets_exactly_what_its_code_path_uses(tf: Tree, functions_
             "mail": "SMTP_PASSWORD_SECRET" in env and name in granted("smtp_password_readers"),
             "publish": name in granted("jobs_publishers"),
             "store": name in granted("design_readers") | granted("result_readers"),
+            "links": name in granted("result_writers")
+            and name in granted("design_upload_signers")
+            and f"{name}_signs_its_own_links"
+            in functions_module.resources.get("google_service_account_iam_member", {}),
         }
         partial = {
             "ssh": "SSH_KEY_SECRET" in env or name in granted("ssh_key_readers") or name in ssh_functions,
@@ -549,6 +574,7 @@ def test_each_function_gets_exactly_what_its_code_path_uses(tf: Tree, functions_
             "mail": "SMTP_PASSWORD_SECRET" in env or name in granted("smtp_password_readers"),
             "publish": has["publish"],
             "store": has["store"],
+            "links": name in granted("design_upload_signers"),
         }
         for need, wanted in wants.items():
             if wanted:

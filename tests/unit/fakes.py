@@ -15,7 +15,7 @@ from typing import IO, Any
 from shared.domain.job import Job, JobState
 from shared.domain.job_codec import job_from_dict, job_to_dict
 from shared.domain.quota import QuotaLimits, UserQuota
-from shared.ports import OutgoingMail, SlurmJobStatus, SlurmSubmission, SubmitResult
+from shared.ports import ObjectGone, OutgoingMail, SlurmJobStatus, SlurmSubmission, SubmitResult
 
 
 class FakeJobs:
@@ -54,9 +54,24 @@ class FakeJobs:
             return []
         return sorted((j for j in self.all() if j.state is state), key=lambda j: j.created_at)[:limit]
 
-    def list_for_owner(self, owner: str, limit: int = 100) -> list[Job]:
-        mine = [j for j in self.all() if j.owner == owner]
+    def list_for_owner(
+        self, owner: str, limit: int = 100, states: Sequence[JobState] = (), before: datetime | None = None
+    ) -> list[Job]:
+        mine = [
+            j
+            for j in self.all()
+            if j.owner == owner and (not states or j.state in states) and (before is None or j.created_at < before)
+        ]
         return sorted(mine, key=lambda j: j.created_at, reverse=True)[:limit]
+
+    def delete(self, job_id: str) -> None:
+        self.docs.pop(job_id, None)
+
+    def count_in_state(self, state: JobState) -> int:
+        return sum(1 for job in self.all() if job.state is state)
+
+    def recent_in_states(self, states: Sequence[JobState], limit: int) -> list[Job]:
+        return sorted(self.in_states(states), key=lambda j: j.created_at, reverse=True)[:limit]
 
     def in_states(self, states: Sequence[JobState]) -> list[Job]:
         return [job for job in self.all() if job.state in states]
@@ -170,11 +185,15 @@ class FakeStore:
         try:
             return io.BytesIO(self.objects[(bucket, name)])
         except KeyError:
-            raise FileNotFoundError(f"gs://{bucket}/{name}") from None
+            raise ObjectGone(f"gs://{bucket}/{name}") from None
 
     def read_text(self, bucket: str, name: str, max_bytes: int = 1 << 20) -> str | None:
         data = self.objects.get((bucket, name))
         return None if data is None else data[:max_bytes].decode()
+
+    def read_bytes(self, bucket: str, name: str, max_bytes: int) -> bytes | None:
+        data = self.objects.get((bucket, name))
+        return None if data is None or len(data) > max_bytes else data
 
 
 @dataclass

@@ -162,7 +162,8 @@ def test_the_job_kits_hook_signs_like_the_service(monkeypatch: pytest.MonkeyPatc
     (request,) = captured.requests
     assert request.get_method() == "POST" and request.full_url == "http://hook.local/"
     body = request.data
-    assert json.loads(body) == {"kind": "progress", "stage": "routing", "job_id": JOB_ID, "slurm_job_id": "4242"}
+    expected = {"kind": "progress", "stage": "routing", "job_id": JOB_ID, "slurm_job_id": "4242", "seq": 1}
+    assert json.loads(body) == expected
     headers = signed_headers(request)
     verify(job_key(MASTER, JOB_ID), headers[TIMESTAMP_HEADER], headers[SIGNATURE_HEADER], body, time.time())
     assert headers[SIGNATURE_HEADER] == sign(job_key(MASTER, JOB_ID), int(headers[TIMESTAMP_HEADER]), body)
@@ -175,6 +176,15 @@ def test_the_job_kits_hook_signs_like_the_service(monkeypatch: pytest.MonkeyPatc
     assert reply.status == 200
     job = jobs.get(JOB_ID)
     assert job is not None and (job.state, job.stage, job.slurm_job_id) == (JobState.RUNNING, "routing", "4242")
+
+    # The same report again within the same second is a new call, not a replay: each body has its own number.
+    hook.report({"kind": "progress", "stage": "routing"})
+    again = captured.requests[-1]
+    assert json.loads(again.data)["seq"] == 2
+    assert (
+        handle_callback(again.data, signed_headers(again), completion_deps(jobs), lambda: datetime.now(UTC)).status
+        == 200
+    )
 
 
 def test_the_job_kits_hook_adds_an_identity_token_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -7,7 +7,7 @@ from dataclasses import MISSING, fields
 from datetime import UTC, datetime, timedelta, timezone
 
 from shared.domain.design import DesignSpec, Resources
-from shared.domain.job import Job, JobState, SourceObject, StateChange, new_job
+from shared.domain.job import Job, JobState, SourceObject, StageMark, StateChange, new_job
 from shared.domain.job_codec import job_from_dict, job_to_dict, job_to_json
 from shared.domain.metrics import Metrics
 
@@ -46,6 +46,8 @@ def full_job() -> Job:
         notifications_enabled=False,
         slurm_job_id="4242",
         stage="gdsii",
+        stages=(StageMark("fetching design", T0 + timedelta(seconds=9)), StageMark("gdsii", T0 + timedelta(minutes=4))),
+        log_tail="Writing cell spm\nGDS generating script ended",
         reason="all good",
         error_excerpt="warning: none",
         metrics=Metrics(cell_count=321, area_um2=1234.5, wns_ns=-0.25, lvs_match=True, drc_errors=0),
@@ -106,6 +108,11 @@ def test_dict_shape() -> None:
         "lvs_match": True,
     }
     assert data["notified"] == ["ended"]
+    assert data["stages"] == [
+        {"name": "fetching design", "at": T0 + timedelta(seconds=9)},
+        {"name": "gdsii", "at": T0 + timedelta(minutes=4)},
+    ]
+    assert data["log_tail"] == "Writing cell spm\nGDS generating script ended"
 
 
 def test_job_to_json_gives_iso_strings_in_utc() -> None:
@@ -114,6 +121,7 @@ def test_job_to_json_gives_iso_strings_in_utc() -> None:
     assert view["created_at"] == "2025-03-04T05:06:07.890000Z"
     assert view["updated_at"] == "2025-03-04T05:11:07.890000Z"
     assert view["cluster_ended_at"] == "2025-03-04T05:11:06.890000Z"
+    assert view["stages"][0] == {"name": "fetching design", "at": "2025-03-04T05:06:16.890000Z"}
     assert [c["at"] for c in view["history"]] == [
         "2025-03-04T05:06:07.890000Z",
         "2025-03-04T05:06:09.890000Z",
@@ -152,4 +160,5 @@ def test_missing_optional_fields_take_defaults() -> None:
     job = job_from_dict(data)
     assert job.source == SourceObject("b", "n", 7)
     assert job.history == () and job.artifacts == {} and job.notified == ()
+    assert job.stages == () and job.log_tail is None
     assert job.notifications_enabled is True and job.design_root == ""

@@ -7,8 +7,10 @@ import importlib.util
 import io
 import json
 import re
+import signal
 import subprocess
 import tarfile
+import threading
 import zipfile
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -159,6 +161,7 @@ def test_spec_describes_the_run() -> None:
     assert spec["results"] == {"bucket": "results", "prefix": f"ada@example.com/{job.id}/"}
     assert spec["hook"] == {"url": "http://hook.local:8080/", "auth": "none", "key": "k" * 64}
     assert [s["name"] for s in spec["stages"]][:2] == ["prepare", "synthesis"]
+    assert spec["heartbeat_s"] == 20.0
     assert all(isinstance(s["argv"], list) for s in spec["stages"])
 
 
@@ -270,7 +273,9 @@ def design_tar(files: dict[str, bytes]) -> bytes:
 class KitHarness:
     """Runs the kit's Run in a temp dir with Cloud Storage and the hook replaced by recorders."""
 
-    def __init__(self, tmp_path: Path, archive: bytes, stages: list[dict[str, Any]]) -> None:
+    def __init__(
+        self, tmp_path: Path, archive: bytes, stages: list[dict[str, Any]], heartbeat_s: float | None = None
+    ) -> None:
         kit = load_kit()
         self.uploads: dict[str, bytes] = {}
         self.reports: list[dict[str, Any]] = []
@@ -284,6 +289,8 @@ class KitHarness:
             "artifacts": ["out/*.txt"],
             "metrics_files": [],
         }
+        if heartbeat_s is not None:
+            spec["heartbeat_s"] = heartbeat_s
         self.run = kit.Run(spec, str(tmp_path))
         uploads = self.uploads
 
@@ -332,7 +339,9 @@ def test_kit_runs_the_stages_and_writes_a_manifest_the_service_reads(tmp_path: P
     assert harness.uploads[prefix + "out/spm.txt"] == b"module spm; endmodule\n"
     # Stages run design-controlled tools: they must not see the spec (it holds the hook key).
     assert harness.uploads[prefix + "logs/02-env.log"] == b"spec=unset v=1\n"
-    assert [r["stage"] for r in harness.reports] == ["fetching design", "copy", "env"]
+    # Each stage as it starts, then the last stage's final lines once more.
+    assert [r["stage"] for r in harness.reports] == ["fetching design", "copy", "env", "env"]
+    assert harness.reports[-1] == {"kind": "progress", "stage": "env", "log_tail": "spec=unset v=1"}
     assert not (tmp_path / "work").exists()  # cleaned after success
     parsed = parse_manifest(json.dumps(manifest))
     assert decide_outcome("COMPLETED", parsed, 50).state is JobState.SUCCEEDED
@@ -343,14 +352,59 @@ def test_kit_reports_the_failing_stage_with_an_excerpt(tmp_path: Path) -> None:
         {"name": "synthesis", "argv": ["sh", "-c", "echo working; echo 'ERROR: no top module' >&2; exit 3"]},
         {"name": "routing", "argv": ["sh", "-c", "touch never"]},
     ]
-    code, manifest = KitHarness(tmp_path, SPM_ARCHIVE, stages).execute()
+    harness = KitHarness(tmp_path, SPM_ARCHIVE, stages)
+    code, manifest = harness.execute()
     assert code == 1
     assert (manifest["flow_exit_code"], manifest["failed_stage"]) == (3, "synthesis")
     assert "ERROR: no top module" in manifest["error_excerpt"]
+    assert [r["stage"] for r in harness.reports] == ["fetching design", "synthesis", "synthesis"]
+    assert harness.reports[-1]["log_tail"] == "working\nERROR: no top module"
     outcome = decide_outcome("COMPLETED", parse_manifest(json.dumps(manifest)), 50)
     assert outcome is not None and outcome.state is JobState.FAILED
     assert "'synthesis'" in (outcome.reason or "")
     assert (tmp_path / "work").exists()  # kept for a look after a failure
+
+
+def test_kit_reports_the_running_stages_log_tail_every_heartbeat(tmp_path: Path) -> None:
+    script = "for i in 1 2 3 4 5 6; do echo line $i; sleep 0.1; done"
+    harness = KitHarness(tmp_path, SPM_ARCHIVE, [{"name": "routing", "argv": ["sh", "-c", script]}], heartbeat_s=0.05)
+    code, _ = harness.execute()
+    assert code == 0
+    beats = [r for r in harness.reports if r["stage"] == "routing" and "log_tail" in r]
+    assert len(beats) >= 4, harness.reports
+    assert all(b["kind"] == "progress" for b in beats)
+    tails = [b["log_tail"] for b in beats]
+    assert any(t.startswith("line 1") and not t.endswith("line 6") for t in tails[:-1]), "no tail while running"
+    assert tails[-1] == "\n".join(f"line {i}" for i in range(1, 7))
+
+
+def test_a_stopped_run_reports_no_more_heartbeats(tmp_path: Path) -> None:
+    """Cancel or time limit: the kit stops the stage and spends its last seconds on the results, not on reports."""
+    stage = {"name": "placement", "argv": ["sh", "-c", "echo placing; sleep 30"]}
+    harness = KitHarness(tmp_path, SPM_ARCHIVE, [stage], heartbeat_s=0.05)
+    stopper = threading.Timer(0.5, harness.run.on_terminate, args=(signal.SIGTERM, None))
+    stopper.start()
+    code, manifest = harness.execute()
+    stopper.join()
+    assert (code, manifest["terminated"], manifest["failed_stage"]) == (143, True, "placement")
+    beats = [r for r in harness.reports if "log_tail" in r]
+    assert beats and all(b["log_tail"] == "placing" for b in beats)
+    assert harness.reports[-1] == beats[-1]  # nothing after the stop
+    assert len(beats) <= 0.5 / 0.05 + 2
+
+
+def test_the_kits_log_tail_is_bounded_like_the_service_bounds_it(tmp_path: Path) -> None:
+    kit = load_kit()
+    log = tmp_path / "stage.log"
+    log.write_text("".join(f"{i:05d} " + "x" * 150 + "\n" for i in range(500)))
+    tail = kit.log_tail(str(log))
+    lines = tail.split("\n")
+    assert len(tail) <= 4000 and len(lines) <= 40
+    assert lines[-1].startswith("00499 ")
+    assert all(len(line) == 156 for line in lines[1:])  # only the first line may be cut
+    log.write_bytes(b"caf\xc3\xa9 \xff\n")
+    assert kit.log_tail(str(log)) == "caf\u00e9 \ufffd"
+    assert kit.log_tail(str(tmp_path / "missing.log")) == ""
 
 
 @pytest.mark.parametrize(

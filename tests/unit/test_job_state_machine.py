@@ -9,12 +9,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shared.domain.job import (
+    LOG_TAIL_CHARS,
+    LOG_TAIL_LINES,
+    MAX_STAGE_MARKS,
     TERMINAL_STATES,
     InvalidTransition,
     Job,
     JobState,
     SourceObject,
+    StageMark,
     advance,
+    clean_log_tail,
     new_job,
     record_stage,
     record_submission,
@@ -191,6 +196,67 @@ def test_record_stage_fills_a_missing_slurm_id_but_never_replaces_one() -> None:
 @pytest.mark.parametrize("ending", ENDINGS)
 def test_record_stage_after_the_end_is_ignored(ending: JobState) -> None:
     assert record_stage(walk(JobState.RUNNING, ending), "routing", at(9)) is None
+
+
+def test_each_new_stage_gets_a_mark_and_repeats_do_not() -> None:
+    job = queued()
+    for minute, stage in enumerate(["fetching design", "synthesis", "synthesis", "routing", "routing"], start=1):
+        job = record_stage(job, stage, at(minute)) or job
+    assert job.stages == (
+        StageMark("fetching design", at(1)),
+        StageMark("synthesis", at(2)),
+        StageMark("routing", at(4)),
+    )
+    assert job.stage == "routing"
+
+
+def test_heartbeats_refresh_the_log_tail_and_a_new_stage_starts_without_one() -> None:
+    job = record_stage(queued(), "routing", at(1))
+    assert job is not None and job.log_tail is None
+    beat = record_stage(job, "routing", at(2), log_tail="pass 1\npass 2")
+    assert beat is not None and beat.log_tail == "pass 1\npass 2"
+    assert beat.stages == job.stages
+    # A report without a tail keeps the last one; the same tail again changes nothing.
+    assert record_stage(beat, "routing", at(3)) is None
+    assert record_stage(beat, "routing", at(3), log_tail="pass 1\npass 2") is None
+    following = record_stage(beat, "drc", at(4))
+    assert following is not None and following.log_tail is None
+    assert [m.name for m in following.stages] == ["routing", "drc"]
+
+
+def test_stage_marks_are_bounded() -> None:
+    job = queued()
+    for minute in range(MAX_STAGE_MARKS + 10):
+        job = record_stage(job, f"stage {minute}", at(minute)) or job
+    assert len(job.stages) == MAX_STAGE_MARKS
+    assert job.stage == f"stage {MAX_STAGE_MARKS + 9}"
+
+
+def test_the_log_tail_keeps_the_last_lines_within_the_bounds() -> None:
+    text = "".join(f"line {i}\n" for i in range(100))
+    assert clean_log_tail(text) == "\n".join(f"line {i}" for i in range(100 - LOG_TAIL_LINES, 100))
+    long_lines = "\n".join(f"{i:03d}" + "y" * 300 for i in range(30))
+    tail = clean_log_tail(long_lines)
+    assert tail is not None and len(tail) <= LOG_TAIL_CHARS
+    assert tail.endswith("029" + "y" * 300) and tail.startswith("0")  # whole lines only
+    assert clean_log_tail("x" * 10_000) == "x" * LOG_TAIL_CHARS  # one line: cut, not dropped
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ("\x1b[1;31mERROR\x1b[0m: congestion\r\n", "ERROR: congestion"),
+        ("progress 10%\rprogress 100%\n", "progress 10%\nprogress 100%"),
+        ("a\x00b\x07c\x08d\x7fe\x9bf\tg", "abcdef    g"),
+        ("<script>alert(1)</script>", "<script>alert(1)</script>"),  # text, escaped where it is shown
+        ("\n\n  \n", None),
+        ("", None),
+        (None, None),
+        (42, None),
+    ],
+)
+def test_the_log_tail_is_cleaned_of_control_characters(raw: object, clean: str | None) -> None:
+    assert clean_log_tail(raw) == clean
 
 
 # ------------------------------------------------------------------------------------------- property

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from shared.domain.design import DesignSpec, Resources
+from shared.domain.flows import render
 from shared.domain.flows.base import FlowRunner
 from shared.domain.flows.openlane import (
     CONTAINER_SCRIPT,
@@ -62,7 +63,7 @@ def test_openlane1_renders_spm_exactly() -> None:
     plan = runner.plan(SPM, Resources(cpus=4))
 
     assert plan.runner == "openlane1"
-    assert [s.name for s in plan.stages] == ["flow"]
+    assert [s.name for s in plan.stages] == ["flow", "render"]
     assert container_part(plan.stages[0].argv) == (
         "singularity",
         "--cleanenv",
@@ -169,7 +170,7 @@ def test_librelane_renders_spm_exactly() -> None:
     plan = runner.plan(SPM, Resources(cpus=8))
 
     assert plan.runner == "librelane"
-    assert [s.name for s in plan.stages] == ["flow"]
+    assert [s.name for s in plan.stages] == ["flow", "render"]
     assert container_part(plan.stages[0].argv) == (
         "singularity",
         "--cleanenv",
@@ -183,6 +184,52 @@ def test_librelane_renders_spm_exactly() -> None:
     assert plan.metrics_files == ("design/runs/olc/final/metrics.json", "design/runs/olc/resolved.json")
     assert plan.primary_outputs["gds"] == "design/runs/olc/final/gds/*.gds"
     assert plan.primary_outputs["netlist"] == "design/runs/olc/final/nl/*.v"
+
+
+@pytest.mark.parametrize(
+    ("runner", "final"),
+    [
+        (OpenLane1Runner(IMAGE, PDK_ROOT, "apptainer"), "design/runs/olc/results/final"),
+        (LibreLaneRunner(LL_IMAGE, PDK_ROOT, "apptainer"), "design/runs/olc/final"),
+    ],
+    ids=["openlane1", "librelane"],
+)
+def test_the_render_stage_draws_the_final_gds_with_the_images_klayout(runner: FlowRunner, final: str) -> None:
+    plan = runner.plan(SPM, Resources(cpus=4))
+    stage = plan.stages[-1]
+    image = IMAGE if isinstance(runner, OpenLane1Runner) else LL_IMAGE
+    # The never-failing wrapper on the host, around the same container entry as the flow (no PDK options needed).
+    assert stage.argv[:5] == ("sh", "-c", render._WRAPPER, render.WRAPPER_NAME, render.render_script())
+    assert container_part(stage.argv[5:]) == (
+        "apptainer",
+        "--cleanenv",
+        "--bind", "/apps/openlane/pdks:/apps/openlane/pdks:ro",
+        "--env", "QT_QPA_PLATFORM=offscreen",
+        image,
+        "klayout", "-b", "-r", "render/render_layout.py",
+        "-rd", f"layout={final}/gds/*.gds",
+        "-rd", "png=render/layout.png",
+        "-rd", "thumb=render/layout-thumb.png",
+        "-rd", "size=1200",
+        "-rd", "thumb_size=320",
+    )  # fmt: skip
+    assert (stage.cwd, dict(stage.env)) == (".", {})
+    assert {"render/layout.png", "render/layout-thumb.png"} <= set(plan.artifacts)
+    assert plan.primary_outputs["layout_png"] == "render/layout.png"
+    assert plan.primary_outputs["layout_thumb_png"] == "render/layout-thumb.png"
+
+
+def test_a_failing_render_in_the_container_does_not_fail_the_run(tmp_path: Path) -> None:
+    """A stand-in runtime that fails like a missing KLayout: the stage still exits 0 and says why."""
+    fake = tmp_path / "singularity"
+    fake.write_text('#!/bin/sh\necho "FATAL: klayout: executable file not found in $PATH" >&2\nexit 255\n')
+    fake.chmod(0o755)
+    stage = LibreLaneRunner(LL_IMAGE, PDK_ROOT, str(fake)).plan(SPM, Resources()).stages[-1]
+    done = subprocess.run(stage.argv, cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert done.returncode == 0
+    assert "klayout: executable file not found" in done.stderr
+    assert "no layout picture: the renderer exited with status 255" in done.stderr
+    assert (tmp_path / "render" / "render_layout.py").read_text() == render.render_script()
 
 
 def test_openlane2_module_and_scl() -> None:

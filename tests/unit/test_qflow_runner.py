@@ -3,19 +3,33 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from shared.domain.design import DesignSpec, Resources
+from shared.domain.flows import render
 from shared.domain.flows.base import FlowPlan, FlowRunner, FlowStage
 from shared.domain.flows.qflow import QflowOsu035Runner
 from shared.domain.metrics import Metrics
 
 FIXTURES = Path(__file__).parent / "fixtures" / "qflow"
 NASTY = "src/a b;$(touch x).v"
-STAGES = ["prepare", "synthesis", "placement", "sta", "routing", "post-route-sta", "migrate", "drc", "lvs", "gdsii"]
+STAGES = [
+    "prepare",
+    "synthesis",
+    "placement",
+    "sta",
+    "routing",
+    "post-route-sta",
+    "migrate",
+    "drc",
+    "lvs",
+    "gdsii",
+    "render",
+]
 
 
 def spec(**overrides: object) -> DesignSpec:
@@ -55,11 +69,12 @@ def test_stages_are_the_qflow_steps_in_order() -> None:
     plan = plan_for(spec())
     assert [s.name for s in plan.stages] == STAGES
     assert stage(plan, "prepare").cwd == "."
-    assert all(s.cwd == "qflow" for s in plan.stages[1:])
+    assert all(s.cwd == "qflow" for s in plan.stages[1:-1])
+    assert stage(plan, "render").cwd == "."
 
 
 def test_qflow_stages_pass_action_and_top_as_arguments() -> None:
-    actions = {s.name: s.argv[4] for s in plan_for(spec(top_module="multiplier")).stages[1:]}
+    actions = {s.name: s.argv[4] for s in plan_for(spec(top_module="multiplier")).stages[1:-1]}
     assert actions == {
         "synthesis": "synthesize",
         "placement": "place",
@@ -71,7 +86,7 @@ def test_qflow_stages_pass_action_and_top_as_arguments() -> None:
         "lvs": "lvs",
         "gdsii": "gdsii",
     }
-    for s in plan_for(spec(top_module="multiplier")).stages[1:]:
+    for s in plan_for(spec(top_module="multiplier")).stages[1:-1]:
         assert s.argv[:2] == ("sh", "-c") and s.argv[3] == "sh"
         assert s.argv[5] == "multiplier"
 
@@ -84,10 +99,12 @@ def test_no_design_value_reaches_a_script_text() -> None:
         verilog_files=(NASTY, "rtl/file_marker.v"),
     )
     for s in plan_for(design).stages:
-        assert s.argv[:2] == ("sh", "-c") and s.argv[3] == "sh", s.name
-        script = s.argv[2]
-        for value in ("name_marker", "top_marker", "clock_marker", "file_marker", "touch x", "a b"):
-            assert value not in script, (s.name, value)
+        assert s.argv[:2] == ("sh", "-c") and s.argv[3] in ("sh", render.WRAPPER_NAME), s.name
+        # The render stage's second script (KLayout's) is the argument after $0.
+        scripts = (s.argv[2], s.argv[4]) if s.name == "render" else (s.argv[2],)
+        for script in scripts:
+            for value in ("name_marker", "top_marker", "clock_marker", "file_marker", "touch x", "a b"):
+                assert value not in script, (s.name, value)
 
 
 def test_file_names_are_arguments_and_odd_ones_are_renamed() -> None:
@@ -253,6 +270,61 @@ def test_gdsii_fails_without_a_gds(project: Path) -> None:
     assert "ERROR: no GDS was written (qflow/layout/spm.gds)" in done.stderr
     (project / "layout" / "spm.gds").write_bytes(b"\x00\x06\x00\x02\x00\x03")
     assert run_stage(project, "gdsii", None).returncode == 0
+
+
+def test_render_stage_draws_the_gds_with_the_cells_filled_from_their_lef() -> None:
+    plan = plan_for(spec(top_module="multiplier"))
+    render_stage = stage(plan, "render")
+    assert render_stage.argv[:5] == ("sh", "-c", render._WRAPPER, render.WRAPPER_NAME, render.render_script())
+    assert render_stage.argv[5:] == (
+        "klayout", "-b", "-r", "render/render_layout.py",
+        "-rd", "layout=qflow/layout/multiplier.gds",
+        "-rd", "png=render/layout.png",
+        "-rd", "thumb=render/layout-thumb.png",
+        "-rd", "size=1200",
+        "-rd", "thumb_size=320",
+        "-rd", "lef=/usr/share/qflow/tech/osu035/osu035_stdcells.lef",
+        "-rd", "lef_layers=metal1=49/0,via1=50/0,metal2=51/0,via2=61/0,metal3=62/0,via3=30/0,metal4=31/0",
+    )  # fmt: skip
+    assert render_stage.env == {"QT_QPA_PLATFORM": "offscreen"}
+    assert plan.primary_outputs["layout_png"] == "render/layout.png"
+    assert plan.primary_outputs["layout_thumb_png"] == "render/layout-thumb.png"
+
+
+@pytest.mark.parametrize(
+    ("klayout", "words"),
+    [
+        ('echo "render failed: RenderError: the layout is empty" >&2; exit 1', "exited with status 1"),
+        ("kill -SEGV $$", "exited with status 139"),
+        (None, "exited with status 127"),  # no KLayout on the node
+    ],
+    ids=["error", "crash", "missing"],
+)
+def test_a_failing_render_does_not_fail_the_run(tmp_path: Path, klayout: str | None, words: str) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("sh", "mkdir", "printf", "timeout"):  # what the wrapper itself needs, and nothing else
+        (bin_dir / tool).symlink_to(shutil.which(tool) or tool)
+    if klayout is not None:
+        (bin_dir / "klayout").write_text(f"#!/bin/sh\n{klayout}\n")
+        (bin_dir / "klayout").chmod(0o755)
+    argv = stage(plan_for(spec()), "render").argv
+    done = subprocess.run(argv, cwd=tmp_path, env={"PATH": str(bin_dir)}, capture_output=True, text=True, check=False)
+    assert done.returncode == 0
+    assert f"warning: no layout picture: the renderer {words}" in done.stderr
+    assert (tmp_path / "render" / "render_layout.py").read_text() == render.render_script()
+
+
+def test_the_render_stage_hands_klayout_its_arguments_untouched(tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "klayout").write_text('#!/bin/sh\nfor a in "$@"; do printf "<%s>\\n" "$a"; done\n')
+    (bin_dir / "klayout").chmod(0o755)
+    argv = stage(plan_for(spec()), "render").argv
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    done = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, check=True)
+    assert [line[1:-1] for line in done.stdout.splitlines()] == list(argv[6:])
+    assert done.stderr == ""
 
 
 # ------------------------------------------------------------------------------------------------- metrics

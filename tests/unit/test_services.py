@@ -131,6 +131,14 @@ def test_ingest_records_a_queued_job_with_the_validated_design() -> None:
     assert ingest.mailer.sent == []
 
 
+def test_an_upload_replaced_before_ingest_read_it_is_rejected_not_retried_forever() -> None:
+    ingest = Ingest()
+    event = UploadEvent(SourceObject("designs", f"{OWNER}/spm.tar.gz", 7, size=100), metadata={})
+    job = ingest.run(event)  # the store has no such generation: it was overwritten meanwhile
+    assert job is not None and job.state is JobState.REJECTED
+    assert "replaced or deleted before it could be read" in (job.reason or "")
+
+
 def test_the_same_upload_event_three_times_makes_one_job() -> None:
     ingest = Ingest()
     event = ingest.upload(f"{OWNER}/spm.tar.gz", spm_archive())
@@ -426,7 +434,7 @@ class Completion:
             cluster=self.cluster,
             store=self.store,
             publisher=self.publisher,
-            notifier=Notifier(self.jobs, self.mailer, "results"),
+            notifier=Notifier(self.jobs, self.mailer, "results", "https://olc.example.org", self.store),
             runners=RUNNERS,
             hook_master_key=lambda: MASTER,
             quotas=self.quotas,
@@ -493,6 +501,50 @@ def test_progress_moves_the_job_to_running_with_the_stage() -> None:
     assert run.mailer.sent == [] and run.publisher.messages == []
 
 
+def test_progress_heartbeats_record_the_stage_timeline_and_a_clean_log_tail() -> None:
+    run = Completion()
+    assert run.call({"kind": "progress", "stage": "routing", "seq": 1}).status == 200
+    run.clock.advance(20)
+    noisy = "".join(f"pass {i}\x1b[0m\r\n" for i in range(60)) + "\x07done"
+    assert run.call({"kind": "progress", "stage": "routing", "log_tail": noisy, "seq": 2}).status == 200
+    run.clock.advance(20)
+    assert run.call({"kind": "progress", "stage": "drc", "seq": 3}).status == 200
+    run.clock.advance(5)
+    # The run's last report: the final lines of its last stage; a tail that is not text is ignored.
+    assert run.call({"kind": "progress", "stage": "drc", "log_tail": {"x": 1}, "seq": 4}).status == 200
+    assert run.call({"kind": "progress", "stage": "drc", "log_tail": "drc = 0\n", "seq": 5}).status == 200
+
+    job = run.stored()
+    start = T0 + timedelta(hours=2)
+    assert [(m.name, m.at) for m in job.stages] == [("routing", start), ("drc", start + timedelta(seconds=40))]
+    assert (job.stage, job.log_tail) == ("drc", "drc = 0")
+    history = [r for r in run.jobs.docs[job.id]["history"] if r["state"] == "RUNNING"]
+    assert len(history) == 1
+
+
+def test_a_heartbeat_keeps_only_the_last_lines() -> None:
+    run = Completion(JobState.RUNNING)
+    lines = "".join(f"line {i}\n" for i in range(1000))
+    assert run.call({"kind": "progress", "stage": "routing", "log_tail": lines}).status == 200
+    tail = run.stored().log_tail
+    assert tail is not None and tail.splitlines() == [f"line {i}" for i in range(960, 1000)]
+
+
+def test_the_final_log_tail_survives_the_end_of_the_job() -> None:
+    run = Completion(JobState.RUNNING)
+    assert run.call({"kind": "progress", "stage": "routing", "log_tail": "ERROR: congestion"}).status == 200
+    failed = {**SUCCESS_MANIFEST, "flow_exit_code": 2, "failed_stage": "routing", "error_excerpt": "ERROR: congestion"}
+    run.put_manifest(failed)
+    run.cluster.states[SLURM_ID] = ["COMPLETED"]
+    assert run.ended() == Reply(200, "FAILED")
+    job = run.stored()
+    assert (job.log_tail, job.error_excerpt, [m.name for m in job.stages]) == (
+        "ERROR: congestion",
+        "ERROR: congestion",
+        ["routing"],
+    )
+
+
 def test_progress_for_an_unknown_job_is_not_found() -> None:
     run = Completion()
     run.jobs.docs.clear()
@@ -501,7 +553,10 @@ def test_progress_for_an_unknown_job_is_not_found() -> None:
 
 def test_ended_with_a_successful_manifest() -> None:
     run = Completion(JobState.RUNNING)
-    run.put_manifest(SUCCESS_MANIFEST, spm_outputs())
+    pictures = {"render/layout.png": "", "render/layout-thumb.png": ""}
+    run.put_manifest(SUCCESS_MANIFEST, {**spm_outputs(), **pictures})
+    thumbnail = b"\x89PNG\r\n\x1a\n" + bytes(100)
+    run.store.put("results", f"{run.job.results_prefix}files/render/layout-thumb.png", thumbnail)
     run.cluster.states[SLURM_ID] = ["COMPLETED"]
     assert run.ended() == Reply(200, "SUCCEEDED")
 
@@ -516,12 +571,16 @@ def test_ended_with_a_successful_manifest() -> None:
     prefix = f"gs://results/{job.results_prefix}"
     assert job.artifacts["gds"] == f"{prefix}files/qflow/layout/spm.gds"
     assert job.artifacts["manifest"] == f"{prefix}manifest.json"
+    assert job.artifacts["layout_png"] == f"{prefix}files/render/layout.png"
+    assert job.artifacts["layout_thumb_png"] == f"{prefix}files/render/layout-thumb.png"
     assert job.cluster_ended_at == datetime.fromtimestamp(1793610000.25, UTC)
     assert job.error_excerpt is None
 
     (mail,) = run.mailer.sent
     assert mail.to == OWNER and "finished successfully" in mail.subject
     assert "Cells" in mail.text and prefix in mail.text
+    assert f"https://olc.example.org/v1/jobs/{job.id}/download" in mail.text
+    assert [image.data for image in mail.images] == [thumbnail]
     assert run.publisher.messages == [("olc-jobs", {"kind": "slot-freed", "job_id": job.id}, {"kind": "slot-freed"})]
     assert [(user, month) for user, month, _ in run.quotas.added] == [(OWNER, "2026-11")]
 

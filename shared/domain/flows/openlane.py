@@ -6,8 +6,9 @@ Two runners share one way of entering the container:
 * `LibreLaneRunner` ("librelane", or "openlane2" with module "openlane"):
   `python3 -m librelane --run-tag T --overwrite -j N --manual-pdk --pdk-root P --pdk K [--scl S] config.json`.
 
-Each plan is ONE stage named "flow". OpenLane can be cut into pieces (OL1 `-from/-to`, LibreLane
-`--from/--to`), but not cheaply or safely here:
+Each plan runs OpenLane as ONE stage named "flow", then draws the final GDS with the image's own KLayout
+(shared/domain/flows/render.py: a stage that never fails the run). OpenLane can be cut into pieces (OL1
+`-from/-to`, LibreLane `--from/--to`), but not cheaply or safely here:
   - OL1 re-runs `prep`, the final report, `save_final_views` and the runtime bookkeeping on every invocation,
     and resuming a tag across invocations is a known bug (The-OpenROAD-Project/OpenLane#885);
   - LibreLane step ids are version-specific (the Classic flow has ~80 steps, some repeated) and a user's
@@ -33,6 +34,7 @@ from typing import Any
 
 from shared.domain.design import DesignSpec, Resources
 from shared.domain.design_config import PDKS
+from shared.domain.flows import render
 from shared.domain.flows.base import DESIGN_DIR, FlowPlan, FlowStage
 from shared.domain.metrics import Metrics
 
@@ -130,6 +132,12 @@ def _scl_for(design: DesignSpec) -> str | None:
     return scl
 
 
+def _render_stage(container: ContainerCommand, final_dir: str) -> FlowStage:
+    # OpenLane names the GDS after the design; the render script draws the first match of the glob.
+    command = render.klayout_command(f"{final_dir}/gds/*.gds")
+    return render.render_stage(container.argv(render.ENV, command), env={})
+
+
 def _config_path(design: DesignSpec) -> str:
     # DesignSpec guarantees a relative path inside the design root; the "design/" prefix also means it can
     # never start with "-" and be taken for an option.
@@ -188,7 +196,10 @@ class OpenLane1Runner:
         run, final = self.run_dir, f"{self.run_dir}/results/final"
         return FlowPlan(
             runner=self.name,
-            stages=(FlowStage(name=STAGE_NAME, argv=self.container.argv(env, command)),),
+            stages=(
+                FlowStage(name=STAGE_NAME, argv=self.container.argv(env, command)),
+                _render_stage(self.container, final),
+            ),
             artifacts=(
                 f"{final}/gds/*.gds",
                 f"{final}/def/*.def",
@@ -201,6 +212,7 @@ class OpenLane1Runner:
                 f"{run}/reports/**/*.rpt",
                 f"{run}/logs/**/*.log",
                 f"{run}/*.log",
+                *render.ARTIFACTS,
             ),
             metrics_files=(f"{run}/reports/metrics.csv",),
             primary_outputs={
@@ -208,6 +220,7 @@ class OpenLane1Runner:
                 "def": f"{final}/def/*.def",
                 "lef": f"{final}/lef/*.lef",
                 "netlist": f"{final}/verilog/gl/*.v",
+                **render.PRIMARY_OUTPUTS,
             },
         )
 
@@ -272,7 +285,10 @@ class LibreLaneRunner:
         run, final = self.run_dir, f"{self.run_dir}/final"
         return FlowPlan(
             runner=self.name,
-            stages=(FlowStage(name=STAGE_NAME, argv=self.container.argv(env, command)),),
+            stages=(
+                FlowStage(name=STAGE_NAME, argv=self.container.argv(env, command)),
+                _render_stage(self.container, final),
+            ),
             artifacts=(
                 f"{final}/gds/*.gds",
                 f"{final}/def/*.def",
@@ -288,6 +304,7 @@ class LibreLaneRunner:
                 f"{run}/*/*.log",
                 f"{run}/*/*.rpt",
                 f"{run}/*/reports/**/*.rpt",
+                *render.ARTIFACTS,
             ),
             metrics_files=(f"{final}/metrics.json", f"{run}/resolved.json"),
             primary_outputs={
@@ -295,6 +312,7 @@ class LibreLaneRunner:
                 "def": f"{final}/def/*.def",
                 "lef": f"{final}/lef/*.lef",
                 "netlist": f"{final}/nl/*.v",
+                **render.PRIMARY_OUTPUTS,
             },
         )
 

@@ -12,6 +12,17 @@ from shared.domain.design import DesignSpec
 
 TECH = "osu035"
 LIBERTY = "/usr/share/qflow/tech/osu035/osu035_stdcells.lib"
+STDCELL_LEF = "/usr/share/qflow/tech/osu035/osu035_stdcells.lef"
+# The GDS layer magic writes for each routing layer of the LEF (the "calma" lines of SCN4M_SUBM.20.tech).
+GDS_LAYERS = {
+    "metal1": "49/0",
+    "via1": "50/0",
+    "metal2": "51/0",
+    "via2": "61/0",
+    "metal3": "62/0",
+    "via3": "30/0",
+    "metal4": "31/0",
+}
 
 # Design values end up inside tool scripts (qflow's tcsh scripts paste the top module and the source list into
 # generated scripts that tcsh runs again; yosys and OpenSTA read them in commands), so only plain names may reach

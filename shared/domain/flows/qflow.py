@@ -9,8 +9,12 @@ qflow chains yosys (synthesis), graywolf (placement), qrouter (routing), OpenSTA
     qflow/synthesis/<top>.sdc    ours: the design's clock for OpenSTA
     qflow/log/*.log              qflow's logs; qflow/log/<action>.out is each step's console, kept by us
     qflow/reports/area.rpt       ours: yosys `stat -liberty` of the synthesised netlist
+    render/layout*.png           the layout drawn by KLayout (shared/domain/flows/render.py)
 
 Every stage runs a fixed shell script of this module; design values reach it only as positional arguments.
+
+Debian ships the OSU cells without their GDS, so the GDS only references them: the render stage fills them from the
+cells' LEF (pins and obstructions), on the GDS layers magic uses, so the picture shows the cell rows too.
 """
 
 from __future__ import annotations
@@ -20,10 +24,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from shared.domain.design import DesignSpec, Resources
+from shared.domain.flows import render
 from shared.domain.flows.base import DESIGN_DIR, FlowPlan, FlowStage
 from shared.domain.flows.osu035 import (
+    GDS_LAYERS,
     LIBERTY,
     PLAIN_PATH,
+    STDCELL_LEF,
     TECH,
     checked_identifier,
     last_match,
@@ -68,10 +75,13 @@ done
 # Arguments: qflow action, top, qflow log name. qflow's console rarely says why a step failed (the reason is
 # in its log), so the matching log lines go to stderr. The console is kept as log/<action>.out because
 # qflow's vesta.sh deletes post_sta.log after OpenSTA wrote the post-route report into it.
+# The console also streams to the stage's log while qflow runs (the job's live log tail). POSIX sh has no
+# pipefail, so qflow's status comes back through fd 4 while its output goes through tee to fd 3 (the stage's
+# stdout); qflow itself gets neither descriptor, so nothing it leaves running can hold the status pipe open.
 _RUN_QFLOW = rf"""action=$1 top=$2 log=log/$3
-qflow "$action" -T {TECH} "$top" > "log/$action.out" 2>&1
-rc=$?
-cat "log/$action.out"
+exec 3>&1
+rc=$( {{ {{ qflow "$action" -T {TECH} "$top" 3>&- 4>&- 2>&1; echo "$?" >&4; }} | tee "log/$action.out" >&3; }} 4>&1 )
+rc=${{rc:-1}}  # no status at all is a failure too
 if [ "$rc" -ne 0 ]; then
   printf 'ERROR: qflow %s failed (exit %s); from qflow/%s:\n' "$action" "$rc" "$log" >&2
   grep -i -E 'error|fail|cannot|not found' "$log" 2>/dev/null | tail -n 20 >&2
@@ -160,7 +170,7 @@ class QflowOsu035Runner:
         top = checked_identifier(design.top_module, "top module")
         if not verilog_sources(design):
             raise ValueError("the design lists no Verilog source files (headers alone cannot be synthesised)")
-        stages = (_prepare_stage(design, top), *(_qflow_stage(step, top) for step in _STEPS))
+        stages = (_prepare_stage(design, top), *(_qflow_stage(step, top) for step in _STEPS), _render_stage(top))
         return FlowPlan(
             runner=self.name,
             stages=stages,
@@ -203,6 +213,11 @@ def _qflow_stage(step: _Step, top: str) -> FlowStage:
     return FlowStage(name=step.stage, argv=("sh", "-c", script, "sh", step.action, top, step.log), cwd=PROJECT_DIR)
 
 
+def _render_stage(top: str) -> FlowStage:
+    gds = f"{PROJECT_DIR}/layout/{top}.gds"
+    return render.render_stage(render.klayout_command(gds, lef_files=(STDCELL_LEF,), lef_layers=GDS_LAYERS))
+
+
 def _source_entries(files: tuple[str, ...]) -> list[tuple[str, str]]:
     """(design-relative path, entry of qflow/source/<top>.fl) per file, in the design's order."""
     entries = []
@@ -241,6 +256,7 @@ def _artifacts(top: str) -> tuple[str, ...]:
         f"{synthesis}/reports/*.log",
         f"{PROJECT_DIR}/reports/*.rpt",
         f"{PROJECT_DIR}/log/*",
+        *render.ARTIFACTS,
     )
 
 
@@ -266,6 +282,7 @@ def _primary_outputs(top: str) -> dict[str, str]:
         "netlist": f"{PROJECT_DIR}/synthesis/{top}.rtlnopwr.v",
         "sdf": f"{PROJECT_DIR}/synthesis/{top}.sdf",
         "spef": f"{PROJECT_DIR}/synthesis/{top}.spef",
+        **render.PRIMARY_OUTPUTS,
     }
 
 

@@ -146,6 +146,13 @@ resource "google_storage_bucket_iam_member" "design_readers" {
   member   = each.value
 }
 
+resource "google_storage_bucket_iam_member" "design_upload_signers" {
+  for_each = var.design_upload_signers
+  bucket   = google_storage_bucket.designs.name
+  role     = "roles/storage.objectCreator"
+  member   = each.value
+}
+
 resource "google_storage_bucket_iam_member" "result_readers" {
   for_each = var.result_readers
   bucket   = google_storage_bucket.results.name

@@ -121,6 +121,12 @@ variable "design_readers" {
   default     = {}
 }
 
+variable "design_upload_signers" {
+  description = "IAM members (by a static key) that sign upload links for users: they may create designs objects."
+  type        = map(string)
+  default     = {}
+}
+
 variable "result_readers" {
   description = "IAM members (by a static key) that may read every result: the completion hook."
   type        = map(string)

@@ -76,3 +76,26 @@ resource "google_firestore_field" "callback_signatures_ttl" {
   ttl_config {}
   index_config {}
 }
+
+# list_for_owner with a state filter: jobs where owner == U and state in [...] order by created_at desc (the API's
+# job list filtered by state, and the status page's "active" list).
+resource "google_firestore_index" "jobs_owner_state_created_desc" {
+  project    = var.project_id
+  database   = google_firestore_database.this.name
+  collection = "jobs"
+
+  fields {
+    field_path = "owner"
+    order      = "ASCENDING"
+  }
+
+  fields {
+    field_path = "state"
+    order      = "ASCENDING"
+  }
+
+  fields {
+    field_path = "created_at"
+    order      = "DESCENDING"
+  }
+}

@@ -130,6 +130,13 @@ resource "google_service_account" "api" {
   display_name = "OpenLane Cloud API"
 }
 
+# The API signs Cloud Storage links through the IAM Credentials API as itself (signBlob): no key file exists.
+resource "google_service_account_iam_member" "api_signs_its_own_links" {
+  service_account_id = google_service_account.api.name
+  role               = "roles/iam.serviceAccountTokenCreator"
+  member             = "serviceAccount:${google_service_account.api.email}"
+}
+
 # Identity of event delivery: the Eventarc storage trigger of ingest and the Pub/Sub pushes to the dispatcher.
 resource "google_service_account" "events" {
   project      = var.project_id

@@ -1,0 +1,134 @@
+"""olc commands about jobs: submit, watch, status, list, cancel, delete."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any
+
+from shared.cli import client, render
+from shared.cli.client import ClientConfig, ClientError
+from shared.domain.job import TERMINAL_STATES
+
+_TERMINAL = {s.value for s in TERMINAL_STATES}
+POLL_S = 1.0
+
+
+def submit(args: argparse.Namespace) -> int:
+    config = ClientConfig.from_env(args.user)
+    name, data = client.pack_design(args.path)
+    notify = not args.no_email
+    if args.via_bucket:
+        source = client.upload(config, name, data, notify=notify)
+    else:
+        source = client.upload_via_api(config, name, data, notify=notify)
+    job_id = client.expected_job_id(source)
+    page = f"{config.api_url}/jobs/{job_id}"
+    if not (args.watch or args.wait):
+        if args.json:
+            render.print_json({"job_id": job_id, "upload": source.uri, "size": len(data), "page": page})
+        else:
+            print(f"uploaded {source.uri} ({len(data)} bytes)\njob {job_id}\npage {page}")
+        return 0
+    if not args.json:
+        print(f"uploaded {source.uri} ({len(data)} bytes)\njob {job_id}\npage {page}", file=sys.stderr)
+    return _follow(config, job_id, args.timeout, args.json)
+
+
+def watch(args: argparse.Namespace) -> int:
+    return _follow(ClientConfig.from_env(args.user), args.job_id, args.timeout, args.json)
+
+
+def _follow(config: ClientConfig, job_id: str, timeout_s: float, as_json: bool) -> int:
+    """Show the job's progress until it ends; exit 0 on SUCCEEDED, 1 on any other end, 3 on timeout."""
+    live = sys.stderr.isatty() and not as_json
+    deadline = time.monotonic() + timeout_s
+    last_line = ""
+    job: dict[str, Any] | None = None
+    while time.monotonic() < deadline:
+        job = client.api_get(config, f"/v1/jobs/{job_id}")
+        if job is not None:
+            line = render.progress_line(job)
+            if line != last_line and not as_json:
+                # A terminal gets one line redrawn in place; a pipe or log file gets one line per change.
+                print(("\r\x1b[2K" + line) if live else line, end="" if live else "\n", file=sys.stderr, flush=True)
+                last_line = line
+            if job["state"] in _TERMINAL:
+                break
+        time.sleep(POLL_S)
+    if live:
+        print(file=sys.stderr)
+    if job is None:
+        raise ClientError(f"no job {job_id} of yours (yet): is the id right? `olc list` shows your jobs")
+    if job["state"] not in _TERMINAL:
+        print(f"olc: job {job_id} is still {job['state']} after {timeout_s:.0f} s; `olc watch {job_id}` goes on")
+        return 3
+    if as_json:
+        render.print_json(job)
+    else:
+        render.job_summary(job)
+    return 0 if job["state"] == "SUCCEEDED" else 1
+
+
+def status(args: argparse.Namespace) -> int:
+    config = ClientConfig.from_env(args.user)
+    job = client.api_get(config, f"/v1/jobs/{args.job_id}")
+    if job is None:
+        raise ClientError(f"no job {args.job_id} of yours")
+    if args.json:
+        render.print_json(job)
+    else:
+        render.job_summary(job)
+    return 0
+
+
+def list_jobs(args: argparse.Namespace) -> int:
+    config = ClientConfig.from_env(args.user)
+    query = f"/v1/jobs?limit={min(args.limit, 500)}" + (f"&state={args.state.upper()}" if args.state else "")
+    jobs: list[dict[str, Any]] = []
+    cursor: str | None = None
+    while True:
+        reply = client.api_get(config, query + (f"&cursor={cursor}" if cursor else "")) or {"jobs": []}
+        jobs += reply["jobs"]
+        cursor = reply.get("next_cursor")
+        if not (args.all and cursor):
+            break
+    if args.json:
+        render.print_json(jobs)
+    else:
+        render.job_table(jobs)
+        if cursor and not args.all:
+            print(f"(more: olc list --all, or --limit {args.limit * 2})")
+    return 0
+
+
+def cancel(args: argparse.Namespace) -> int:
+    config = ClientConfig.from_env(args.user)
+    reply = client.api_call(config, "POST", f"/v1/jobs/{args.job_id}/cancel", {})
+    if reply is None:
+        raise ClientError(f"no job {args.job_id} of yours")
+    if args.json:
+        render.print_json(reply)
+    else:
+        print(f"{reply['job_id']}: {reply['message']}")
+    return 0
+
+
+def delete(args: argparse.Namespace) -> int:
+    config = ClientConfig.from_env(args.user)
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise ClientError("deleting removes the results for good: add --yes to confirm")
+        answer = input(f"Delete job {args.job_id} and all its results for good? Type the job id to confirm: ")
+        if answer.strip() != args.job_id:
+            print("not deleted")
+            return 1
+    reply = client.api_call(config, "DELETE", f"/v1/jobs/{args.job_id}?confirm={args.job_id}")
+    if reply is None:
+        raise ClientError(f"no job {args.job_id} of yours")
+    if args.json:
+        render.print_json(reply)
+    else:
+        print(f"{reply['job_id']}: deleted ({reply['objects_removed']} result files removed; your upload stays)")
+    return 0

@@ -1,0 +1,173 @@
+"""The HTTP API and status pages: the route table, sign-in, and turning failures into the one error format."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import flask
+
+from shared import bootstrap
+from shared.adapters.identity import Unauthenticated
+from shared.config import settings
+from shared.services.queries import NotFound
+from shared.services.quota_admin import Forbidden
+from shared.services.results import NoResults
+from shared.structured_log import fields, get, set_trace_from_headers
+from shared.web import account_api, jobs_api, pages, public_api
+from shared.web.routing import ApiError, Call, QueryParam, Route, find_route
+
+log = get(__name__)
+_STATE_FILTER = QueryParam(
+    "state", "Only jobs in these states, comma-separated (e.g. QUEUED,RUNNING).", {"type": "string"}
+)
+_LIMIT = QueryParam("limit", "Most jobs in one page (1-500, default 50).", {"type": "integer", "minimum": 1})
+_CURSOR = QueryParam("cursor", "`next_cursor` of the previous page.", {"type": "string"})
+
+ROUTES: tuple[Route, ...] = (
+    # ------------------------------------------------------------------------------------------------- jobs
+    Route(
+        "GET",
+        "/v1/jobs",
+        jobs_api.list_my_jobs,
+        "caller",
+        "List my jobs, newest first",
+        "JobList",
+        query=(_STATE_FILTER, _LIMIT, _CURSOR),
+        errors=(400,),
+    ),
+    Route("GET", "/v1/jobs/{job_id}", jobs_api.get_one_job, "job", "One job: state, stage, timeline, metrics", "Job"),
+    Route("POST", "/v1/jobs/{job_id}/cancel", jobs_api.cancel_one_job, "job", "Cancel a job", "CancelResult"),
+    Route(
+        "DELETE",
+        "/v1/jobs/{job_id}",
+        jobs_api.delete_one_job,
+        "job",
+        "Delete a finished job and its results (the upload stays)",
+        "Deleted",
+        query=(QueryParam("confirm", "The job id again, to confirm.", {"type": "string"}),),
+        errors=(400, 409),
+    ),
+    Route(
+        "GET",
+        "/v1/jobs/{job_id}/artifacts",
+        jobs_api.list_job_artifacts,
+        "job",
+        "The run's files, with links valid for 15 minutes",
+        "ArtifactList",
+    ),
+    Route(
+        "GET",
+        "/v1/jobs/{job_id}/download",
+        jobs_api.download_job,
+        "job",
+        "The whole run as one ZIP, or one file (?path=) by redirect",
+        "application/zip",
+        query=(QueryParam("path", "One file of the run (as listed by /artifacts).", {"type": "string"}),),
+    ),
+    Route(
+        "GET",
+        "/v1/jobs/{job_id}/logs",
+        jobs_api.job_log_tail,
+        "job",
+        "The end of the run's log (live while it runs)",
+        "LogTail",
+        query=(QueryParam("lines", "How many lines (1-500, default 100).", {"type": "integer", "minimum": 1}),),
+        errors=(400,),
+    ),
+    Route(
+        "GET",
+        "/v1/jobs/{job_id}/metrics",
+        jobs_api.job_metrics,
+        "job",
+        "The run's metrics (JSON, or ?format=csv)",
+        "JobMetrics",
+        query=(QueryParam("format", "`json` (default) or `csv`.", {"type": "string", "enum": ["json", "csv"]}),),
+    ),
+    Route(
+        "GET",
+        "/v1/jobs/{job_id}/layout.png",
+        jobs_api.job_layout_image,
+        "job",
+        "The layout render (redirect to the PNG; ?size=thumb for the thumbnail)",
+        "image/png",
+        status=302,
+        query=(QueryParam("size", "`full` (default) or `thumb`.", {"type": "string", "enum": ["full", "thumb"]}),),
+    ),
+    # ---------------------------------------------------------------------------------------------- account
+    Route(
+        "POST",
+        "/v1/uploads",
+        account_api.create_upload,
+        "caller",
+        "Get a signed URL to upload a design archive (then PUT the file there)",
+        "UploadTicket",
+        status=201,
+        request_body="UploadRequest",
+        errors=(400,),
+    ),
+    Route("GET", "/v1/quota", account_api.my_quota, "caller", "My quota and this month's usage", "Quota"),
+    Route("GET", "/v1/quotas/{user}", account_api.users_quota, "user", "A user's quota (admins: anyone's)", "Quota"),
+    Route(
+        "PUT",
+        "/v1/quotas/{user}",
+        account_api.change_quota,
+        "admin",
+        "Change a user's quota, or the defaults (user `_defaults`)",
+        "Quota",
+        request_body="QuotaChange",
+        errors=(400,),
+    ),
+    # ----------------------------------------------------------------------------------------------- public
+    Route("GET", "/v1/queue", public_api.queue, "public", "How busy the queue is (no personal data)", "QueueOverview"),
+    Route("GET", "/v1/openapi.json", public_api.openapi_document, "public", "This API's OpenAPI 3 document"),
+    # ------------------------------------------------------------------------------------------------ pages
+    Route("GET", "/", pages.my_jobs_page, "public", "Status page: my jobs", "text/html", in_api_document=False),
+    Route(
+        "GET", "/jobs/{job_id}", pages.job_page, "public", "Status page: one job", "text/html", in_api_document=False
+    ),
+    Route("GET", "/queue", pages.queue_page, "public", "Status page: the queue", "text/html", in_api_document=False),
+    Route("GET", "/assets/{asset}", pages.asset, "public", "Page assets", "text/plain", in_api_document=False),
+)
+
+
+def base_url(request: flask.Request) -> str:
+    configured = settings().status_base_url
+    return configured.rstrip("/") if configured else request.host_url.rstrip("/")
+
+
+def handle(request: flask.Request) -> flask.Response:
+    set_trace_from_headers(request.headers, settings().project_id)
+    try:
+        route, params = find_route(ROUTES, request.method, request.path)
+        caller = None if route.access == "public" else bootstrap.identity().caller(request.headers)
+        call = Call(caller, params, request.args, _body(request, route), datetime.now(UTC), base_url(request))
+        response = route.handler(call)
+        if response.status_code == 200 and route.status != 200:
+            response.status_code = route.status
+        return response
+    except Unauthenticated as exc:
+        return ApiError(401, "unauthenticated", str(exc)).response()
+    except NotFound as exc:
+        return ApiError(404, "not_found", f"you have no job {exc.args[0] if exc.args else ''}").response()
+    except Forbidden as exc:
+        return ApiError(403, "forbidden", str(exc)).response()
+    except NoResults as exc:
+        return ApiError(404, "no_results", str(exc)).response()
+    except ApiError as exc:
+        return exc.response()
+    except Exception:
+        log.exception("the API failed", extra=fields(path=request.path, method=request.method))
+        return ApiError(500, "internal", "something went wrong on our side; it has been logged").response()
+
+
+def _body(request: flask.Request, route: Route) -> object:
+    if route.request_body is None:
+        return None
+    raw = request.get_data(cache=False)
+    if len(raw) > 64 << 10:
+        raise ApiError(413, "body_too_large", "the request body is larger than 64 KiB")
+    try:
+        return json.loads(raw) if raw else None
+    except ValueError as exc:
+        raise ApiError(400, "invalid_json", f"the request body is not JSON: {exc}") from exc

@@ -1,0 +1,224 @@
+"""JSON Schemas of the API's bodies, as they appear in the OpenAPI document (components/schemas)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.domain.job import JobState
+
+Schema = dict[str, Any]
+
+
+def _nullable(kind: str, **extra: Any) -> Schema:
+    return {"type": [kind, "null"], **extra}
+
+
+_TIME = {"type": "string", "format": "date-time"}
+_NULLABLE_TIME = _nullable("string", format="date-time")
+_STATE = {"type": "string", "enum": [s.value for s in JobState]}
+
+SCHEMAS: dict[str, Schema] = {
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message"],
+                "properties": {
+                    "code": {"type": "string", "description": "Stable, machine-readable reason."},
+                    "message": {"type": "string", "description": "What went wrong and what to do."},
+                    "details": {"description": "More about the problem, when there is more."},
+                },
+            }
+        },
+    },
+    "TimelineEvent": {
+        "type": "object",
+        "required": ["kind", "name", "at"],
+        "properties": {
+            "kind": {"type": "string", "enum": ["state", "stage"]},
+            "name": {"type": "string"},
+            "at": _TIME,
+            "reason": _nullable("string"),
+        },
+    },
+    "Metrics": {
+        "type": "object",
+        "description": "Key figures of a finished run; a figure the flow did not report is absent.",
+        "properties": {
+            "cell_count": {"type": "integer"},
+            "area_um2": {"type": "number"},
+            "wns_ns": {"type": "number"},
+            "tns_ns": {"type": "number"},
+            "clock_period_ns": {"type": "number"},
+            "max_frequency_mhz": {"type": "number"},
+            "drc_errors": {"type": "integer"},
+            "lvs_match": {"type": "boolean"},
+            "routing_failures": {"type": "integer"},
+            "runtime_s": {"type": "number"},
+            "peak_memory_mb": {"type": "number"},
+        },
+    },
+    "Job": {
+        "type": "object",
+        "required": ["id", "owner", "state", "created_at", "timeline", "links"],
+        "properties": {
+            "id": {"type": "string", "pattern": "^j[0-9a-f]{19}$"},
+            "owner": {"type": "string"},
+            "state": _STATE,
+            "stage": _nullable("string", description="The flow stage running now, or the last one."),
+            "design_name": _nullable("string"),
+            "flow": _nullable("string"),
+            "upload": {
+                "type": "object",
+                "properties": {"name": {"type": "string"}, "size": _nullable("integer")},
+            },
+            "created_at": _TIME,
+            "updated_at": _TIME,
+            "timeline": {"type": "array", "items": {"$ref": "#/components/schemas/TimelineEvent"}},
+            "progress": {
+                "type": "object",
+                "description": "Flow stages finished of those planned, for progress bars.",
+                "properties": {
+                    "stages_done": {"type": "integer"},
+                    "stages_total": {"type": "integer"},
+                    "planned_stages": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+            "queue_position": _nullable("integer", description="1-based place among waiting jobs."),
+            "estimated_start_at": _NULLABLE_TIME,
+            "reason": _nullable("string", description="Why the job was rejected or ended as it did."),
+            "last_error": _nullable("string"),
+            "error_excerpt": _nullable("string"),
+            "metrics": {"oneOf": [{"$ref": "#/components/schemas/Metrics"}, {"type": "null"}]},
+            "resources": {
+                "type": "object",
+                "properties": {
+                    "cpus": {"type": "integer"},
+                    "memory_mb": {"type": "integer"},
+                    "time_limit_minutes": {"type": "integer"},
+                },
+            },
+            "core_hours": _nullable("number"),
+            "flow_runtime_s": _nullable("number"),
+            "slurm_job_id": _nullable("string"),
+            "notifications_enabled": {"type": "boolean"},
+            "links": {"type": "object", "additionalProperties": {"type": "string", "format": "uri"}},
+        },
+    },
+    "JobList": {
+        "type": "object",
+        "required": ["jobs", "next_cursor"],
+        "properties": {
+            "jobs": {"type": "array", "items": {"$ref": "#/components/schemas/Job"}},
+            "next_cursor": _nullable("string", description="Pass as ?cursor= for the next page; null at the end."),
+        },
+    },
+    "CancelResult": {
+        "type": "object",
+        "required": ["job_id", "state", "message"],
+        "properties": {"job_id": {"type": "string"}, "state": _STATE, "message": {"type": "string"}},
+    },
+    "Deleted": {
+        "type": "object",
+        "required": ["job_id", "deleted", "objects_removed"],
+        "properties": {
+            "job_id": {"type": "string"},
+            "deleted": {"type": "boolean"},
+            "objects_removed": {"type": "integer"},
+        },
+    },
+    "Artifact": {
+        "type": "object",
+        "required": ["path", "size", "url", "expires_at"],
+        "properties": {
+            "path": {"type": "string"},
+            "size": {"type": "integer"},
+            "url": {"type": "string", "format": "uri"},
+            "expires_at": _TIME,
+        },
+    },
+    "ArtifactList": {
+        "type": "object",
+        "required": ["job_id", "artifacts"],
+        "properties": {
+            "job_id": {"type": "string"},
+            "artifacts": {"type": "array", "items": {"$ref": "#/components/schemas/Artifact"}},
+        },
+    },
+    "LogTail": {
+        "type": "object",
+        "required": ["job_id", "state", "source", "lines"],
+        "properties": {
+            "job_id": {"type": "string"},
+            "state": _STATE,
+            "source": {"type": "string", "description": "`live` while the run goes on, else the log file."},
+            "lines": {"type": "array", "items": {"type": "string"}},
+        },
+    },
+    "JobMetrics": {
+        "type": "object",
+        "required": ["job_id", "state", "metrics"],
+        "properties": {
+            "job_id": {"type": "string"},
+            "state": _STATE,
+            "metrics": {"$ref": "#/components/schemas/Metrics"},
+        },
+    },
+    "UploadRequest": {
+        "type": "object",
+        "required": ["file_name"],
+        "properties": {
+            "file_name": {"type": "string", "description": "e.g. spm.tar.gz (.tar.gz, .tgz, .tar or .zip)."},
+            "notify": {"type": "boolean", "default": True, "description": "E-mail me about this job."},
+        },
+    },
+    "UploadTicket": {
+        "type": "object",
+        "required": ["object_name", "upload_url", "method", "headers", "expires_at"],
+        "properties": {
+            "object_name": {"type": "string"},
+            "upload_url": {"type": "string", "format": "uri"},
+            "method": {"type": "string", "enum": ["PUT"]},
+            "headers": {"type": "object", "additionalProperties": {"type": "string"}},
+            "expires_at": _TIME,
+        },
+    },
+    "Quota": {"type": "object", "description": "A user's effective limits and this month's usage, or the defaults."},
+    "QuotaChange": {
+        "type": "object",
+        "description": "Fields to change; null restores the configured default.",
+        "properties": {
+            "concurrency": _nullable("integer"),
+            "max_queued": _nullable("integer"),
+            "monthly_core_hours": _nullable("number"),
+            "budget_action": _nullable("string"),
+            "global_concurrency": _nullable("integer"),
+            "user_concurrency": _nullable("integer"),
+            "user_max_queued": _nullable("integer"),
+            "user_monthly_core_hours": _nullable("number"),
+        },
+    },
+    "QueueOverview": {
+        "type": "object",
+        "required": ["at", "jobs", "wait_seconds", "median_run_seconds", "sample_size"],
+        "properties": {
+            "at": _TIME,
+            "jobs": {
+                "type": "object",
+                "properties": {
+                    "queued": {"type": "integer"},
+                    "submitted": {"type": "integer"},
+                    "running": {"type": "integer"},
+                },
+            },
+            "wait_seconds": {
+                "type": "object",
+                "properties": {"median": _nullable("number"), "p90": _nullable("number")},
+            },
+            "median_run_seconds": _nullable("number"),
+            "sample_size": {"type": "integer"},
+        },
+    },
+}

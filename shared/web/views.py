@@ -1,0 +1,111 @@
+"""What the API shows of a job: the user-facing fields and links (the Firestore document holds more)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from shared.domain.job import Job, JobState
+from shared.services.overview import QueueOverview
+from shared.services.results import Artifact, LogTail
+
+
+def _time(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def job_links(job: Job, base_url: str) -> dict[str, str]:
+    api = f"{base_url}/v1/jobs/{job.id}"
+    links = {"self": api, "page": f"{base_url}/jobs/{job.id}", "cancel": f"{api}/cancel"}
+    if job.results_prefix and job.state.is_terminal:
+        links |= {
+            "artifacts": f"{api}/artifacts",
+            "download": f"{api}/download",
+            "metrics": f"{api}/metrics",
+        }
+        if "layout_png" in job.artifacts:
+            links["layout"] = f"{api}/layout.png"
+        if "layout_thumb_png" in job.artifacts:
+            links["thumbnail"] = f"{api}/layout.png?size=thumb"
+    if job.results_prefix:
+        links["logs"] = f"{api}/logs"
+    return links
+
+
+def progress(job: Job, planned_stages: Sequence[str]) -> dict[str, Any]:
+    """How far the run is through its flow's stages, for progress bars: stages finished of the total."""
+    total = len(planned_stages)
+    if job.state is JobState.SUCCEEDED:
+        done = total
+    elif job.stage in planned_stages:
+        done = planned_stages.index(job.stage)  # the current stage is under way, not finished
+    else:
+        done = 0
+    return {"stages_done": done, "stages_total": total, "planned_stages": list(planned_stages)}
+
+
+def job_view(job: Job, base_url: str, planned_stages: Sequence[str] = ()) -> dict[str, Any]:
+    return {
+        "id": job.id,
+        "owner": job.owner,
+        "state": job.state.value,
+        "stage": job.stage,
+        "design_name": job.design_name,
+        "flow": job.flow,
+        "upload": {"name": job.source.name, "size": job.source.size},
+        "created_at": _time(job.created_at),
+        "updated_at": _time(job.history[-1].at if job.history else job.created_at),
+        "timeline": timeline(job),
+        "progress": progress(job, planned_stages),
+        "queue_position": job.queue_position,
+        "estimated_start_at": _time(job.estimated_start_at),
+        "reason": job.reason,
+        "last_error": job.last_error,
+        "error_excerpt": job.error_excerpt,
+        "metrics": job.metrics.to_dict() if job.metrics else None,
+        "resources": {
+            "cpus": job.resources.cpus,
+            "memory_mb": job.resources.memory_mb,
+            "time_limit_minutes": job.resources.time_limit_minutes,
+        },
+        "core_hours": job.core_hours,
+        "flow_runtime_s": job.flow_runtime_s,
+        "slurm_job_id": job.slurm_job_id,
+        "notifications_enabled": job.notifications_enabled,
+        "links": job_links(job, base_url),
+    }
+
+
+def timeline(job: Job) -> list[dict[str, Any]]:
+    """State changes and flow stages in the order they happened."""
+    events = [
+        {"kind": "state", "name": change.state.value, "at": change.at, "reason": change.reason}
+        for change in job.history
+    ]
+    events += [{"kind": "stage", "name": mark.name, "at": mark.at, "reason": None} for mark in job.stages]
+    events.sort(key=lambda e: (e["at"], e["kind"] == "stage"))
+    return [{**e, "at": _time(e["at"])} for e in events]
+
+
+def artifact_view(artifact: Artifact) -> dict[str, Any]:
+    return {
+        "path": artifact.path,
+        "size": artifact.size,
+        "url": artifact.url,
+        "expires_at": _time(artifact.expires_at),
+    }
+
+
+def log_view(job: Job, tail: LogTail) -> dict[str, Any]:
+    return {"job_id": job.id, "state": job.state.value, "source": tail.source, "lines": tail.lines}
+
+
+def overview_view(overview: QueueOverview) -> dict[str, Any]:
+    return {
+        "at": _time(overview.at),
+        "jobs": {"queued": overview.queued, "submitted": overview.submitted, "running": overview.running},
+        "wait_seconds": {"median": overview.median_wait_s, "p90": overview.p90_wait_s},
+        "median_run_seconds": overview.median_run_s,
+        "sample_size": overview.sample_size,
+    }
