@@ -97,7 +97,7 @@ def mailer() -> Mailer:
 @functools.cache
 def notifier() -> Notifier:
     config = settings()
-    return Notifier(jobs(), mailer(), config.results_bucket, config.status_base_url)
+    return Notifier(jobs(), mailer(), config.results_bucket, config.status_base_url, object_store())
 
 
 def login_host(config: Settings) -> str:
@@ -189,6 +189,7 @@ def script_factory() -> ScriptFactory:
         storage_auth="none" if config.environment == "local" else "metadata",
         hook_url=config.completion_url,
         hook_auth=config.hook_auth,
+        heartbeat_s=config.job_heartbeat_s,
     )
     return ScriptFactory(
         template=(INFRA_SLURM / "job.sh.tmpl").read_text(),

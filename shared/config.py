@@ -164,6 +164,12 @@ class Settings:
         "Cloud Storage endpoint as the compute nodes reach it.",
         "https://storage.googleapis.com",
     )
+    job_heartbeat_s: int = _setting(
+        "JOB_HEARTBEAT_S",
+        "Seconds between a running job's progress reports (live stage and log tail); each is one hook call.",
+        20,
+        _positive_int,
+    )
     completion_url: str = _setting("COMPLETION_URL", "URL of the completion hook as the cluster reaches it.")
     hook_auth: str = _setting(
         "HOOK_AUTH",

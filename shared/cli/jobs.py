@@ -31,8 +31,7 @@ def submit(args: argparse.Namespace) -> int:
         else:
             print(f"uploaded {source.uri} ({len(data)} bytes)\njob {job_id}\npage {page}")
         return 0
-    if not args.json:
-        print(f"uploaded {source.uri} ({len(data)} bytes)\njob {job_id}\npage {page}", file=sys.stderr)
+    print(f"uploaded {source.uri} ({len(data)} bytes)\njob {job_id}\npage {page}", file=sys.stderr)
     return _follow(config, job_id, args.timeout, args.json)
 
 
@@ -50,7 +49,7 @@ def _follow(config: ClientConfig, job_id: str, timeout_s: float, as_json: bool) 
         job = client.api_get(config, f"/v1/jobs/{job_id}")
         if job is not None:
             line = render.progress_line(job)
-            if line != last_line and not as_json:
+            if line != last_line:  # progress goes to stderr, so --json output on stdout stays clean
                 # A terminal gets one line redrawn in place; a pipe or log file gets one line per change.
                 print(("\r\x1b[2K" + line) if live else line, end="" if live else "\n", file=sys.stderr, flush=True)
                 last_line = line

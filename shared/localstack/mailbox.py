@@ -7,20 +7,25 @@ import time
 from email.message import Message
 from pathlib import Path
 
+ACCEPTED = "was accepted"  # the subject of the e-mail sent when a job is queued
 
-def messages_about(maildir: Path, job_id: str) -> list[tuple[Path, Message]]:
+
+def messages_about(maildir: Path, job_id: str, ended_only: bool = False) -> list[tuple[Path, Message]]:
+    """E-mails whose subject names the job; `ended_only` skips the "accepted" one."""
     found = []
     for path in sorted((maildir / "new").glob("*")) + sorted((maildir / "cur").glob("*")):
         message = email.message_from_bytes(path.read_bytes())
-        if job_id in str(message.get("Subject", "")):
+        subject = str(message.get("Subject", ""))
+        if job_id in subject and not (ended_only and ACCEPTED in subject):
             found.append((path, message))
     return found
 
 
-def wait_for_mail(maildir: Path, job_id: str, timeout_s: float = 30) -> tuple[Path, Message]:
+def wait_for_mail(maildir: Path, job_id: str, timeout_s: float = 30, ended: bool = True) -> tuple[Path, Message]:
+    """The first e-mail about the job's end (or, with ended=False, the first of any kind)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        found = messages_about(maildir, job_id)
+        found = messages_about(maildir, job_id, ended_only=ended)
         if found:
             return found[0]
         time.sleep(0.05)

@@ -149,6 +149,7 @@ class StackLayout:
             "EXTRA_FLOWS": "yosys-osu035",
             "ADMINS": LOCAL_ADMIN,
             "RECONCILE_AFTER_S": "8",
+            "JOB_HEARTBEAT_S": "3",
             # Short, so the fault tests' killed dispatcher blocks the queue briefly; the lease is renewed per chunk.
             "DISPATCH_LEASE_S": "10",
             "OLC_FAULTS_FILE": str(self.state / "faults.json"),

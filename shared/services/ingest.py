@@ -60,19 +60,20 @@ def ingest_upload(event: UploadEvent, deps: IngestDeps, now: datetime) -> Job | 
         if existing is not None:
             log.info("upload already recorded; event was a redelivery", extra=fields(state=existing.state.value))
             _announce(existing, deps)
+            _tell_owner(existing, deps)  # the first delivery may have crashed before it could
             return existing
         job = _evaluate(job_id, event, deps, now)
         if not deps.jobs.create(job):
             job = deps.jobs.get(job_id) or job  # a concurrent delivery won the race
             _announce(job, deps)
+            _tell_owner(job, deps)
             return job
         log.info(
             "upload recorded",
             extra=fields(state=job.state.value, owner=job.owner, object=source.uri, reason=job.reason),
         )
         _announce(job, deps)
-        if job.state is JobState.REJECTED:
-            deps.notifier.job_ended(job)
+        _tell_owner(job, deps)
         return deps.jobs.get(job_id) or job
 
 
@@ -136,6 +137,14 @@ def _resources(defaults: Resources, design: DesignSpec) -> Resources:
     """The deployment's defaults, with what config.json asked for (already bounded) in their place."""
     requested = {"cpus": design.cpus, "memory_mb": design.memory_mb, "time_limit_minutes": design.time_limit_minutes}
     return replace(defaults, **{key: value for key, value in requested.items() if value})
+
+
+def _tell_owner(job: Job, deps: IngestDeps) -> None:
+    """Accepted or rejected, by e-mail; each at most once per job (the notifier claims before sending)."""
+    if job.state is JobState.REJECTED:
+        deps.notifier.job_ended(job)
+    else:
+        deps.notifier.job_accepted(job)
 
 
 def _announce(job: Job, deps: IngestDeps) -> None:

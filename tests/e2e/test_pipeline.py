@@ -113,7 +113,8 @@ def test_same_event_three_times_makes_one_job_and_one_slurm_run(stack):
     ]
     assert owned == [job_id]
     assert len(stack.slurm_jobs_named(f"olc-{job_id}")) == 1
-    assert len(messages_about(stack.layout.maildir, job_id)) == 1
+    mails = [m["Subject"] for _p, m in messages_about(stack.layout.maildir, job_id)]
+    assert len(mails) == 2 and sum("was accepted" in s for s in mails) == 1, mails  # one accepted, one finished
 
 
 def test_upload_that_is_not_an_archive_is_rejected_with_reason_and_kept(stack):

@@ -562,7 +562,7 @@ def test_each_function_gets_exactly_what_its_code_path_uses(tf: Tree, functions_
             "hook": "HOOK_KEY_SECRET" in env and name in granted("hook_key_readers"),
             "mail": "SMTP_PASSWORD_SECRET" in env and name in granted("smtp_password_readers"),
             "publish": name in granted("jobs_publishers"),
-            "store": name in granted("design_readers") | granted("result_readers"),
+            "store": name in granted("design_readers") | granted("result_readers") | granted("result_writers"),
             "links": name in granted("result_writers")
             and name in granted("design_upload_signers")
             and f"{name}_signs_its_own_links"

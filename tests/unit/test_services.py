@@ -128,7 +128,8 @@ def test_ingest_records_a_queued_job_with_the_validated_design() -> None:
     assert job.resources == Resources(cpus=1, memory_mb=2048, time_limit_minutes=30)
     assert ingest.jobs.get(job.id) == job
     assert ingest.publisher.messages == [("olc-jobs", {"kind": "queued", "job_id": job.id}, {"kind": "queued"})]
-    assert ingest.mailer.sent == []
+    (accepted,) = ingest.mailer.sent
+    assert accepted.to == OWNER and "was accepted" in accepted.subject
 
 
 def test_an_upload_replaced_before_ingest_read_it_is_rejected_not_retried_forever() -> None:
@@ -145,9 +146,10 @@ def test_the_same_upload_event_three_times_makes_one_job() -> None:
     results = [ingest.run(event) for _ in range(3)]
     assert len({j.id for j in results if j}) == 1
     assert len(ingest.jobs.docs) == 1
-    assert ingest.jobs.writes == 1
+    assert ingest.jobs.writes == 2  # the job, then its "accepted" e-mail claimed
     # Every delivery re-announces the waiting job, so a crash after the write cannot strand it.
     assert ingest.publisher.kinds() == ["queued"] * 3
+    assert len(ingest.mailer.sent) == 1
 
 
 def test_a_new_generation_of_the_same_name_is_a_new_job() -> None:

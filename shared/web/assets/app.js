@@ -338,7 +338,8 @@
     }
     if (!reply.ok) {
       const error = (data && data.error) || {};
-      throw new ApiError(reply.status, error.code || "http_error", error.message || `The service answered ${reply.status}.`);
+      const message = error.message || `The service answered ${reply.status}.`;
+      throw new ApiError(reply.status, error.code || "http_error", message);
     }
     return data;
   }
@@ -594,7 +595,7 @@
         ),
         h("td", { class: "cell-state", dataset: { label: "State" } }, badge(job.state)),
         h("td", { class: "cell-stage", dataset: { label: "Stage" }, text: stage }),
-        h("td", { class: queue ? "cell-queue" : "cell-queue empty-cell", dataset: { label: "Queue" }, text: queue || "—" }),
+        h("td", { class: queue ? "cell-queue" : "cell-queue empty-cell", dataset: { label: "Queue" } }, queue || "—"),
         h("td", { class: "cell-created", dataset: { label: "Created" } }, timeElement(job.created_at)),
       );
     },
@@ -842,22 +843,26 @@
 
     renderFacts(job) {
       const facts = [];
-      const add = (term, ...value) => facts.push(h("div", {}, h("dt", { text: term }), h("dd", {}, ...value)));
-      const addWide = (term, value) => facts.push(h("div", { class: "wide" }, h("dt", { text: term }), h("dd", {}, value)));
+      const fact = (wide, term, value) =>
+        facts.push(h("div", { class: wide ? "wide" : null }, h("dt", { text: term }), h("dd", {}, value)));
+      const add = (term, value) => fact(false, term, value);
+      const given = (value) => value !== null && value !== undefined;
       add("Stage", job.stage || "—");
       if (job.state === "QUEUED") {
         add("Place in line", job.queue_position ? `#${job.queue_position}` : "—");
         add("Expected start", job.estimated_start_at ? timeElement(job.estimated_start_at) : "—");
       }
-      if (job.flow_runtime_s !== null && job.flow_runtime_s !== undefined) add("Run time", duration(job.flow_runtime_s));
-      if (job.core_hours !== null && job.core_hours !== undefined) add("Core hours", coreHours(job.core_hours));
+      if (given(job.flow_runtime_s)) add("Run time", duration(job.flow_runtime_s));
+      if (given(job.core_hours)) add("Core hours", coreHours(job.core_hours));
       const res = job.resources || {};
       if (res.cpus) {
-        const memory = res.memory_mb >= 1024 ? `${numberFormat.format(res.memory_mb / 1024)} GB` : `${res.memory_mb} MB`;
+        const gigabytes = res.memory_mb / 1024;
+        const memory = gigabytes >= 1 ? `${numberFormat.format(gigabytes)} GB` : `${res.memory_mb} MB`;
         add("Resources", `${plural(res.cpus, "CPU")} · ${memory} · ${res.time_limit_minutes} min limit`);
       }
       if (job.upload && job.upload.name) {
-        addWide("Upload", `${job.upload.name.split("/").pop()}${job.upload.size ? ` (${bytes(job.upload.size)})` : ""}`);
+        const size = job.upload.size ? ` (${bytes(job.upload.size)})` : "";
+        fact(true, "Upload", `${job.upload.name.split("/").pop()}${size}`);
       }
       add("Last change", timeElement(job.updated_at));
       add("E-mail", job.notifications_enabled ? "when it ends" : "off");
@@ -896,7 +901,12 @@
         return h(
           "li",
           { class: `event ${isState ? "event-state" : "event-stage"}`, dataset: { kind: event.kind } },
-          h("time", { class: "event-at", datetime: event.at, title: absoluteTime(event.at), text: clockTime(event.at) }),
+          h("time", {
+            class: "event-at",
+            datetime: event.at,
+            title: absoluteTime(event.at),
+            text: clockTime(event.at),
+          }),
           h(
             "span",
             { class: "event-what" },
