@@ -21,14 +21,12 @@ from datetime import UTC, datetime
 
 from shared.cli import client
 from shared.cli.client import ClientConfig
+from shared.domain.job import JobState
+from shared.localstack.load import job_record
 from shared.localstack.mailbox import wait_for_mail
 from shared.localstack.stack import REPO_ROOT, LocalStack, StackLayout
 
 USER = "bench@example.com"
-
-
-def _ts(text: str) -> float:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
 def run_one(config: ClientConfig, layout: StackLayout, design: str) -> dict[str, float]:
@@ -40,14 +38,16 @@ def run_one(config: ClientConfig, layout: StackLayout, design: str) -> dict[str,
     if job["state"] != "SUCCEEDED":
         raise RuntimeError(f"job {job_id} ended {job['state']}: {job.get('reason')}")
     mail_path, _ = wait_for_mail(layout.maildir, job_id)
-    states = {c["state"]: _ts(c["at"]) for c in job["history"]}
-    epilog = _ts(job["cluster_ended_at"])
-    terminal = states[job["state"]]
+    record = job_record(job_id)  # the stored job: its timestamps, as the API shows only what users need
+    submitted, ended = record.entered_at(JobState.SUBMITTED), record.entered_at(record.state)
+    assert submitted and ended and record.cluster_ended_at and record.flow_runtime_s is not None
+    epilog = record.cluster_ended_at.timestamp()
+    terminal = ended.timestamp()
     return {
-        "upload_to_sbatch_s": states["SUBMITTED"] - uploaded,
+        "upload_to_sbatch_s": submitted.timestamp() - uploaded,
         "epilog_to_terminal_s": terminal - epilog,
         "epilog_to_email_s": mail_path.stat().st_mtime - epilog,
-        "overhead_s": (terminal - uploaded) - float(job["flow_runtime_s"]),
+        "overhead_s": (terminal - uploaded) - record.flow_runtime_s,
         "flow_runtime_s": float(job["flow_runtime_s"]),
     }
 

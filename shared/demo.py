@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 
 from shared.cli import client
 from shared.cli.client import ClientConfig
+from shared.domain.job import JobState
+from shared.localstack.load import job_record
 from shared.localstack.mailbox import wait_for_mail
 from shared.localstack.stack import REPO_ROOT, LocalStack, StackLayout
 
@@ -31,35 +33,33 @@ def main() -> int:
     job = client.wait_for_job(config, job_id, 600, _print_progress)
     mail_path, _ = wait_for_mail(layout.maildir, job_id)
 
-    history = {c["state"]: _parse(c["at"]) for c in job["history"]}
-    terminal_at = _parse(job["history"][-1]["at"])
+    record = job_record(job_id)  # the stored job, for the internal timestamps the API does not show
     print()
     print(f"job id        {job_id}")
     print(f"state         {job['state']}" + (f" ({job['reason']})" if job.get("reason") else ""))
-    print(f"results       gs://{os.environ['RESULTS_BUCKET']}/{job.get('results_prefix')}")
+    print(f"job page      {job['links']['page']}  (sign in: OLC_USER={DEMO_USER} .venv/bin/olc stack open)")
+    print(f"results       gs://{os.environ['RESULTS_BUCKET']}/{record.results_prefix}")
     print(f"              on disk: {layout.state / 'gcs' / os.environ['RESULTS_BUCKET']}")
-    for kind, uri in (job.get("artifacts") or {}).items():
-        print(f"  {kind:<10}  {uri}")
+    for kind, uri in record.artifacts.items():
+        print(f"  {kind:<16}  {uri}")
     print("metrics")
     for key, value in (job.get("metrics") or {}).items():
         print(f"  {key:<18}  {value}")
     print(f"e-mail        {mail_path}")
-    if "SUBMITTED" in history:
-        print(f"latency       upload -> sbatch accepted: {(history['SUBMITTED'] - uploaded_at).total_seconds():.2f} s")
-    if job.get("cluster_ended_at"):
-        epilog = _parse(job["cluster_ended_at"])
-        print(f"latency       epilog -> terminal state recorded: {(terminal_at - epilog).total_seconds():.2f} s")
-    print(f'\nfollow it yourself:  eval "$(.venv/bin/olc stack env)"; OLC_USER={DEMO_USER} .venv/bin/olc jobs list')
+    submitted, ended = record.entered_at(JobState.SUBMITTED), record.entered_at(record.state)
+    if submitted:
+        print(f"latency       upload -> sbatch accepted: {(submitted - uploaded_at).total_seconds():.2f} s")
+    if record.cluster_ended_at and ended:
+        recorded = (ended - record.cluster_ended_at).total_seconds()
+        print(f"latency       epilog -> terminal state recorded: {recorded:.2f} s")
+    print(f'\nfollow it yourself:  eval "$(.venv/bin/olc stack env)"; export OLC_USER={DEMO_USER}')
+    print("                     .venv/bin/olc list; .venv/bin/olc status " + job_id)
     print("stop the stack:      make stack-down")
     return 0 if job["state"] == "SUCCEEDED" else 1
 
 
 def _print_progress(job: dict[str, str]) -> None:
     print(f"  {job['state']:<10} {job.get('stage') or ''}", flush=True)
-
-
-def _parse(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 if __name__ == "__main__":

@@ -17,7 +17,8 @@ from typing import Any
 
 from google.cloud import firestore, pubsub_v1, storage
 
-from shared.domain.job import ACTIVE_STATES, TERMINAL_STATES, SourceObject
+from shared.domain.job import ACTIVE_STATES, TERMINAL_STATES, Job, SourceObject
+from shared.domain.job_codec import job_from_dict
 from shared.localstack.stack import DESIGN_EVENTS_TOPIC, LOCAL_ADMIN, PROJECT_ID, StackLayout
 
 
@@ -69,6 +70,14 @@ def redeliver(publisher: pubsub_v1.PublisherClient, source: SourceObject) -> Non
         objectGeneration=str(source.generation),
         payloadFormat="JSON_API_V1",
     ).result(timeout=30)
+
+
+def job_record(job_id: str) -> Job:
+    """The job as stored (internal fields too: timestamps for latency figures), read from the Firestore emulator."""
+    snapshot = firestore.Client(project=PROJECT_ID).collection("jobs").document(job_id).get()
+    if not snapshot.exists:
+        raise LookupError(f"no job {job_id} in Firestore")
+    return job_from_dict(snapshot.to_dict())
 
 
 def job_states(db: firestore.Client, job_ids: set[str]) -> dict[str, dict[str, Any]]:
