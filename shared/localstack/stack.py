@@ -36,6 +36,7 @@ PUBSUB_EMULATOR = Path("/usr/lib/google-cloud-sdk/platform/pubsub-emulator/bin/c
 PORT_BASES = {"demo": 21100, "test": 21200, "ui": 21300, "cli": 21400}
 FUNCTIONS = {"ingest": "cloudevent", "dispatcher": "cloudevent", "completion": "http", "api": "http"}
 LOCAL_FLOW_PACKAGES = ("qflow", "qflow-tech-osu035", "iverilog", "klayout")
+BROWSER_PACKAGES = ("chromium", "chromium-driver")  # the status pages' browser tests (Selenium)
 
 
 @dataclass(frozen=True)
@@ -188,7 +189,7 @@ def install_system_packages() -> None:
     from shared.localstack.slurm import LocalSlurm
     from shared.localstack.sshd import LocalSshd
 
-    ensure_packages((*LocalSlurm.PACKAGES, *LocalSshd.PACKAGES, *LOCAL_FLOW_PACKAGES))
+    ensure_packages((*LocalSlurm.PACKAGES, *LocalSshd.PACKAGES, *LOCAL_FLOW_PACKAGES, *BROWSER_PACKAGES))
 
 
 class LocalStack:
