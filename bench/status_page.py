@@ -45,7 +45,7 @@ from shared.adapters.firestore_jobs import JOBS, FirestoreJobs
 from shared.cli import client
 from shared.cli.client import ClientConfig
 from shared.domain.design import Resources
-from shared.domain.job import ACTIVE_STATES, Job, JobState, SourceObject, StageMark, StateChange, new_job
+from shared.domain.job import Job, JobState, SourceObject, StageMark, StateChange, new_job
 from shared.domain.job_codec import job_to_dict
 from shared.domain.metrics import Metrics
 from shared.domain.upload import job_id_for, results_prefix
@@ -57,7 +57,8 @@ from shared.services.queries import get_job, list_jobs
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 PAGE_SIZE = 25  # what the "my jobs" page asks for on load (shared/web/assets/app.js jobsPage.PAGE_SIZE)
-ACTIVE_QUERY = "state=QUEUED,SUBMITTED,RUNNING&limit=100"  # the page's poll
+NOT_ENDED = (JobState.QUEUED, JobState.SUBMITTED, JobState.RUNNING)  # what the page polls for
+ACTIVE_QUERY = "state=QUEUED,SUBMITTED,RUNNING&limit=100"
 STAGES = ("prepare", "synthesis", "placement", "sta", "routing", "post-route-sta", "migrate", "drc", "lvs", "gdsii")
 DESIGNS = ("spm", "counter", "aes_core", "picorv32", "uart_tx", "fifo_sync", "alu32", "crc16", "sha256", "gcd")
 # Share of each state among the synthetic jobs: mostly history, a few percent active, as on a busy service.
@@ -80,7 +81,7 @@ def user_email(index: int) -> str:
 # ------------------------------------------------------------------------------------------ synthetic jobs
 def synthetic_job(rng: random.Random, owner: str, serial: int, now: datetime) -> Job:
     state = rng.choices(list(STATE_WEIGHTS), weights=list(STATE_WEIGHTS.values()))[0]
-    active = state in ACTIVE_STATES
+    active = state in NOT_ENDED
     # Active jobs are recent; finished ones spread over the last 60 days.
     created = now - timedelta(seconds=rng.uniform(30, 7200) if active else rng.uniform(3600, 60 * 86400))
     design = rng.choice(DESIGNS)
@@ -239,7 +240,7 @@ def firestore_reads(db: firestore.Client, user: str, job_id: str) -> dict[str, i
         list_jobs(jobs, user, PAGE_SIZE)
     reads["my_jobs_load"] = counter.reads
     with counter.counting():
-        list_jobs(jobs, user, 100, list(ACTIVE_STATES))
+        list_jobs(jobs, user, 100, NOT_ENDED)
     reads["my_jobs_poll_active"] = counter.reads
     with counter.counting():
         for _call in ("job", "logs", "artifacts"):  # each handler reads the job once to check who may see it
@@ -301,6 +302,7 @@ def render_times(driver: Any, url: str, samples: int) -> dict[str, list[float]]:
     """Navigation start -> data drawn, and the browser's own TTFB of the shell, per visit (seconds)."""
     rendered: list[float] = []
     browser_ttfb: list[float] = []
+    job_drawn: list[float] = []
     for _ in range(samples):
         driver.get(url)
         deadline = time.monotonic() + 30
@@ -311,12 +313,15 @@ def render_times(driver: Any, url: str, samples: int) -> dict[str, list[float]]:
         view = driver.execute_script("return document.body.dataset.view")
         if view not in ("jobs", "job"):
             raise RuntimeError(f"{url} drew {view!r}, not its data")
-        at, first = driver.execute_script(
-            "return [window.olcRenderedAt, performance.getEntriesByType('navigation')[0].responseStart]"
+        at, first, drawn = driver.execute_script(
+            "return [window.olcRenderedAt, performance.getEntriesByType('navigation')[0].responseStart,"
+            " window.olcTimings.job ?? null]"
         )
         rendered.append(at / 1000)
         browser_ttfb.append(first / 1000)
-    return {"render": rendered, "browser_ttfb": browser_ttfb}
+        if drawn is not None:
+            job_drawn.append(drawn / 1000)
+    return {"render": rendered, "browser_ttfb": browser_ttfb, "job_drawn": job_drawn}
 
 
 # ------------------------------------------------------------------------------------------ main
@@ -373,6 +378,7 @@ def main() -> int:
         http_first: dict[str, list[float]] = {k: [] for k in requests}
         http_done: dict[str, list[float]] = {k: [] for k in requests}
         answers: dict[str, Any] = {}
+        began = time.monotonic()
         for _ in range(args.samples):
             for key, path in requests.items():
                 first, done, status, body = timed_get(base, path, token)
@@ -383,6 +389,8 @@ def main() -> int:
                 if path.startswith("/v1/"):
                     answers[key] = json.loads(body)
 
+        print(f"HTTP: {args.samples} x {len(requests)} requests in {time.monotonic() - began:.1f} s", flush=True)
+        began = time.monotonic()
         driver = chromium()
         try:
             driver.get(f"{base}/queue#token={token}")  # signs the tab in (sessionStorage), as an olc link would
@@ -397,15 +405,15 @@ def main() -> int:
         finally:
             driver.quit()
 
+        print(f"Chromium: {2 * args.samples} page visits in {time.monotonic() - began:.1f} s", flush=True)
         reads = firestore_reads(db, user, job_id)
         # The counted use cases must be the ones the API ran: the list answer has PAGE_SIZE jobs and a cursor
         # (limit + 1 documents read), the poll answer one job per active document read.
         listed, polled = answers["my_jobs_list"], answers["my_jobs_poll"]
         expected_load = len(listed["jobs"]) + (1 if listed["next_cursor"] else 0)
-        if reads["my_jobs_load"] != max(expected_load, 1) or reads["my_jobs_poll_active"] != max(
-            len(polled["jobs"]), 1
-        ):
-            raise RuntimeError(f"read counts {reads} do not match the API's answers")
+        answered = {"my_jobs_load": max(expected_load, 1), "my_jobs_poll_active": max(len(polled["jobs"]), 1)}
+        if any(reads[key] != value for key, value in answered.items()):
+            raise RuntimeError(f"read counts {reads} do not match the API's answers {answered}")
     finally:
         if not args.keep:
             delete_jobs(db, [job.id for job in synthetic])
@@ -420,6 +428,7 @@ def main() -> int:
         ("job", "GET /v1/jobs/ID, TTFB", http_first["job_get"], 1),
         ("job", "GET /v1/jobs/ID/logs, TTFB", http_first["job_logs"], 1),
         ("job", "GET /v1/jobs/ID/artifacts, TTFB", http_first["job_artifacts"], 1),
+        ("job", "job drawn, before log and files", browser["job"]["job_drawn"], 1),
         ("job", "full render (Chromium)", browser["job"]["render"], reads["job_page_load"]),
         ("job", "poll while running", [], reads["job_page_poll_running"]),
         ("queue", "GET /v1/queue, complete", http_done["queue"], reads["queue_per_instance_per_5s"]),
