@@ -21,6 +21,7 @@ from shared.services.cancel import stop_in_slurm
 from shared.services.dead_letters import record_dead_letter
 from shared.services.dispatch import dispatch
 from shared.services.reconcile import reconcile
+from shared.services.sweep_completion import finish_cancelled_sweep
 from shared.structured_log import fields, get
 
 log = get("functions.dispatcher")
@@ -46,7 +47,9 @@ def dispatcher(event: CloudEvent) -> None:
     message = _message(event)
     kind = str(message.get("kind", ""))
     if kind == "cancel":
-        stop_in_slurm(bootstrap.jobs(), bootstrap.cluster(), str(message.get("job_id", "")))
+        job_id = str(message.get("job_id", ""))
+        if stop_in_slurm(bootstrap.jobs(), bootstrap.cluster(), job_id):
+            finish_cancelled_sweep(job_id, bootstrap.completion_deps(), _now)
         return
     if kind == "tick":
         repaired = reconcile(bootstrap.completion_deps(), _now, settings().reconcile_after_s)

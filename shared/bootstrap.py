@@ -28,7 +28,7 @@ from shared.domain.design import Resources
 from shared.domain.flows.base import FlowRunner
 from shared.domain.job_script import ClusterTarget
 from shared.domain.quota import QuotaLimits
-from shared.ports import Cluster, Mailer, SecretSource
+from shared.ports import Cluster, Mailer, ObjectStore, SecretSource
 from shared.services.cancel import CancelDeps
 from shared.services.complete import CompletionDeps
 from shared.services.dispatch import DispatchDeps, ScriptFactory
@@ -49,8 +49,14 @@ def jobs() -> FirestoreJobs:
 
 
 @functools.cache
-def object_store() -> GcsObjectStore:
-    return GcsObjectStore(storage_client(settings().project_id))
+def object_store() -> ObjectStore:
+    config = settings()
+    store = GcsObjectStore(storage_client(config.project_id))
+    if config.faults_file and config.environment == "local":
+        from shared.adapters.fault_injection import FailingStore
+
+        return FailingStore(store, Path(config.faults_file))
+    return store
 
 
 @functools.cache
@@ -176,6 +182,7 @@ def ingest_policy(config: Settings) -> IngestPolicy:
         ),
         max_cpus_per_job=config.max_cpus_per_job,
         max_memory_mb_per_job=config.max_memory_mb_per_job,
+        max_sweep_runs=config.max_sweep_runs,
     )
 
 

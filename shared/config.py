@@ -133,6 +133,9 @@ class Settings:
         200.0,
         _positive_float,
     )
+    max_sweep_runs: int = _setting(
+        "MAX_SWEEP_RUNS", "Most runs one design-space sweep (OLC_SWEEP) may ask for.", 24, _positive_int
+    )
     max_cpus_per_job: int = _setting(
         "MAX_CPUS_PER_JOB", "Most CPUs a design may ask for with OLC_CPUS in config.json.", 8, _positive_int
     )

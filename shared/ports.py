@@ -130,6 +130,10 @@ class ObjectStore(Protocol):
         """Small object's bytes, or None when absent or larger than `max_bytes` (a cut picture is no picture)."""
         ...
 
+    def write_bytes(self, bucket: str, name: str, data: bytes, content_type: str) -> None:
+        """Create or replace a small object (a sweep's summary files)."""
+        ...
+
 
 @dataclass(frozen=True)
 class StoredObject:
@@ -181,6 +185,7 @@ class SlurmJobStatus:
     reason: str | None = None
     elapsed_s: float | None = None
     cpus: int | None = None
+    array_task_id: int | None = None  # a job array's task: which run of a sweep this is
 
 
 @dataclass(frozen=True)

@@ -92,12 +92,14 @@ module "buckets" {
   uploaders                   = var.uploaders
 
   design_readers = merge({ ingest = module.functions.members.ingest }, local.compute_members)
-  result_readers = {
+  result_readers = {}
+  # The API signs users' download links and deletes results on request (objectUser: read, write, delete). The
+  # completion hook and the dispatcher (a cancelled sweep) read the runs' manifests and write a sweep's summary.
+  result_writers = merge(local.compute_members, {
+    api        = module.functions.members.api
     completion = module.functions.members.completion
-    dispatcher = module.functions.members.dispatcher # the tick's reconciler reads the run's manifest
-  }
-  # The API signs users' download links and deletes results on request (objectUser: read, write, delete).
-  result_writers = merge(local.compute_members, { api = module.functions.members.api })
+    dispatcher = module.functions.members.dispatcher
+  })
   # The API signs upload links below the signed-in user's folder: a signed URL acts with the signer's rights.
   design_upload_signers = { api = module.functions.members.api }
   image_readers         = local.login_members

@@ -19,6 +19,13 @@ esac
 case "${SLURM_JOB_ID:-x}" in
   *[!0-9]* | "") exit 0 ;;
 esac
+# A sweep's run is one task of a job array: its index names the run (digits only, or none).
+run=${SLURM_ARRAY_TASK_ID:-}
+case "$run" in
+  *[!0-9]*) run="" ;;
+esac
+run_field=""
+[ -n "$run" ] && run_field=",\"run\":$run"
 exit2=${SLURM_JOB_EXIT_CODE2:-}
 case "$exit2" in
   *[!0-9:]*) exit2="" ;;
@@ -33,8 +40,8 @@ spool=${OLC_SPOOL_DIR:-/var/spool/olc}
 mkdir -p "$spool" 2>/dev/null || exit 0
 # Named by our job id as well: Slurm ids restart when a cluster's state is reset.
 record="$spool/$job_id-$SLURM_JOB_ID.json"
-printf '{"kind":"ended","job_id":"%s","slurm_job_id":"%s","exit_code2":"%s","epilog_at":%s}\n' \
-  "$job_id" "$SLURM_JOB_ID" "$exit2" "$(date +%s.%N)" > "$record.tmp" 2>/dev/null && mv "$record.tmp" "$record"
+printf '{"kind":"ended","job_id":"%s","slurm_job_id":"%s","exit_code2":"%s","epilog_at":%s%s}\n' \
+  "$job_id" "$SLURM_JOB_ID" "$exit2" "$(date +%s.%N)" "$run_field" > "$record.tmp" 2>/dev/null && mv "$record.tmp" "$record"
 
 # The sender detaches itself (after a handshake) and returns within a few tens of milliseconds; `timeout` bounds
 # the wait should it not.

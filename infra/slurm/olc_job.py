@@ -1,14 +1,13 @@
 """OpenLane Cloud job kit: runs ONE job on a Slurm compute node.
 
-Embedded into every batch script by shared/domain/job_script.py; reads its specification from $OLC_JOB_SPEC
-(base64 JSON). It fetches the design from Cloud Storage, extracts it safely, runs the flow's stages (argv lists,
-never through a shell), reports each stage to the completion hook (as it starts, then every few seconds with the
-tail of its log), uploads artifacts and finally the result manifest, whose presence tells the service that the
-results are complete.
+Embedded into every batch script by shared/domain/job_script.py; reads its specification (base64 JSON) from the file
+$OLC_JOB_SPEC_FILE, or from $OLC_JOB_SPEC. It fetches the design from Cloud Storage, extracts it safely, runs the
+flow's stages (argv lists, never through a shell), reports each stage to the completion hook (as it starts, then
+every few seconds with the tail of its log), uploads artifacts and finally the result manifest, whose presence tells
+the service that the results are complete.
 
-Standard library only and Python 3.6-compatible: compute-node images ship an old system python3 and nothing else
-of ours.
-"""
+Standard library only and Python 3.6-compatible: compute-node images ship an old system python3 and nothing else of
+ours."""
 
 import base64
 import glob
@@ -115,12 +114,15 @@ class Hook:
         self.key = spec["key"]
         self.job_id = job_id
         self.seq = 0
+        self.run_index = None  # type: Optional[int]
 
     def report(self, payload: Dict[str, Any]) -> None:
         """Best effort: progress is nice to have, the epilog and the manifest carry the outcome."""
         # The hook refuses a signature it has seen; two equal reports within one second would sign alike.
         self.seq += 1
         fields = dict(payload, job_id=self.job_id, slurm_job_id=os.environ.get("SLURM_JOB_ID"), seq=self.seq)
+        if self.run_index is not None:
+            fields["run"] = self.run_index
         body = json.dumps(fields).encode()
         stamp = int(time.time())
         signature = hmac.new(self.key.encode(), str(stamp).encode() + b"." + body, hashlib.sha256).hexdigest()
@@ -202,6 +204,7 @@ class Run:
         self.work = os.path.join(base_dir, "work")
         self.storage = Storage(spec["storage"]["endpoint"], spec["storage"].get("auth", "none"))
         self.hook = Hook(spec["hook"], self.job_id)
+        self.hook.run_index = spec.get("run_index")
         self.stages = []  # type: List[Dict[str, Any]]
         self.current = None  # type: Optional[subprocess.Popen]
         self.terminated = False
@@ -275,7 +278,9 @@ class Run:
 
     def run_stage(self, stage: Dict[str, Any], log_path: str) -> Any:
         env = dict(os.environ)
-        env.pop("OLC_JOB_SPEC", None)  # the stage runs design-controlled tools: keep the hook key from them
+        # The stage runs design-controlled tools: keep the hook key (in the spec) from them.
+        env.pop("OLC_JOB_SPEC", None)
+        env.pop("OLC_JOB_SPEC_FILE", None)
         env.update(stage.get("env") or {})
         cwd = os.path.join(self.work, *[p for p in stage.get("cwd", ".").split("/") if p])
         os.makedirs(cwd, exist_ok=True)
@@ -324,6 +329,7 @@ class Run:
         manifest = {
             "job_id": self.job_id,
             "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+            "run_index": self.spec.get("run_index"),
             "host": socket.gethostname(),
             "flow_exit_code": exit_code,
             "stage_reached": reached,
@@ -373,9 +379,33 @@ def log_tail(log_path: str) -> str:
     return "\n".join(lines[-TAIL_LINES:])[-TAIL_CHARS:]
 
 
+def for_array_task(spec: Dict[str, Any], task: str) -> Dict[str, Any]:
+    """A sweep's spec as one of its runs sees it: that run's stages and files, its own results folder."""
+    index = int(task)
+    chosen = spec["runs"][index]
+    results = dict(spec["results"], prefix="{}runs/{}/".format(spec["results"]["prefix"], index))
+    merged = dict(spec, results=results, run_index=index)
+    for key in ("stages", "artifacts", "metrics_files"):
+        merged[key] = chosen[key]
+    del merged["runs"]
+    return merged
+
+
 def main() -> int:
-    spec = json.loads(base64.b64decode(os.environ["OLC_JOB_SPEC"]).decode())
-    run = Run(spec, os.getcwd())
+    if "OLC_JOB_SPEC_FILE" in os.environ:
+        with open(os.environ["OLC_JOB_SPEC_FILE"], "rb") as handle:
+            encoded = handle.read().strip()
+        os.remove(os.environ["OLC_JOB_SPEC_FILE"])  # it holds the run's hook key
+    else:
+        encoded = os.environ["OLC_JOB_SPEC"].encode()
+    spec = json.loads(base64.b64decode(encoded).decode())
+    base_dir = os.getcwd()
+    if "runs" in spec:
+        spec = for_array_task(spec, os.environ["SLURM_ARRAY_TASK_ID"])
+        # Array tasks share the job's folder and may run side by side on one node.
+        base_dir = os.path.join(base_dir, "run-{}".format(spec["run_index"]))
+        os.makedirs(base_dir, exist_ok=True)
+    run = Run(spec, base_dir)
     signal.signal(signal.SIGTERM, run.on_terminate)
     log("job {} (Slurm {}) on {}".format(run.job_id, os.environ.get("SLURM_JOB_ID"), socket.gethostname()))
     return run.execute()

@@ -1,8 +1,9 @@
-"""Fault injection at the cluster boundary, for the local stack's fault tests only.
+"""Fault injection at the cluster and storage boundaries, for the local stack's fault tests only.
 
 When OLC_ENV=local and OLC_FAULTS_FILE names a JSON file such as {"crash-after-sbatch": 2}, the wrapped cluster
 kills its own process right after sbatch returned, that many times: the crash between submitting and recording
-that the dispatcher must survive without a second run. Production never builds this wrapper (shared/bootstrap.py).
+that the dispatcher must survive without a second run. {"storage-read-error": 5} makes that many reads of an upload
+fail, as an outage of Cloud Storage would. Production never builds these wrappers (shared/bootstrap.py).
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import IO
 
-from shared.ports import Cluster, SlurmJobStatus, SlurmSubmission, SubmitResult
+from shared.ports import Cluster, ObjectStore, SlurmJobStatus, SlurmSubmission, SubmitResult
 from shared.structured_log import get
 
 log = get(__name__)
@@ -34,6 +36,28 @@ def take_fault(path: Path, name: str) -> bool:
         handle.truncate()
         handle.write(json.dumps(plan))
     return True
+
+
+class FailingStore:
+    """An ObjectStore whose upload reads fail while the fault plan says so."""
+
+    def __init__(self, inner: ObjectStore, faults_file: Path) -> None:
+        self._inner = inner
+        self._faults = faults_file
+
+    def open_read(self, bucket: str, name: str, generation: int | None = None) -> IO[bytes]:
+        if take_fault(self._faults, "storage-read-error"):
+            raise OSError("fault injection: Cloud Storage did not answer")
+        return self._inner.open_read(bucket, name, generation)
+
+    def read_text(self, bucket: str, name: str, max_bytes: int = 1 << 20) -> str | None:
+        return self._inner.read_text(bucket, name, max_bytes)
+
+    def read_bytes(self, bucket: str, name: str, max_bytes: int) -> bytes | None:
+        return self._inner.read_bytes(bucket, name, max_bytes)
+
+    def write_bytes(self, bucket: str, name: str, data: bytes, content_type: str) -> None:
+        self._inner.write_bytes(bucket, name, data, content_type)
 
 
 class CrashingCluster:

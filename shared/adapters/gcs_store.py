@@ -49,6 +49,9 @@ class GcsObjectStore:
             return None
         return data.decode("utf-8", errors="replace")
 
+    def write_bytes(self, bucket: str, name: str, data: bytes, content_type: str) -> None:
+        self._client.bucket(bucket).blob(name).upload_from_string(data, content_type=content_type)
+
     def read_bytes(self, bucket: str, name: str, max_bytes: int) -> bytes | None:
         blob = self._client.bucket(bucket).blob(name)
         try:

@@ -68,6 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     download.add_argument("job_id")
     download.add_argument("--artifact", action="append", metavar="GLOB", help="only files matching, e.g. '*.gds'")
     download.add_argument("--output", "-o", default=".", help="folder (or .zip file name) to write to")
+    download.add_argument("--best", action="store_true", help="a sweep's best run and its comparison table and plot")
     download.set_defaults(handler=results.download)
 
     logs = _command(commands, "logs", "the end of the run's log")

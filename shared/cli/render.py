@@ -75,5 +75,20 @@ def job_summary(job: dict[str, Any], out: TextIO = sys.stdout) -> None:
         print("metrics", file=out)
         for key, value in job["metrics"].items():
             print(f"  {key:<20} {value}", file=out)
+    if job.get("sweep"):
+        sweep_table(job["sweep"], out)
     if job.get("error_excerpt"):
         print("error excerpt:\n" + job["error_excerpt"], file=out)
+
+
+def sweep_table(sweep: dict[str, Any], out: TextIO = sys.stdout) -> None:
+    print(f"sweep    {sweep['objective']}; best run: {sweep.get('best_run')}", file=out)
+    names = list(sweep["parameters"])
+    print("  " + "  ".join(["RUN", "STATE     ", *names, "AREA_UM2", "WNS_NS", "DRC", "LVS"]), file=out)
+    for run in sweep["runs"]:
+        metrics = run.get("metrics") or {}
+        cells = [str(run["settings"].get(n)) for n in names] + [
+            str(metrics.get(k, "-")) for k in ("area_um2", "wns_ns", "drc_errors", "lvs_match")
+        ]
+        marker = " *" if run["run"] == sweep.get("best_run") else ""
+        print(f"  {run['run']:<3}  {run['state']:<10}  " + "  ".join(cells) + marker, file=out)

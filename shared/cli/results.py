@@ -16,6 +16,14 @@ def download(args: argparse.Namespace) -> int:
     """The whole run as one ZIP, or (with --artifact PATTERN) the matching files, each through its signed link."""
     config = ClientConfig.from_env(args.user)
     target = Path(args.output)
+    if args.best:
+        job = client.api_get(config, f"/v1/jobs/{args.job_id}")
+        sweep = (job or {}).get("sweep")
+        if not sweep:
+            raise ClientError(f"job {args.job_id} is not a sweep: download it without --best")
+        if sweep.get("best_run") is None:
+            raise ClientError(f"job {args.job_id} has no best run (yet): `olc status {args.job_id}` says why")
+        args.artifact = [f"runs/{sweep['best_run']}/*", "sweep/*", *(args.artifact or [])]
     if not args.artifact:
         archive = target / f"{args.job_id}.zip" if target.is_dir() else target
         size = client.download(config, f"/v1/jobs/{args.job_id}/download", archive)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from shared.domain.sweep import SweepSpec
 
 
 @dataclass(frozen=True)
@@ -37,3 +40,5 @@ class DesignSpec:
     # Every key of config.json, as uploaded and checked against shared/domain/config_schema.py; the OpenLane runners
     # hand it to the flow unchanged.
     flow_variables: dict[str, Any] = field(default_factory=dict)
+    # A design-space sweep (OLC_SWEEP): one job, one run per entry of `sweep.runs`, as a Slurm job array.
+    sweep: SweepSpec | None = None

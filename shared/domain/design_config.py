@@ -27,6 +27,7 @@ from shared.domain.config_schema import (
     shown,
 )
 from shared.domain.design import DesignSpec
+from shared.domain.sweep import SWEEP_KEY, SweepError, SweepSpec, parse_sweep, schema_check, sweepable_parameters
 
 HDL_SUFFIXES = (".v", ".sv", ".vh", ".svh")
 FLOW_KEY = "OLC_FLOW"
@@ -38,7 +39,18 @@ TCL_CONFIG = "config.tcl"
 MAX_PROBLEMS = 20  # the reason goes into an e-mail; past this many, the rest are counted
 # Read by ingest itself, so never inside a pdk::/scl:: section (which OpenLane would apply but ingest would not see).
 _TOP_ONLY = frozenset(
-    {"DESIGN_NAME", "VERILOG_FILES", "PDK", "STD_CELL_LIBRARY", FLOW_KEY, TIME_LIMIT_KEY, CPUS_KEY, MEMORY_KEY, "meta"}
+    {
+        "DESIGN_NAME",
+        "VERILOG_FILES",
+        "PDK",
+        "STD_CELL_LIBRARY",
+        FLOW_KEY,
+        TIME_LIMIT_KEY,
+        CPUS_KEY,
+        MEMORY_KEY,
+        SWEEP_KEY,
+        "meta",
+    }
 )
 _READ_HERE = _TOP_ONLY | {"CLOCK_PORT", "CLOCK_PERIOD"}
 _SECTION = re.compile(r"^(pdk|scl)::[A-Za-z0-9_*?]{1,64}$")
@@ -64,6 +76,8 @@ def parse_design_config(
     max_time_limit_minutes: int = 240,
     max_cpus: int = 8,
     max_memory_mb: int = 32768,
+    max_sweep_runs: int = 0,
+    seed: str = "",
 ) -> DesignSpec:
     """`flow` is the deployment's default; config.json may pick another of `offered_flows` with OLC_FLOW."""
     problems = _tcl_configs(design_files)
@@ -81,6 +95,7 @@ def parse_design_config(
     time_limit = _request(config, TIME_LIMIT_KEY, 1, max_time_limit_minutes, "minutes", problems)
     cpus = _request(config, CPUS_KEY, 1, max_cpus, "CPUs", problems)
     memory = _request(config, MEMORY_KEY, MIN_MEMORY_MB, max_memory_mb, "MB", problems)
+    sweep = _sweep(config.get(SWEEP_KEY), chosen_flow, max_sweep_runs, seed, problems)
     if problems:
         extra = len(problems) - MAX_PROBLEMS
         raise DesignConfigError([*problems[:MAX_PROBLEMS], f"and {extra} more problems"] if extra > 0 else problems)
@@ -95,8 +110,24 @@ def parse_design_config(
         time_limit_minutes=time_limit,
         cpus=cpus,
         memory_mb=memory,
-        flow_variables=config,
+        flow_variables={k: v for k, v in config.items() if k != SWEEP_KEY},
+        sweep=sweep,
     )
+
+
+def _sweep(value: Any, flow: str, max_runs: int, seed: str, problems: list[str]) -> SweepSpec | None:
+    if value is None:
+        return None
+    if max_runs <= 0:
+        problems.append(f"{SWEEP_KEY}: this deployment does not run sweeps")
+        return None
+    try:
+        return parse_sweep(
+            value, sweepable=sweepable_parameters(flow), max_runs_allowed=max_runs, seed=seed, check_value=schema_check
+        )
+    except SweepError as exc:
+        problems.extend(p.removeprefix("config.json: ") for p in exc.problems)
+        return None
 
 
 def _tcl_configs(design_files: Sequence[str]) -> list[str]:

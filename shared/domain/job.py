@@ -83,6 +83,25 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 @dataclass(frozen=True)
+class RunProgress:
+    """One run of a design-space sweep (one Slurm array task): its own state, stage and outcome."""
+
+    index: int
+    state: str = "PENDING"  # PENDING, RUNNING, then SUCCEEDED, FAILED, CANCELLED or TIMEOUT
+    stage: str | None = None
+    slurm_job_id: str | None = None
+    metrics: Metrics | None = None
+    error: str | None = None
+
+    @property
+    def ended(self) -> bool:
+        return self.state in RUN_END_STATES
+
+
+RUN_END_STATES = frozenset({"SUCCEEDED", "FAILED", "CANCELLED", "TIMEOUT"})
+
+
+@dataclass(frozen=True)
 class Job:
     id: str
     owner: str
@@ -113,6 +132,12 @@ class Job:
     last_error: str | None = None  # why submission keeps failing (cluster unreachable), shown while QUEUED
     submit_failing_since: datetime | None = None
     notified: tuple[str, ...] = ()
+    runs: tuple[RunProgress, ...] = ()  # a sweep's runs, by array task id; empty for a single run
+    array_throttle: int | None = None  # a sweep's most runs at once (Slurm --array ...%K), fixed at admission
+
+    @property
+    def is_sweep(self) -> bool:
+        return self.design is not None and self.design.sweep is not None
 
     def entered_at(self, state: JobState) -> datetime | None:
         for change in self.history:
@@ -165,13 +190,19 @@ def max_core_hours(resources: Resources) -> float:
     return resources.cpus * resources.time_limit_minutes / 60
 
 
-def record_submission(job: Job, slurm_job_id: str, at: datetime) -> Job | None:
+def record_submission(job: Job, slurm_job_id: str, at: datetime, array_throttle: int | None = None) -> Job | None:
     """The dispatcher's sbatch was accepted. The run may already have reported progress or even ended
     (its callbacks can overtake this write), so keep any later state and only fill in the Slurm id."""
     if job.slurm_job_id == slurm_job_id:
         return None
     moved = advance(job, JobState.SUBMITTED, at)
-    return replace(moved or job, slurm_job_id=slurm_job_id, last_error=None, submit_failing_since=None)
+    return replace(
+        moved or job,
+        slurm_job_id=slurm_job_id,
+        last_error=None,
+        submit_failing_since=None,
+        array_throttle=array_throttle or job.array_throttle,
+    )
 
 
 def record_submit_failure(job: Job, error: str, at: datetime, give_up_after: timedelta) -> Job | None:

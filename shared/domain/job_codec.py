@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from shared.domain.design import DesignSpec, Resources
-from shared.domain.job import Job, JobState, SourceObject, StageMark, StateChange
+from shared.domain.job import Job, JobState, RunProgress, SourceObject, StageMark, StateChange
 from shared.domain.metrics import Metrics
+from shared.domain.sweep import SweepSpec
 
 
 def job_to_dict(job: Job) -> dict[str, Any]:
@@ -28,7 +29,7 @@ def job_to_dict(job: Job) -> dict[str, Any]:
         "design_name": job.design_name,
         "flow": job.flow,
         "design_root": job.design_root,
-        "design": asdict(job.design) if job.design else None,
+        "design": _design_dict(job.design) if job.design else None,
         "resources": asdict(job.resources),
         "notifications_enabled": job.notifications_enabled,
         "slurm_job_id": job.slurm_job_id,
@@ -48,6 +49,11 @@ def job_to_dict(job: Job) -> dict[str, Any]:
         "last_error": job.last_error,
         "submit_failing_since": job.submit_failing_since,
         "notified": list(job.notified),
+        "runs": [
+            {**asdict(replace(r, metrics=None)), "metrics": r.metrics.to_dict() if r.metrics else None}
+            for r in job.runs
+        ],
+        "array_throttle": job.array_throttle,
     }
 
 
@@ -80,6 +86,11 @@ def job_from_dict(data: dict[str, Any]) -> Job:
         flow_runtime_s=data.get("flow_runtime_s"),
         cluster_ended_at=_utc(data["cluster_ended_at"]) if data.get("cluster_ended_at") else None,
         notified=tuple(data.get("notified") or ()),
+        runs=tuple(
+            RunProgress(**{**r, "metrics": Metrics.from_dict(r["metrics"]) if r.get("metrics") else None})
+            for r in data.get("runs") or ()
+        ),
+        array_throttle=data.get("array_throttle"),
         queue_position=data.get("queue_position"),
         estimated_start_at=_utc(data["estimated_start_at"]) if data.get("estimated_start_at") else None,
         core_hours=data.get("core_hours"),
@@ -109,7 +120,15 @@ def _utc(value: Any) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+def _design_dict(design: DesignSpec) -> dict[str, Any]:
+    # asdict cannot copy the sweep's read-only mappings; the sweep has its own JSON form.
+    data = asdict(replace(design, sweep=None))
+    data["sweep"] = design.sweep.to_dict() if design.sweep else None
+    return data
+
+
 def _design(data: dict[str, Any] | None) -> DesignSpec | None:
     if not data:
         return None
-    return DesignSpec(**{**data, "verilog_files": tuple(data.get("verilog_files", ()))})
+    sweep = SweepSpec.from_dict(data["sweep"]) if data.get("sweep") else None
+    return DesignSpec(**{**data, "verilog_files": tuple(data.get("verilog_files", ())), "sweep": sweep})

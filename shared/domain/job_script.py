@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +49,25 @@ def slurm_job_name(job_id: str) -> str:
     return JOB_NAME_PREFIX + job_id
 
 
+def _plan_spec(plan: FlowPlan) -> dict[str, Any]:
+    return {
+        "stages": [{"name": s.name, "argv": list(s.argv), "cwd": s.cwd, "env": dict(s.env)} for s in plan.stages],
+        "artifacts": list(plan.artifacts),
+        "metrics_files": list(plan.metrics_files),
+    }
+
+
+def sweep_spec(
+    spec: dict[str, Any], run_plans: Sequence[FlowPlan], settings: Sequence[Mapping[str, Any]]
+) -> dict[str, Any]:
+    """A sweep's spec: the kit picks `runs[SLURM_ARRAY_TASK_ID]` and writes below `runs/<index>/`."""
+    runs = [
+        {"index": i, "settings": dict(values), **_plan_spec(plan)}
+        for i, (plan, values) in enumerate(zip(run_plans, settings, strict=True))
+    ]
+    return {**spec, "runs": runs}
+
+
 def kit_spec(job: Job, plan: FlowPlan, target: ClusterTarget, hook_key: str) -> dict[str, Any]:
     """What the job kit needs to run this job, as plain JSON."""
     if job.results_prefix is None:
@@ -64,9 +84,7 @@ def kit_spec(job: Job, plan: FlowPlan, target: ClusterTarget, hook_key: str) -> 
         "results": {"bucket": target.results_bucket, "prefix": job.results_prefix},
         "storage": {"endpoint": target.storage_endpoint, "auth": target.storage_auth},
         "hook": {"url": target.hook_url, "auth": target.hook_auth, "key": hook_key},
-        "stages": [{"name": s.name, "argv": list(s.argv), "cwd": s.cwd, "env": dict(s.env)} for s in plan.stages],
-        "artifacts": list(plan.artifacts),
-        "metrics_files": list(plan.metrics_files),
+        **_plan_spec(plan),
         "keep_workdir": target.keep_workdir,
         "heartbeat_s": target.heartbeat_s,
         "time_limit_minutes": job.resources.time_limit_minutes,
@@ -80,7 +98,9 @@ def render_job_script(
     resources: Resources,
     spec: dict[str, Any],
     target: ClusterTarget,
+    array: tuple[int, int] | None = None,
 ) -> str:
+    """`array` (runs, throttle) makes the script a Slurm job array of that many tasks, at most `throttle` at once."""
     if not JOB_ID_PATTERN.match(job.id):
         raise RenderError(f"job id {job.id!r} is not one we generate")
     if not SLURM_NAME.match(target.partition):
@@ -93,7 +113,15 @@ def render_job_script(
     results_bucket = spec.get("results", {}).get("bucket")
     if not results_bucket:
         raise RenderError("the run specification names no results bucket")
+    if array is not None:
+        runs, throttle = array
+        if not all(isinstance(n, int) and n > 0 for n in array):
+            raise RenderError(f"array size {array!r} is not a pair of positive whole numbers")
+        array_line = f"#SBATCH --array=0-{runs - 1}%{min(throttle, runs)}"
+    else:
+        array_line = "# one run (no job array)"
     values = {
+        "array": array_line,
         "job_name": slurm_job_name(job.id),
         "comment": COMMENT_PREFIX + job.id,
         "partition": target.partition,

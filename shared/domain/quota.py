@@ -53,6 +53,8 @@ class WaitingJob:
     created_at: datetime
     # The most core-hours this run can use: CPUs x time limit. Budget checks use it so a run can never overshoot.
     max_core_hours: float = 0.0
+    # Runs the job would like in Slurm at once (a sweep: its run count); admission grants 1..slots of them.
+    slots: int = 1
 
 
 @dataclass(frozen=True)
@@ -108,10 +110,13 @@ def plan_admission(
                             rejected[waiting.job_id] = budget_reason(limits, used[user], waiting)
                 continue
             by_user[user].pop(0)
-            admitted.append(job)
-            active[user] += 1
+            # Quotas count runs: a sweep takes as many slots as its user and the cluster have free (at least one),
+            # which becomes its Slurm array throttle.
+            taken = max(1, min(job.slots, limits.user_concurrency - active[user], free))
+            admitted.append(replace(job, slots=taken))
+            active[user] += taken
             used[user] += job.max_core_hours
-            free -= 1
+            free -= taken
             progressed = True
         if not progressed:
             break

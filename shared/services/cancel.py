@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from shared.domain import sweep_runs
 from shared.domain.job import ACTIVE_STATES, JobState, advance
 from shared.ports import Cluster, JobRepository, MessagePublisher, QuotaStore
 from shared.services.notify import Notifier
@@ -65,4 +66,7 @@ def stop_in_slurm(jobs: JobRepository, cluster: Cluster, job_id: str) -> bool:
         return False
     cluster.cancel([job.slurm_job_id])
     log.info("scancel sent", extra=fields(job_id=job_id, slurm_job_id=job.slurm_job_id))
+    if job.is_sweep:
+        # scancel of the array removes its waiting tasks, which never start and so never report.
+        jobs.mutate(job_id, sweep_runs.cancel_waiting_runs)
     return True

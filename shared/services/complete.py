@@ -91,6 +91,13 @@ def handle_callback(
     slurm_job_id = payload.get("slurm_job_id")
     slurm_job_id = str(slurm_job_id) if slurm_job_id and str(slurm_job_id).isdigit() else None
     with job_context(job_id):
+        run = payload.get("run")
+        if run is None and kind == "ended" and slurm_job_id:
+            run = _array_task_of(job_id, slurm_job_id, deps)
+        if run is not None:
+            from shared.services.sweep_completion import handle_run_report
+
+            return handle_run_report(job_id, run, kind, payload, slurm_job_id, deps, now)
         if kind == "progress":
             stage = str(payload.get("stage", ""))[:80]
             # Heartbeats carry the running stage's log tail; record_stage bounds and cleans it.
@@ -104,6 +111,15 @@ def handle_callback(
                 return Reply(400, "an end report needs slurm_job_id")
             return finish_job(job_id, slurm_job_id, deps, now, cluster_ended_at=_epoch(payload.get("epilog_at")))
     return Reply(400, f"unknown kind {kind!r}")
+
+
+def _array_task_of(job_id: str, slurm_job_id: str, deps: CompletionDeps) -> int | None:
+    """Which run of a sweep a Slurm task was. Epilogs of Slurm 22.05 are not told (no SLURM_ARRAY_TASK_ID)."""
+    job = deps.jobs.get(job_id)
+    if job is None or not job.is_sweep:
+        return None
+    status = deps.cluster.status([slurm_job_id]).get(slurm_job_id)
+    return status.array_task_id if status else None
 
 
 def finish_job(
@@ -198,8 +214,8 @@ def _core_hours(job: Job, status: SlurmJobStatus | None, manifest: RunManifest |
     return None
 
 
-def _manifest(job: Job, deps: CompletionDeps) -> RunManifest | None:
-    text = deps.store.read_text(deps.results_bucket, f"{job.results_prefix}manifest.json")
+def _manifest(job: Job, deps: CompletionDeps, prefix: str | None = None) -> RunManifest | None:
+    text = deps.store.read_text(deps.results_bucket, f"{prefix or job.results_prefix}manifest.json")
     if text is None:
         return None
     try:
@@ -210,7 +226,12 @@ def _manifest(job: Job, deps: CompletionDeps) -> RunManifest | None:
 
 
 def _metrics(
-    job: Job, manifest: RunManifest | None, runner: FlowRunner | None, plan: FlowPlan | None, deps: CompletionDeps
+    job: Job,
+    manifest: RunManifest | None,
+    runner: FlowRunner | None,
+    plan: FlowPlan | None,
+    deps: CompletionDeps,
+    prefix: str | None = None,
 ) -> Metrics | None:
     if manifest is None:
         return None
@@ -220,22 +241,26 @@ def _metrics(
     files = {}
     for path in plan.metrics_files:
         if path in manifest.files:
-            text = deps.store.read_text(deps.results_bucket, f"{job.results_prefix}files/{path}", max_bytes=8 << 20)
+            name = f"{prefix or job.results_prefix}files/{path}"
+            text = deps.store.read_text(deps.results_bucket, name, max_bytes=8 << 20)
             if text is not None:
                 files[path] = text
     return runner.parse_metrics(files).merged(measured)
 
 
-def _artifacts(job: Job, manifest: RunManifest | None, plan: FlowPlan | None, deps: CompletionDeps) -> dict[str, str]:
+def _artifacts(
+    job: Job, manifest: RunManifest | None, plan: FlowPlan | None, deps: CompletionDeps, prefix: str | None = None
+) -> dict[str, str]:
     """Quick links to the main outputs, e.g. {"gds": "gs://results/owner/job/files/.../spm.gds"}."""
     if manifest is None or plan is None:
         return {}
+    prefix = prefix or job.results_prefix
     links = {}
     for kind, pattern in plan.primary_outputs.items():
         match = next((f for f in manifest.files if fnmatch.fnmatchcase(f, pattern)), None)
         if match:
-            links[kind] = f"gs://{deps.results_bucket}/{job.results_prefix}files/{match}"
-    links["manifest"] = f"gs://{deps.results_bucket}/{job.results_prefix}manifest.json"
+            links[kind] = f"gs://{deps.results_bucket}/{prefix}files/{match}"
+    links["manifest"] = f"gs://{deps.results_bucket}/{prefix}manifest.json"
     return links
 
 

@@ -12,9 +12,10 @@ import statistics
 from collections import Counter
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+from shared.domain import sweep_runs
 from shared.domain.callback_auth import job_key
 from shared.domain.flows.base import FlowRunner
 from shared.domain.job import (
@@ -26,8 +27,9 @@ from shared.domain.job import (
     record_submission,
     record_submit_failure,
 )
-from shared.domain.job_script import ClusterTarget, RenderError, kit_spec, render_job_script
+from shared.domain.job_script import ClusterTarget, RenderError, kit_spec, render_job_script, sweep_spec
 from shared.domain.quota import Admission, QuotaLimits, UserState, WaitingJob, estimated_starts, plan_admission
+from shared.domain.sweep import apply_run_settings
 from shared.ports import Cluster, ClusterError, JobRepository, Lease, QuotaStore, SlurmSubmission
 from shared.services.notify import Notifier
 from shared.structured_log import fields, get
@@ -61,7 +63,16 @@ class ScriptFactory:
         except ValueError as exc:  # the runner cannot run this design: fail the job, not the whole dispatch
             raise RenderError(str(exc)) from exc
         spec = kit_spec(job, plan, self.target, job_key(self.hook_master_key(), job.id))
-        return render_job_script(self.template, self.kit_source, job, job.resources, spec, self.target)
+        sweep = job.design.sweep
+        if sweep is None:
+            return render_job_script(self.template, self.kit_source, job, job.resources, spec, self.target)
+        try:
+            plans = [runner.plan(apply_run_settings(job.design, values), job.resources) for values in sweep.runs]
+        except ValueError as exc:
+            raise RenderError(str(exc)) from exc
+        spec = sweep_spec(spec, plans, sweep.runs)
+        array = (len(sweep.runs), job.array_throttle or 1)
+        return render_job_script(self.template, self.kit_source, job, job.resources, spec, self.target, array)
 
 
 @dataclass(frozen=True)
@@ -128,7 +139,8 @@ def _admit(deps: DispatchDeps, holder: str, now: Callable[[], datetime], report:
             _end_before_start(deps, job_id, JobState.REJECTED, reason, now(), report.rejected)
         if not admission.admit:
             break
-        admitted = [j for j in queued if j.id in {w.job_id for w in admission.admit}]
+        widths = {w.job_id: w.slots for w in admission.admit}
+        admitted = [replace(j, array_throttle=widths[j.id]) if j.is_sweep else j for j in queued if j.id in widths]
         for start in range(0, len(admitted), SUBMIT_CHUNK):
             if not deps.lease.acquire(holder, deps.lease_ttl_s):  # renew; lost means someone else decides now
                 return seen
@@ -138,14 +150,16 @@ def _admit(deps: DispatchDeps, holder: str, now: Callable[[], datetime], report:
 
 
 def _waiting(job: Job) -> WaitingJob:
-    return WaitingJob(job.id, job.owner, job.created_at, max_core_hours(job.resources))
+    runs = sweep_runs.run_count(job)
+    return WaitingJob(job.id, job.owner, job.created_at, runs * max_core_hours(job.resources), slots=runs)
 
 
 def _user_states(deps: DispatchDeps, active: list[Job], waiting_users: set[str], month: str) -> dict[str, UserState]:
-    counts = Counter(j.owner for j in active)
-    reserved = Counter()
+    counts: Counter[str] = Counter()
+    reserved: Counter[str] = Counter()
     for job in active:
-        reserved[job.owner] += max_core_hours(job.resources)
+        counts[job.owner] += sweep_runs.slots(job)
+        reserved[job.owner] += sweep_runs.run_count(job) * max_core_hours(job.resources)
     users = set(counts) | waiting_users
     used = deps.quotas.usage(users, month)
     return {u: UserState(active=counts[u], core_hours_used=used.get(u, 0.0) + reserved[u]) for u in users}
@@ -153,6 +167,7 @@ def _user_states(deps: DispatchDeps, active: list[Job], waiting_users: set[str],
 
 def _submit(deps: DispatchDeps, batch: list[Job], now: Callable[[], datetime], report: DispatchReport) -> None:
     submissions = []
+    throttles = {j.id: j.array_throttle for j in batch if j.is_sweep}
     for job in batch:
         try:
             submissions.append(SlurmSubmission(job.id, deps.scripts.render(job)))
@@ -167,7 +182,8 @@ def _submit(deps: DispatchDeps, batch: list[Job], now: Callable[[], datetime], r
         raise  # the trigger (Pub/Sub redelivery, next tick) retries
 
     def record(job_id: str, slurm_id: str) -> None:
-        recorded = deps.jobs.mutate(job_id, lambda j: record_submission(j, slurm_id, now()))
+        throttle = throttles.get(job_id)
+        recorded = deps.jobs.mutate(job_id, lambda j: record_submission(j, slurm_id, now(), throttle))
         report.submitted[job_id] = slurm_id
         # queue_wait_s feeds the log-based metric <prefix>/queue_wait (terraform/modules/monitoring).
         wait = round((now() - recorded.created_at).total_seconds(), 3) if recorded is not None else None

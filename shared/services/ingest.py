@@ -36,6 +36,7 @@ class IngestPolicy:
     limits: ArchiveLimits = field(default_factory=ArchiveLimits)
     max_cpus_per_job: int = 8
     max_memory_mb_per_job: int = 32768
+    max_sweep_runs: int = 24
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,8 @@ def _evaluate(job_id: str, event: UploadEvent, deps: IngestDeps, now: datetime) 
             max_time_limit_minutes=policy.max_time_limit_minutes,
             max_cpus=policy.max_cpus_per_job,
             max_memory_mb=policy.max_memory_mb_per_job,
+            max_sweep_runs=policy.max_sweep_runs,
+            seed=job_id,  # a random sample of a sweep's grid is the same on every delivery of the upload
         )
     except (ArchiveError, DesignConfigError) as exc:
         return new_job(owner=owner, rejected_reason=str(exc), **common)

@@ -32,7 +32,13 @@ def reconcile(
     report = ReconcileReport()
     cutoff = now() - timedelta(seconds=quiet_for_s)
     stale = sorted(
-        (j for j in deps.jobs.in_states(ACTIVE_STATES) if j.slurm_job_id and _last_change(j) < cutoff),
+        # A sweep's runs are array tasks that report one by one; Slurm's view of a whole array is not one job's
+        # (see docs/architecture.md, "Sweeps"), so the single-run repair below does not apply to them.
+        (
+            j
+            for j in deps.jobs.in_states(ACTIVE_STATES)
+            if j.slurm_job_id and not j.is_sweep and _last_change(j) < cutoff
+        ),
         key=_last_change,
     )[:max_jobs]
     if not stale:

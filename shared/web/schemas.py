@@ -105,6 +105,17 @@ SCHEMAS: dict[str, Schema] = {
             "slurm_job_id": _nullable("string"),
             "notifications_enabled": {"type": "boolean"},
             "links": {"type": "object", "additionalProperties": {"type": "string", "format": "uri"}},
+            "sweep": {
+                "type": ["object", "null"],
+                "description": "A design-space sweep's runs (settings, state, figures) and its best run.",
+                "properties": {
+                    "parameters": {"type": "object"},
+                    "objective": {"type": "string"},
+                    "throttle": {"type": ["integer", "null"]},
+                    "best_run": {"type": ["integer", "null"]},
+                    "runs": {"type": "array", "items": {"type": "object"}},
+                },
+            },
         },
     },
     "JobList": {

@@ -28,6 +28,10 @@ def job_links(job: Job, base_url: str) -> dict[str, str]:
             links["layout"] = f"{api}/layout.png"
         if "layout_thumb_png" in job.artifacts:
             links["thumbnail"] = f"{api}/layout.png?size=thumb"
+        if "pareto_png" in job.artifacts:  # a sweep's summary
+            links["pareto"] = f"{api}/download?path=sweep/pareto.png"
+            links["comparison_csv"] = f"{api}/download?path=sweep/comparison.csv"
+            links["comparison_json"] = f"{api}/download?path=sweep/comparison.json"
     if job.results_prefix:
         links["logs"] = f"{api}/logs"
     return links
@@ -35,6 +39,10 @@ def job_links(job: Job, base_url: str) -> dict[str, str]:
 
 def progress(job: Job, planned_stages: Sequence[str]) -> dict[str, Any]:
     """How far the run is through its flow's stages, for progress bars: stages finished of the total."""
+    if job.design is not None and job.design.sweep is not None:
+        runs = len(job.design.sweep.runs)
+        done = runs if job.state.is_terminal else sum(1 for r in job.runs if r.ended)
+        return {"stages_done": done, "stages_total": runs, "planned_stages": [], "unit": "runs"}
     total = len(planned_stages)
     if job.state is JobState.SUCCEEDED:
         done = total
@@ -74,6 +82,33 @@ def job_view(job: Job, base_url: str, planned_stages: Sequence[str] = ()) -> dic
         "slurm_job_id": job.slurm_job_id,
         "notifications_enabled": job.notifications_enabled,
         "links": job_links(job, base_url),
+        "sweep": sweep_view(job),
+    }
+
+
+def sweep_view(job: Job) -> dict[str, Any] | None:
+    """A sweep's runs with their settings, state and figures; the best run once the job has ended."""
+    if job.design is None or job.design.sweep is None:
+        return None
+    sweep = job.design.sweep
+    runs = {r.index: r for r in job.runs}
+    best = job.artifacts.get("best_run")
+    return {
+        "parameters": {name: list(values) for name, values in sweep.parameters.items()},
+        "objective": sweep.objective.describe(),
+        "throttle": job.array_throttle,
+        "best_run": int(best.rstrip("/").rsplit("/", 1)[-1]) if best else None,
+        "runs": [
+            {
+                "run": i,
+                "settings": dict(settings),
+                "state": runs[i].state if i in runs else "PENDING",
+                "stage": runs[i].stage if i in runs else None,
+                "metrics": runs[i].metrics.to_dict() if i in runs and runs[i].metrics else None,
+                "error": runs[i].error if i in runs else None,
+            }
+            for i, settings in enumerate(sweep.runs)
+        ],
     }
 
 

@@ -20,7 +20,7 @@ from google.cloud import firestore, pubsub_v1
 from shared.domain.upload import job_id_for
 from shared.localstack import process
 from shared.localstack.load import design_archive, redeliver, slurm_names, upload, wait_all_terminal
-from shared.localstack.stack import DESIGNS_BUCKET, JOBS_TOPIC, PROJECT_ID
+from shared.localstack.stack import DESIGNS_BUCKET, JOBS_TOPIC, MAX_DELIVERY_ATTEMPTS, PROJECT_ID
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 FAST = {"OLC_FLOW": "yosys-osu035"}
@@ -151,15 +151,20 @@ def test_dispatcher_killed_after_sbatch_before_recording(stack):
 
 
 def test_an_event_that_keeps_failing_is_dead_lettered_recorded_and_answered(stack):
-    """A notification for an upload that cannot be read fails ingest on every delivery: after the fifth, Pub/Sub
-    dead-letters it, the dispatcher records it and the owner gets a REJECTED job saying to upload again."""
-    from shared.domain.job import SourceObject
-
-    owner = f"ghost-{random.randrange(10**6)}@example.com"
-    ghost = SourceObject(DESIGNS_BUCKET, f"{owner}/vanished.tar.gz", 1234567, 100)
-    redeliver(pubsub_v1.PublisherClient(), ghost)
-    job_id = job_id_for(ghost)
-    job = wait_all_terminal(stack.firestore(), {job_id}, timeout_s=120)[job_id]
+    """An upload that cannot be read (Cloud Storage failing, injected at the store) fails ingest on every delivery:
+    after the fifth, Pub/Sub dead-letters it, the dispatcher records it and the owner gets a REJECTED job saying to
+    upload again."""
+    faults = stack.layout.state / "faults.json"
+    faults.write_text(json.dumps({"storage-read-error": MAX_DELIVERY_ATTEMPTS}))
+    try:
+        owner = f"ghost-{random.randrange(10**6)}@example.com"
+        ghost = upload(
+            stack.storage(), DESIGNS_BUCKET, f"{owner}/unreadable.tar.gz", design_archive(EXAMPLES / "counter", **FAST)
+        )
+        job_id = job_id_for(ghost)
+        job = wait_all_terminal(stack.firestore(), {job_id}, timeout_s=120)[job_id]
+    finally:
+        faults.unlink(missing_ok=True)
     assert job["state"] == "REJECTED" and "could not be processed (5 attempts failed)" in job["reason"]
     letters = (
         stack.firestore().collection("dead_letters").where(filter=firestore.FieldFilter("job_id", "==", job_id)).get()

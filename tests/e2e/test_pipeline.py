@@ -35,7 +35,12 @@ def test_spm_succeeds_with_gds_in_results_and_mail(stack):
     job = client.wait_for_job(config, job_id, 180, lambda _: None)
 
     assert job["state"] == "SUCCEEDED", job
-    assert [c["state"] for c in job["history"]] == ["QUEUED", "SUBMITTED", "RUNNING", "SUCCEEDED"]
+    assert [e["name"] for e in job["timeline"] if e["kind"] == "state"] == [
+        "QUEUED",
+        "SUBMITTED",
+        "RUNNING",
+        "SUCCEEDED",
+    ]
     assert job["metrics"]["cell_count"] > 100
     assert job["metrics"]["lvs_match"] is True
     assert job["metrics"]["drc_errors"] == 0

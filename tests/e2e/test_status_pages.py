@@ -11,6 +11,7 @@ import base64
 import time
 import urllib.error
 import urllib.request
+import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -255,6 +256,50 @@ def test_my_jobs_updates_rows_in_place(stack: RunningStack, browser: WebDriver) 
     assert browser.execute_script("return window.__notReloaded") == "still here"
 
 
+def test_download_everything_as_one_zip(
+    stack: RunningStack, browser: WebDriver, succeeded_job: dict[str, Any], tmp_path: Path
+) -> None:
+    """The ZIP route needs the Authorization header: the page fetches it and hands the browser a file."""
+    open_page(browser, stack, f"/jobs/{succeeded_job['id']}", USER)
+    browser.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(tmp_path)})
+    browser.find_element("id", "download-all").click()
+    wait_for(browser, lambda: list(tmp_path.glob("*.zip")), 60, "the ZIP download")
+    archive = next(tmp_path.glob("*.zip"))
+    wait_for(browser, lambda: "Downloaded" in text_of(browser, "download-status"), 10, "the download status")
+    with zipfile.ZipFile(archive) as zipped:
+        assert "manifest.json" in zipped.namelist()
+    assert succeeded_job["id"] in archive.name
+
+
+@pytest.mark.usefixtures("tight_quotas")
+def test_cancel_then_delete_from_the_job_page(stack: RunningStack, browser: WebDriver) -> None:
+    """With two runs per user, a third upload waits QUEUED: cancel it from its page, then delete it."""
+    user = "canceller@example.com"
+    uploaded = [upload_design(stack, user, "spm") for _ in range(3)]
+    # Ingest runs the uploads concurrently, so which one waits is only known once two have been admitted.
+    deadline = time.monotonic() + 60
+    waiting: list[str] = []
+    while time.monotonic() < deadline and len(waiting) != 1:
+        jobs = [wait_until_recorded(stack, user, job_id) for job_id in uploaded]
+        waiting = [job["id"] for job in jobs if job["state"] == "QUEUED"]
+        time.sleep(0.2)
+    assert len(waiting) == 1, "two runs per user: one of three uploads must wait"
+    held = waiting[0]
+    open_page(browser, stack, f"/jobs/{held}", user)
+    assert browser.find_element("id", "job-state").get_attribute("data-state") == "QUEUED"
+    assert visible(browser, "cancel-button") and not visible(browser, "delete-button")
+    browser.find_element("id", "cancel-button").click()
+    browser.switch_to.alert.accept()
+    state = browser.find_element("id", "job-state")
+    wait_for(browser, lambda: state.get_attribute("data-state") == "CANCELLED", 30, "the cancelled state")
+    wait_for(browser, lambda: visible(browser, "delete-button"), 10, "the delete button")
+    browser.find_element("id", "delete-button").click()
+    browser.switch_to.alert.accept()
+    wait_for(browser, lambda: "deleted" in text_of(browser, "notice"), 30, "the deletion notice")
+    assert not visible(browser, "job")
+    assert client.api_get(stack.client(user), f"/v1/jobs/{held}") is None
+
+
 def test_someone_elses_job_is_not_found(stack: RunningStack, browser: WebDriver) -> None:
     config = stack.client(ALICE)
     source = client.upload(config, f"{SECRET_NAME}.exe", b"MZ not a design")
@@ -336,7 +381,7 @@ def test_upload_from_the_page(stack: RunningStack, browser: WebDriver, tmp_path:
     open_page(browser, stack, "/", USER)
     browser.find_element("id", "upload-file").send_keys(str(archive))
     browser.find_element("id", "upload-button").click()
-    wait_for(browser, lambda: "in the queue" in text_of(browser, "upload-status"), 60, "the upload status")
+    wait_for(browser, lambda: "Your job spm" in text_of(browser, "upload-status"), 60, "the upload status")
     fresh = browser.find_element("css selector", "#jobs-body tr.fresh")
     assert "spm" in fresh.text
     assert console_errors(browser) == []

@@ -191,6 +191,9 @@ class FakeStore:
         data = self.objects.get((bucket, name))
         return None if data is None else data[:max_bytes].decode()
 
+    def write_bytes(self, bucket: str, name: str, data: bytes, content_type: str) -> None:
+        self.objects[(bucket, name)] = data
+
     def read_bytes(self, bucket: str, name: str, max_bytes: int) -> bytes | None:
         data = self.objects.get((bucket, name))
         return None if data is None or len(data) > max_bytes else data

@@ -7,9 +7,10 @@ from dataclasses import MISSING, fields
 from datetime import UTC, datetime, timedelta, timezone
 
 from shared.domain.design import DesignSpec, Resources
-from shared.domain.job import Job, JobState, SourceObject, StageMark, StateChange, new_job
+from shared.domain.job import Job, JobState, RunProgress, SourceObject, StageMark, StateChange, new_job
 from shared.domain.job_codec import job_from_dict, job_to_dict, job_to_json
 from shared.domain.metrics import Metrics
+from shared.domain.sweep import parse_sweep, schema_check, sweepable_parameters
 
 T0 = datetime(2025, 3, 4, 5, 6, 7, 890000, tzinfo=UTC)
 
@@ -25,6 +26,13 @@ def full_job() -> Job:
         flow="openlane2",
         pdk="sky130A",
         flow_variables={"DESIGN_NAME": "spm", "VERILOG_FILES": ["dir::src/*.v"], "FP_CORE_UTIL": 40},
+        sweep=parse_sweep(
+            {"parameters": {"FP_CORE_UTIL": [30, 40], "CLOCK_PERIOD": [10, 12.5]}},
+            sweepable=sweepable_parameters("openlane2"),
+            max_runs_allowed=8,
+            seed="j0123456789abcdef012",
+            check_value=schema_check,
+        ),
     )
     return Job(
         id="j0123456789abcdef012",
@@ -61,6 +69,11 @@ def full_job() -> Job:
         last_error="cannot SSH to olc@login:22: timed out",
         submit_failing_since=T0 + timedelta(seconds=30),
         notified=("ended",),
+        runs=(
+            RunProgress(0, "SUCCEEDED", "gdsii", "4243", Metrics(area_um2=1200.0, wns_ns=0.0)),
+            RunProgress(1, "FAILED", "routing", "4244", None, "routing congestion"),
+        ),
+        array_throttle=2,
     )
 
 

@@ -55,7 +55,7 @@ TARGET = ClusterTarget(
     hook_url="http://hook.local:8080/",
     hook_auth="none",
 )
-SPEC_LINE = re.compile(r"^export OLC_JOB_SPEC='([A-Za-z0-9+/=]+)'$", re.MULTILINE)
+SPEC_LINE = re.compile(r"<<'OLC_SPEC_END'\n([A-Za-z0-9+/=]+)\nOLC_SPEC_END\n")
 
 # Everything a shell would act on, each carrying the word CANARY so a leak is easy to find.
 NASTY = (
@@ -186,16 +186,16 @@ def test_user_values_only_travel_inside_the_base64_spec(use_qflow: bool) -> None
 
 def test_running_the_script_hands_the_kit_and_spec_to_python_and_nothing_else(tmp_path: Path) -> None:
     """Run the rendered script with a stand-in python3: it must receive the kit on stdin and the spec in
-    $OLC_JOB_SPEC, and none of the nasty values may have been executed by the shell."""
+    the file $OLC_JOB_SPEC_FILE, and none of the nasty values may have been executed by the shell."""
     nasty = "".join(NASTY)
     job = make_job(f"ada@example.com/{nasty}.tar.gz", root=f"{nasty}/")
     script, spec = render(job, nasty_plan())
     bin_dir, work = tmp_path / "bin", tmp_path / "work"
     bin_dir.mkdir()
     work.mkdir()
-    stub(bin_dir, "python3", 'cat > "$OUT/stdin"; printf %s "$OLC_JOB_SPEC" > "$OUT/spec"; echo "$@" > "$OUT/args"\n')
+    stub(bin_dir, "python3", 'cat > "$OUT/stdin"; cat "$OLC_JOB_SPEC_FILE" > "$OUT/spec"; echo "$@" > "$OUT/args"\n')
     (work / "job.sh").write_text(script)
-    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "OUT": str(tmp_path)}
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "OUT": str(tmp_path), "SLURM_JOB_ID": "77"}
     done = subprocess.run(["bash", "job.sh"], cwd=work, env=env, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "stdin").read_text() == KIT_SOURCE.rstrip("\n") + "\n"

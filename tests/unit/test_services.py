@@ -307,7 +307,7 @@ def test_dispatch_submits_rendered_scripts_for_the_right_jobs() -> None:
     run = Dispatch(job)
     run.run()
     ((submission,),) = run.cluster.batches
-    (encoded,) = re.findall(r"^export OLC_JOB_SPEC='([A-Za-z0-9+/=]+)'$", submission.script, re.MULTILINE)
+    (encoded,) = re.findall(r"<<'OLC_SPEC_END'\n([A-Za-z0-9+/=]+)\nOLC_SPEC_END\n", submission.script)
     spec = json.loads(base64.b64decode(encoded))
     assert spec["job_id"] == job.id
     assert spec["hook"]["key"] == job_key(MASTER, job.id)

@@ -232,10 +232,15 @@ def _source_entries(files: tuple[str, ...]) -> list[tuple[str, str]]:
 
 
 def _project_vars(design: DesignSpec) -> str:
+    text = _PROJECT_VARS
     if any(path.lower().endswith(".sv") for path in verilog_sources(design)):
         # qflow reads every file of a list with or without -sv alike.
-        return _PROJECT_VARS + "set is_system_verilog = 1\n"
-    return _PROJECT_VARS
+        text += "set is_system_verilog = 1\n"
+    density = design.flow_variables.get("PL_TARGET_DENSITY")
+    if isinstance(density, int | float) and not isinstance(density, bool) and 0 < density <= 1:
+        # OpenLane's placement density maps onto qflow's decongest step, which pads the rows to that density.
+        text += f"set initial_density = {float(density):g}\n"
+    return text
 
 
 def _artifacts(top: str) -> tuple[str, ...]:

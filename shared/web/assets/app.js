@@ -434,6 +434,8 @@
     cursor: null,
     filter: "",
     uploads: new Map(), // object name of an upload from this page -> when it was sent, until its job appears
+    newest: "", // creation time of the newest job seen, shown or not (the filter may hide it)
+    polls: 0,
     poller: null,
     wired: false,
 
@@ -480,7 +482,10 @@
       button.disabled = true;
       try {
         const page = await api(`/v1/jobs?${query}`);
-        for (const job of page.jobs) this.place(job, true);
+        for (const job of page.jobs) {
+          this.place(job, true);
+          this.noteNewest(job);
+        }
         this.cursor = page.next_cursor;
       } finally {
         button.disabled = false;
@@ -489,13 +494,16 @@
       this.showEmpty();
     },
 
-    /** Polling: one query for my active jobs (documents read = active jobs, not all of them), plus one read per
-     * job that has just left the active states, for its final state. */
+    /** Polling, cheap in Firestore reads: one query for my active jobs (documents read = active jobs, not all of
+     * them), one read per job that has just left the active states, and now and then the newest job alone (two
+     * reads), which finds jobs sent with olc or from another tab even when they ended between two polls. */
     async refresh() {
+      this.polls += 1;
       const page = await api("/v1/jobs?state=QUEUED,SUBMITTED,RUNNING&limit=100");
       const seen = new Set();
       for (const job of page.jobs) {
         seen.add(job.id);
+        this.noteNewest(job);
         if (this.rows.has(job.id) || this.wanted(job)) this.place(job, false);
       }
       // With more than 100 active jobs the answer is cut; rows older than its last one were simply not asked about.
@@ -504,8 +512,30 @@
         ({ job }) => ACTIVE.has(job.state) && !seen.has(job.id) && (!oldest || job.created_at > oldest),
       );
       await Promise.all(ended.map(({ job }) => this.reread(job.id)));
-      if (this.uploads.size) await this.findUploads();
+      this.matchUploads(page.jobs);
+      if (this.uploads.size || seen.size === 0 || this.polls % 3 === 0) await this.findNew();
+      this.forgetLostUploads();
       this.showEmpty();
+    },
+
+    noteNewest(job) {
+      if (job.created_at > this.newest) this.newest = job.created_at;
+    },
+
+    async findNew() {
+      const top = (await api("/v1/jobs?limit=1")).jobs[0];
+      if (!top) return;
+      if (top.created_at <= this.newest) {
+        this.matchUploads([top]); // shown already, or an upload rejected at once (never among the active jobs)
+        return;
+      }
+      // Something arrived since the last look: the few newest jobs cover it (one upload, or a short burst).
+      const page = await api("/v1/jobs?limit=10");
+      for (const job of page.jobs) {
+        if (job.created_at > this.newest && this.wanted(job)) this.place(job, false);
+      }
+      for (const job of page.jobs) this.noteNewest(job);
+      this.matchUploads(page.jobs);
     },
 
     async reread(id) {
@@ -518,21 +548,24 @@
     },
 
     /** Jobs uploaded from this page: their id is not known before ingest names them, so look for the object. */
-    async findUploads() {
-      const page = await api("/v1/jobs?limit=5");
-      for (const job of page.jobs) {
+    matchUploads(jobs) {
+      for (const job of jobs) {
         const name = job.upload && job.upload.name;
         if (!this.uploads.has(name)) continue;
         this.uploads.delete(name);
-        this.place(job, false);
         const entry = this.rows.get(job.id);
         if (entry) {
           entry.row.classList.add("fresh");
           entry.row.querySelector("a")?.focus({ preventScroll: true });
         }
-        const what = job.state === "REJECTED" ? `was rejected: ${job.reason || "see the job page"}` : "is in the queue";
-        this.uploadStatus(`Your job ${jobName(job)} ${what}.`, job.state === "REJECTED" ? "error" : "ok");
+        const rejected = job.state === "REJECTED";
+        const label = (STATE_LABELS[job.state] || job.state).toLowerCase();
+        const what = rejected ? `was rejected: ${job.reason || "see the job page"}` : `is ${label}`;
+        this.uploadStatus(`Your job ${jobName(job)} ${what}.`, rejected ? "error" : "ok");
       }
+    },
+
+    forgetLostUploads() {
       for (const [name, sent] of this.uploads) {
         if (Date.now() - sent > 120000) {
           this.uploads.delete(name);
@@ -602,7 +635,7 @@
           h("span", { class: "job-id", text: job.id }),
         ),
         h("td", { class: "cell-state", dataset: { label: "State" } }, badge(job.state)),
-        h("td", { class: "cell-stage", dataset: { label: "Stage" }, text: stage }),
+        h("td", { class: job.stage ? "cell-stage" : "cell-stage empty-cell", dataset: { label: "Stage" } }, stage),
         h("td", { class: queue ? "cell-queue" : "cell-queue empty-cell", dataset: { label: "Queue" } }, queue || "—"),
         h("td", { class: "cell-created", dataset: { label: "Created" } }, timeElement(job.created_at)),
       );
@@ -675,7 +708,10 @@
       }
       const request = new XMLHttpRequest();
       request.open(ticket.method || "PUT", url);
-      for (const [name, value] of Object.entries(ticket.headers || {})) request.setRequestHeader(name, value);
+      for (const [name, value] of Object.entries(ticket.headers || {})) {
+        // The browser sets Host itself (scripts may not); it is signed, and it is the URL's host anyway.
+        if (name.toLowerCase() !== "host") request.setRequestHeader(name, value);
+      }
       request.upload.addEventListener("progress", (event) => {
         if (event.lengthComputable) onProgress(Math.round((100 * event.loaded) / event.total));
       });

@@ -1,0 +1,149 @@
+"""Use case: a run of a sweep reports (a stage, or its end). The job ends when every run has ended; then the
+comparison table, the best run and the Pareto plot are written next to the runs' results.
+
+Each run is one Slurm array task with its own results folder (`runs/<index>/`) and manifest; its outcome is decided
+exactly like a single job's (Slurm's final state + the manifest), and a failed run stays a fact about that run.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from shared.domain import sweep_runs
+from shared.domain.job import Job, advance
+from shared.domain.sweep import apply_run_settings, comparison_table, pareto_front, pareto_plot_png
+from shared.structured_log import fields, get, job_context
+
+log = get(__name__)
+SUMMARY_FOLDER = "sweep/"
+
+if TYPE_CHECKING:  # complete.py imports this module lazily; the reverse import is for typing only
+    from shared.services.complete import CompletionDeps, Reply
+
+
+def handle_run_report(
+    job_id: str,
+    run: Any,
+    kind: str,
+    payload: Mapping[str, Any],
+    slurm_job_id: str | None,
+    deps: CompletionDeps,
+    now: Callable[[], datetime],
+) -> Reply:
+    from shared.services.complete import Reply
+
+    job = deps.jobs.get(job_id)
+    if job is None:
+        return Reply(404, "no such job")
+    index = sweep_runs.valid_index(job, run)
+    if index is None or not job.is_sweep:
+        return Reply(400, f"job {job_id} has no run {run!r}")
+    with job_context(job_id):
+        if kind == "progress":
+            stage = str(payload.get("stage", ""))[:80]
+            deps.jobs.mutate(job_id, lambda j: sweep_runs.record_run_stage(j, index, stage, now(), slurm_job_id))
+            return Reply(200, "recorded")
+        if kind == "ended":
+            if slurm_job_id is None:
+                return Reply(400, "an end report needs slurm_job_id")
+            return finish_run(job, index, slurm_job_id, deps, now)
+    return Reply(400, f"unknown kind {kind!r}")
+
+
+def finish_run(job: Job, index: int, slurm_job_id: str, deps: CompletionDeps, now: Callable[[], datetime]) -> Reply:
+    from shared.services.complete import Reply, _manifest, _metrics, _wait_for_outcome
+
+    prefix = f"{job.results_prefix}runs/{index}/"
+    manifest = _manifest(job, deps, prefix)
+    outcome, _status = _wait_for_outcome(job, slurm_job_id, manifest, deps)
+    if outcome is None:
+        return Reply(503, "Slurm has not finished the run yet; retry")
+    manifest = manifest or _manifest(job, deps, prefix)
+    runner = deps.runners.get(job.flow or "")
+    plan = None
+    if runner is not None and job.design is not None and job.design.sweep is not None:
+        plan = runner.plan(apply_run_settings(job.design, job.design.sweep.runs[index]), job.resources)
+    metrics = _metrics(job, manifest, runner, plan, deps, prefix)
+    error = manifest.error_excerpt if manifest and outcome.state.value != "SUCCEEDED" else None
+    recorded = deps.jobs.mutate(
+        job.id,
+        lambda j: sweep_runs.record_run_end(
+            j, index, outcome.state.value, metrics, error or outcome.reason, slurm_job_id
+        ),
+    )
+    log.info("sweep run ended", extra=fields(run=index, state=outcome.state.value, slurm_job_id=slurm_job_id))
+    if recorded is None:
+        return Reply(404, "no such job")
+    if sweep_runs.all_ended(recorded):
+        return finish_sweep(recorded, deps, now)
+    deps.publisher.publish(deps.jobs_topic, {"kind": "slot-freed", "job_id": job.id}, kind="slot-freed")
+    return Reply(200, f"run {index} {outcome.state.value}")
+
+
+def finish_sweep(job: Job, deps: CompletionDeps, now: Callable[[], datetime]) -> Reply:
+    """Every run has ended: write the summary, then end the job with the best run's figures and links."""
+    from shared.services.complete import Reply
+
+    if job.state.is_terminal:
+        deps.notifier.job_ended(job)
+        return Reply(200, f"already {job.state.value}")
+    assert job.design is not None and job.design.sweep is not None
+    state, reason, best = sweep_runs.outcome(job)
+    results = sweep_runs.results(job)
+    front = pareto_front(results)
+    csv_text, table = comparison_table(job.design.sweep, results, best)
+    summary = f"{job.results_prefix}{SUMMARY_FOLDER}"
+    bucket = deps.results_bucket
+    deps.store.write_bytes(bucket, summary + "comparison.csv", csv_text.encode(), "text/csv")
+    deps.store.write_bytes(
+        bucket, summary + "comparison.json", json.dumps(table, indent=2).encode(), "application/json"
+    )
+    plot = pareto_plot_png(job.design.sweep, results, best, front)
+    deps.store.write_bytes(bucket, summary + "pareto.png", plot, "image/png")
+    artifacts = {
+        "comparison_csv": f"gs://{bucket}/{summary}comparison.csv",
+        "comparison_json": f"gs://{bucket}/{summary}comparison.json",
+        "pareto_png": f"gs://{bucket}/{summary}pareto.png",
+    }
+    best_metrics = None
+    if best is not None:
+        artifacts |= _best_run_links(job, best, deps)
+        best_metrics = job.runs[best].metrics if best < len(job.runs) else None
+    ended_at = now()
+    applied: list[Job] = []
+
+    def change(current: Job) -> Job | None:
+        moved = advance(current, state, ended_at, reason, metrics=best_metrics, artifacts=artifacts)
+        applied[:] = [moved] if moved else []
+        return moved
+
+    final = deps.jobs.mutate(job.id, change) or job
+    log.info("sweep ended", extra=fields(state=final.state.value, reason=reason, best_run=best))
+    deps.notifier.job_ended(final)
+    if applied:
+        deps.publisher.publish(deps.jobs_topic, {"kind": "slot-freed", "job_id": job.id}, kind="slot-freed")
+    return Reply(200, final.state.value)
+
+
+def _best_run_links(job: Job, best: int, deps: CompletionDeps) -> dict[str, str]:
+    """The best run's layout and picture as the job's own quick links (the page and e-mail show them)."""
+    from shared.services.complete import _artifacts, _manifest
+
+    assert job.design is not None and job.design.sweep is not None
+    runner = deps.runners.get(job.flow or "")
+    if runner is None:
+        return {}
+    prefix = f"{job.results_prefix}runs/{best}/"
+    plan = runner.plan(apply_run_settings(job.design, job.design.sweep.runs[best]), job.resources)
+    links = _artifacts(job, _manifest(job, deps, prefix), plan, deps, prefix)
+    return {k: v for k, v in links.items() if k != "manifest"} | {"best_run": prefix}
+
+
+def finish_cancelled_sweep(job_id: str, deps: CompletionDeps, now: Callable[[], datetime]) -> None:
+    """A cancelled sweep whose runs had all ended or never started: no run will report, so end it here."""
+    job = deps.jobs.get(job_id)
+    if job is not None and job.is_sweep and not job.state.is_terminal and sweep_runs.all_ended(job):
+        finish_sweep(job, deps, now)
