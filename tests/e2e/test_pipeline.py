@@ -13,6 +13,7 @@ from google.cloud import firestore, pubsub_v1
 from shared.cli import client
 from shared.domain.job import SourceObject
 from shared.domain.upload import job_id_for
+from shared.localstack.load import job_record
 from shared.localstack.mailbox import messages_about, text_body, wait_for_mail
 from shared.localstack.stack import DESIGN_EVENTS_TOPIC, DESIGNS_BUCKET, PROJECT_ID, RESULTS_BUCKET
 
@@ -44,7 +45,7 @@ def test_spm_succeeds_with_gds_in_results_and_mail(stack):
     assert job["metrics"]["cell_count"] > 100
     assert job["metrics"]["lvs_match"] is True
     assert job["metrics"]["drc_errors"] == 0
-    gds_uri = job["artifacts"]["gds"]
+    gds_uri = job_record(job_id).artifacts["gds"]  # the stored job's quick links (the API shows signed ones)
     gds_name = gds_uri.removeprefix(f"gs://{RESULTS_BUCKET}/")
     gds = stack.storage().bucket(RESULTS_BUCKET).blob(gds_name)
     assert gds.exists() and gds.reload() is None and gds.size > 10_000

@@ -1,13 +1,15 @@
 """The status pages in a real headless Chromium against the real stack: sign-in from the URL fragment, my jobs,
 one job (layout, metrics, log, live updates without a reload), someone else's job, the public queue page.
 
-Screenshots land in test-artifacts/screenshots/ (jobs.png, job.png, job-failed.png, job-mobile.png, queue.png).
+Screenshots land in test-artifacts/screenshots/: jobs.png, job.png, job-mobile.png (a phone), job-failed.png,
+job-queued.png, queue.png and, when the browser upload can run, jobs-after-upload.png.
 Chromium and its driver come from Debian (chromium, chromium-driver); the tests skip when they are missing.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import time
 import urllib.error
 import urllib.request
@@ -20,7 +22,7 @@ import pytest
 
 from shared.cli import client
 from shared.localstack.load import design_archive
-from shared.localstack.stack import REPO_ROOT
+from shared.localstack.stack import LOCAL_ADMIN, REPO_ROOT
 
 if TYPE_CHECKING:
     from selenium.webdriver.remote.webdriver import WebDriver
@@ -271,23 +273,22 @@ def test_download_everything_as_one_zip(
     assert succeeded_job["id"] in archive.name
 
 
-@pytest.mark.usefixtures("tight_quotas")
 def test_cancel_then_delete_from_the_job_page(stack: RunningStack, browser: WebDriver) -> None:
-    """With two runs per user, a third upload waits QUEUED: cancel it from its page, then delete it."""
+    """A user over their monthly budget waits QUEUED (budget_action "wait"): cancel from the page, then delete."""
     user = "canceller@example.com"
-    uploaded = [upload_design(stack, user, "spm") for _ in range(3)]
-    # Ingest runs the uploads concurrently, so which one waits is only known once two have been admitted.
-    deadline = time.monotonic() + 60
-    waiting: list[str] = []
-    while time.monotonic() < deadline and len(waiting) != 1:
-        jobs = [wait_until_recorded(stack, user, job_id) for job_id in uploaded]
-        waiting = [job["id"] for job in jobs if job["state"] == "QUEUED"]
-        time.sleep(0.2)
-    assert len(waiting) == 1, "two runs per user: one of three uploads must wait"
-    held = waiting[0]
+    quota = urllib.request.Request(
+        f"{stack.layout.url('api')}/v1/quotas/{user}",
+        data=json.dumps({"monthly_core_hours": 0.01}).encode(),  # below one run's CPUs x time limit
+        headers={"Authorization": f"Bearer {stack.layout.id_token(LOCAL_ADMIN)}", "Content-Type": "application/json"},
+        method="PUT",
+    )
+    urllib.request.urlopen(quota, timeout=30).close()
+    held = upload_design(stack, user, "spm")
+    wait_until_recorded(stack, user, held)
     open_page(browser, stack, f"/jobs/{held}", user)
     assert browser.find_element("id", "job-state").get_attribute("data-state") == "QUEUED"
     assert visible(browser, "cancel-button") and not visible(browser, "delete-button")
+    screenshot(browser, "job-queued.png")
     browser.find_element("id", "cancel-button").click()
     browser.switch_to.alert.accept()
     state = browser.find_element("id", "job-state")

@@ -178,11 +178,16 @@
     return file.split("/").pop() || job.id;
   }
 
+  /** An estimate that is due (or overdue: the queue moved slower than usual) says so instead of "2 min ago". */
+  function startText(iso) {
+    return Date.parse(iso) - Date.now() < 45000 ? "any moment" : relativeTime(iso);
+  }
+
   function queueText(job) {
     if (job.state !== "QUEUED") return "";
     const parts = [];
     if (job.queue_position) parts.push(`#${job.queue_position} in line`);
-    if (job.estimated_start_at) parts.push(`starts ${relativeTime(job.estimated_start_at)}`);
+    if (job.estimated_start_at) parts.push(`starts ${startText(job.estimated_start_at)}`);
     return parts.join(" · ") || "waiting";
   }
 
@@ -895,7 +900,8 @@
       add("Stage", job.stage || "—");
       if (job.state === "QUEUED") {
         add("Place in line", job.queue_position ? `#${job.queue_position}` : "—");
-        add("Expected start", job.estimated_start_at ? timeElement(job.estimated_start_at) : "—");
+        const estimate = job.estimated_start_at;
+        add("Expected start", estimate ? h("time", { datetime: estimate, title: absoluteTime(estimate) }, startText(estimate)) : "—");
       }
       if (given(job.flow_runtime_s)) add("Run time", duration(job.flow_runtime_s));
       if (given(job.core_hours)) add("Core hours", coreHours(job.core_hours));
