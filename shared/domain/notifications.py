@@ -159,6 +159,13 @@ def _finished(job: Job, links: MailLinks, with_image: bool) -> _Content:
     picture = job.artifacts.get("layout_png")
     if picture:
         facts.append(("Layout picture", picture))
+    if job.design is not None and job.design.sweep is not None:
+        # A sweep: the figures below are the best run's; the table compares every run.
+        facts.append(("Sweep", job.reason or f"{len(job.design.sweep.runs)} runs"))
+        facts.append(("Objective", job.design.sweep.objective.describe()))
+        for label, key in (("Comparison table", "comparison_csv"), ("Pareto plot", "pareto_png")):
+            if key in job.artifacts:
+                facts.append((label, job.artifacts[key]))
     return _Content(
         headline=f"{design} finished",
         intro=f"Your job {job.id} for design {design} finished successfully.",

@@ -901,7 +901,8 @@
       if (job.state === "QUEUED") {
         add("Place in line", job.queue_position ? `#${job.queue_position}` : "—");
         const estimate = job.estimated_start_at;
-        add("Expected start", estimate ? h("time", { datetime: estimate, title: absoluteTime(estimate) }, startText(estimate)) : "—");
+        const when = estimate && h("time", { datetime: estimate, title: absoluteTime(estimate) }, startText(estimate));
+        add("Expected start", when || "—");
       }
       if (given(job.flow_runtime_s)) add("Run time", duration(job.flow_runtime_s));
       if (given(job.core_hours)) add("Core hours", coreHours(job.core_hours));
