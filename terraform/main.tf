@@ -102,6 +102,7 @@ module "buckets" {
   })
   # The API signs upload links below the signed-in user's folder: a signed URL acts with the signer's rights.
   design_upload_signers = { api = module.functions.members.api }
+  upload_origins        = [module.functions.urls.api]
   image_readers         = local.login_members
   image_writers         = var.image_builders
 }

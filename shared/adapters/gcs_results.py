@@ -8,8 +8,10 @@ store. Signed URLs point at `public_endpoint` — https://storage.googleapis.com
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Iterator
 from datetime import timedelta
+from typing import Any
 
 import google.auth
 import google.auth.transport.requests
@@ -30,6 +32,11 @@ class GcsResultsStore:
         self._client = client
         self._public_endpoint = public_endpoint.rstrip("/")
         self._signing_key = signing_key
+        # Parsing a key or fetching a token costs tens of milliseconds: once per instance (tokens: until they expire),
+        # not once per link, as a run's file list asks for dozens of links.
+        self._key_credentials: service_account.Credentials | None = None
+        self._runtime: Any = None
+        self._lock = threading.Lock()
 
     def list_objects(self, bucket: str, prefix: str, limit: int = 10_000) -> list[StoredObject]:
         return [
@@ -57,14 +64,28 @@ class GcsResultsStore:
             "api_access_endpoint": self._public_endpoint,
         }
         if self._signing_key is not None:
-            credentials = service_account.Credentials.from_service_account_info(json.loads(self._signing_key()))
-            return blob.generate_signed_url(credentials=credentials, **common)
-        runtime, _project = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
-        runtime.refresh(google.auth.transport.requests.Request())
-        email = getattr(runtime, "service_account_email", None)
-        if not email or not runtime.token:
-            raise UrlSigningError("cannot sign URLs: the runtime identity is not a service account")
-        return blob.generate_signed_url(service_account_email=email, access_token=runtime.token, **common)
+            return blob.generate_signed_url(credentials=self._key(), **common)
+        email, token = self._runtime_identity()
+        return blob.generate_signed_url(service_account_email=email, access_token=token, **common)
+
+    def _key(self) -> service_account.Credentials:
+        with self._lock:
+            if self._key_credentials is None:
+                assert self._signing_key is not None
+                info = json.loads(self._signing_key())
+                self._key_credentials = service_account.Credentials.from_service_account_info(info)
+            return self._key_credentials
+
+    def _runtime_identity(self) -> tuple[str, str]:
+        with self._lock:
+            if self._runtime is None:
+                self._runtime, _project = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
+            if not self._runtime.valid:
+                self._runtime.refresh(google.auth.transport.requests.Request())
+            email = getattr(self._runtime, "service_account_email", None)
+            if not email or not self._runtime.token:
+                raise UrlSigningError("cannot sign URLs: the runtime identity is not a service account")
+            return email, self._runtime.token
 
     def iter_bytes(self, bucket: str, name: str, chunk_bytes: int = 1 << 20) -> Iterator[bytes]:
         with self._client.bucket(bucket).blob(name).open("rb", chunk_size=chunk_bytes) as reader:

@@ -386,6 +386,9 @@ class LocalStack:
                 DESIGNS_BUCKET,
                 "-event.list",
                 "finalize",
+                # The status page uploads from the browser straight to the signed URL, with the notify metadata.
+                "-cors-headers",
+                "x-goog-meta-notify",
             ],
             env=gcs_env,
         )

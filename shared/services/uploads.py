@@ -49,7 +49,7 @@ def issue_upload(
         method="PUT",
         expires_s=UPLOAD_LINK_LIFETIME_S,
         content_type=content_type,
-        headers=metadata,
+        headers=dict(metadata),  # the signing library adds Host to the dict it is given
     )
     headers = {"Content-Type": content_type, **metadata}
     return UploadTicket(object_name, url, "PUT", headers, now + timedelta(seconds=UPLOAD_LINK_LIFETIME_S))

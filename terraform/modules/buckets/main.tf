@@ -24,6 +24,17 @@ resource "google_storage_bucket" "designs" {
     enabled = true
   }
 
+  # The status page uploads from the browser straight to a signed URL (PUT with the notify metadata).
+  dynamic "cors" {
+    for_each = length(var.upload_origins) > 0 ? [var.upload_origins] : []
+    content {
+      origin          = cors.value
+      method          = ["PUT"]
+      response_header = ["Content-Type", "x-goog-meta-notify"]
+      max_age_seconds = 3600
+    }
+  }
+
   lifecycle_rule {
     condition {
       days_since_noncurrent_time = var.designs_noncurrent_days

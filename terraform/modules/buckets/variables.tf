@@ -121,6 +121,12 @@ variable "design_readers" {
   default     = {}
 }
 
+variable "upload_origins" {
+  description = "Web origins (the status page's) allowed to PUT uploads to signed URLs of the designs bucket."
+  type        = list(string)
+  default     = []
+}
+
 variable "design_upload_signers" {
   description = "IAM members (by a static key) that sign upload links for users: they may create designs objects."
   type        = map(string)
