@@ -9,6 +9,10 @@ if TYPE_CHECKING:
     from shared.domain.sweep import SweepSpec
 
 
+# The config file of one run of a sweep, written by the flow from the run's settings (see flows/openlane.py).
+RUN_CONFIG_FILE = "olc-run-config.json"
+
+
 @dataclass(frozen=True)
 class Resources:
     """What one run asks Slurm for."""

@@ -35,7 +35,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from shared.domain.config_schema import IDENTIFIER, SCHEMA, as_number, shown
 from shared.domain.config_schema import check_value as check_schema_value
-from shared.domain.design import DesignSpec
+from shared.domain.design import RUN_CONFIG_FILE, DesignSpec
 from shared.domain.metrics import Metrics
 
 SWEEP_KEY = "OLC_SWEEP"
@@ -771,6 +771,8 @@ def apply_run_settings(design: DesignSpec, settings: Mapping[str, Any]) -> Desig
     variables = {k: v for k, v in design.flow_variables.items() if k != SWEEP_KEY}
     # A single run does not sweep again, and a flow handed config.json would not know the key.
     variables.update(settings)
+    # Flows that read config.json themselves (OpenLane) get the run's settings as a config file of their own.
+    design = dataclasses.replace(design, config_file=RUN_CONFIG_FILE)
     if "CLOCK_PERIOD" not in settings:
         return dataclasses.replace(design, flow_variables=variables)
     # config.json may write the period as text ("10"), as the schema allows.

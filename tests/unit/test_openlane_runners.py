@@ -22,6 +22,7 @@ from shared.domain.flows.openlane import (
     parse_openlane1_metrics,
 )
 from shared.domain.metrics import Metrics
+from shared.domain.sweep import apply_run_settings
 
 FIXTURES = Path(__file__).parent / "fixtures" / "openlane"
 IMAGE = "/apps/openlane/openlane.sif"
@@ -400,3 +401,17 @@ def test_openlane1_missing_file_gives_empty_metrics() -> None:
 def test_librelane_odd_json_is_ignored_not_fatal(text: str) -> None:
     metrics = parse_librelane_metrics(text, "null")
     assert metrics.area_um2 is None and metrics.wns_ns is None and metrics.max_frequency_mhz is None
+
+
+@pytest.mark.parametrize("runner", [OpenLane1Runner(IMAGE, PDK_ROOT), LibreLaneRunner(LL_IMAGE, PDK_ROOT)])
+def test_a_sweep_run_gets_a_config_of_its_own_settings(runner: FlowRunner, tmp_path: Path) -> None:
+    design = apply_run_settings(spm(), {"FP_CORE_UTIL": 35, "CLOCK_PERIOD": 12.5})
+    plan = runner.plan(design, Resources())
+    first = plan.stages[0]
+    assert first.name == "run-config" and first.argv[0] == "python3"
+    assert "design/olc-run-config.json" in " ".join(plan.stages[1].argv)  # the flow reads the run's config
+    (tmp_path / "design").mkdir()
+    subprocess.run(list(first.argv), cwd=tmp_path, check=True)  # no shell: the values stay data
+    written = json.loads((tmp_path / "design" / "olc-run-config.json").read_text())
+    assert (written["FP_CORE_UTIL"], written["CLOCK_PERIOD"]) == (35, 12.5) and "OLC_SWEEP" not in written
+    assert runner.plan(spm(), Resources()).stages[0].name != "run-config"  # a single run reads config.json

@@ -32,7 +32,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from shared.domain.design import DesignSpec, Resources
+from shared.domain.design import RUN_CONFIG_FILE, DesignSpec, Resources
 from shared.domain.design_config import PDKS
 from shared.domain.flows import render
 from shared.domain.flows.base import DESIGN_DIR, FlowPlan, FlowStage
@@ -138,6 +138,19 @@ def _render_stage(container: ContainerCommand, final_dir: str) -> FlowStage:
     return render.render_stage(container.argv(render.ENV, command), env={})
 
 
+# Writes argv[2] (JSON) to argv[1]; run without a shell, so the values are data, never code.
+_WRITE_CONFIG = "import sys; open(sys.argv[1], 'w').write(sys.argv[2])"
+
+
+def _run_config_stages(design: DesignSpec) -> tuple[FlowStage, ...]:
+    """A sweep's run has settings of its own: OpenLane then reads a config written from them, beside config.json
+    (so `dir::` paths resolve alike), instead of the uploaded one."""
+    if design.config_file != RUN_CONFIG_FILE:
+        return ()
+    settings = json.dumps(design.flow_variables, sort_keys=True)
+    return (FlowStage(name="run-config", argv=("python3", "-c", _WRITE_CONFIG, _config_path(design), settings)),)
+
+
 def _config_path(design: DesignSpec) -> str:
     # DesignSpec guarantees a relative path inside the design root; the "design/" prefix also means it can
     # never start with "-" and be taken for an option.
@@ -197,6 +210,7 @@ class OpenLane1Runner:
         return FlowPlan(
             runner=self.name,
             stages=(
+                *_run_config_stages(design),
                 FlowStage(name=STAGE_NAME, argv=self.container.argv(env, command)),
                 _render_stage(self.container, final),
             ),
@@ -286,6 +300,7 @@ class LibreLaneRunner:
         return FlowPlan(
             runner=self.name,
             stages=(
+                *_run_config_stages(design),
                 FlowStage(name=STAGE_NAME, argv=self.container.argv(env, command)),
                 _render_stage(self.container, final),
             ),
