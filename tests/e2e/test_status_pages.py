@@ -387,3 +387,19 @@ def test_upload_from_the_page(stack: RunningStack, browser: WebDriver, tmp_path:
     assert "spm" in fresh.text
     assert console_errors(browser) == []
     screenshot(browser, "jobs-after-upload.png")
+
+
+def test_a_sweep_job_page_shows_every_run_the_best_and_the_plot(stack: RunningStack, browser: WebDriver) -> None:
+    config = stack.client(USER)
+    archive = design_archive(REPO_ROOT / "examples" / "spm", OLC_SWEEP={"parameters": {"CLOCK_PERIOD": [5, 10]}})
+    job_id = client.expected_job_id(client.upload(config, "spm-sweep.tar.gz", archive))
+    job = finished(stack, USER, job_id)
+    assert job["state"] == "SUCCEEDED", job["reason"]
+    open_page(browser, stack, f"/jobs/{job_id}", USER)
+    wait_for(browser, lambda: visible(browser, "sweep-section"), 15, "the sweep's runs")
+    rows = browser.find_elements("css selector", "#sweep-body tr")
+    assert [r.get_attribute("data-state") for r in rows] == ["SUCCEEDED", "SUCCEEDED"]
+    assert "(best)" in rows[job["sweep"]["best_run"]].text
+    wait_for(browser, lambda: visible(browser, "pareto-image") and images_loaded(browser), 15, "the Pareto plot")
+    screenshot(browser, "job-sweep.png")
+    assert console_errors(browser) == []

@@ -842,6 +842,7 @@
       this.renderProgress(job);
       this.renderFacts(job);
       this.renderMetrics(job);
+      this.renderSweep(job);
       this.renderTimeline(job);
       $("cancel-button").hidden = !ACTIVE.has(job.state);
       $("delete-button").hidden = ACTIVE.has(job.state);
@@ -888,7 +889,8 @@
       const done = Math.min(progress.stages_done, progress.stages_total);
       $("job-progress-bar").style.width = `${Math.round((100 * done) / progress.stages_total)}%`;
       const now = ACTIVE.has(job.state) && job.stage ? ` · now: ${job.stage}` : "";
-      $("job-progress-text").textContent = `${done} of ${plural(progress.stages_total, "stage")} done${now}`;
+      const unit = progress.unit === "runs" ? "run" : "stage"; // a sweep counts its runs
+      $("job-progress-text").textContent = `${done} of ${plural(progress.stages_total, unit)} done${now}`;
     },
 
     renderFacts(job) {
@@ -938,6 +940,32 @@
         );
       });
       $("metrics-body").replaceChildren(...rows);
+    },
+
+    /** A design-space sweep: every run's settings, state and figures; the best run marked. */
+    renderSweep(job) {
+      const sweep = job.sweep;
+      $("sweep-section").hidden = !sweep;
+      if (!sweep) return;
+      const names = Object.keys(sweep.parameters);
+      const figures = ["area_um2", "wns_ns", "drc_errors", "lvs_match"];
+      $("sweep-objective").textContent = `Objective: ${sweep.objective}.`;
+      $("sweep-head").replaceChildren(
+        h("tr", {}, ...["Run", "State", ...names, "Area", "WNS", "DRC", "LVS"].map((t) => h("th", { scope: "col", text: t }))),
+      );
+      const rows = sweep.runs.map((run) => {
+        const metrics = run.metrics || {};
+        const best = run.run === sweep.best_run;
+        return h(
+          "tr",
+          { class: best ? "best" : "", dataset: { run: String(run.run), state: run.state } },
+          h("th", { scope: "row", text: best ? `${run.run} (best)` : String(run.run) }),
+          h("td", { text: run.stage && run.state === "RUNNING" ? `${run.state} · ${run.stage}` : run.state }),
+          ...names.map((name) => h("td", { text: String(run.settings[name]) })),
+          ...figures.map((key) => h("td", { text: key in metrics ? String(metrics[key]) : "–" })),
+        );
+      });
+      $("sweep-body").replaceChildren(...rows);
     },
 
     /** State changes and flow stages, each with how long it lasted (until the next event). */
@@ -1026,6 +1054,18 @@
       $("downloads-section").hidden = !job.links.download && items.length === 0;
       $("download-all").hidden = !job.links.download;
       this.showLayout(files);
+      this.showPareto(files);
+    },
+
+    /** A sweep's Pareto plot, through the listing's signed link like the layout picture. */
+    showPareto(files) {
+      const plot = files.find((file) => file.path === "sweep/pareto.png");
+      const url = plot && safeUrl(plot.url);
+      if (!url) return;
+      const image = $("pareto-image");
+      image.alt = `Area against worst slack for every run of ${jobName(this.job)}`;
+      image.src = url;
+      image.hidden = false;
     },
 
     /** The layout picture: the listing's signed link works in an <img>, which cannot send the Authorization
@@ -1033,7 +1073,11 @@
     showLayout(files) {
       if (!this.job.links.layout) return;
       const find = (pattern) => files.find((file) => pattern.test(file.path));
-      const picture = find(/(^|\/)render\/layout\.png$/) || find(/(^|\/)layout\.png$/);
+      const best = this.job.sweep ? this.job.sweep.best_run : null;
+      const picture =
+        (best !== null && find(new RegExp(`^runs/${best}/files/render/layout\\.png$`))) ||
+        find(/(^|\/)render\/layout\.png$/) ||
+        find(/(^|\/)layout\.png$/);
       const url = picture && safeUrl(picture.url);
       if (!url) return;
       const image = $("layout-image");
