@@ -46,7 +46,8 @@ ACTIVE = {"QUEUED", "SUBMITTED", "RUNNING"}
 def browser() -> Iterator[WebDriver]:
     """A fresh headless Chromium per test: its own session storage, so sign-ins never leak between tests."""
     if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        pytest.skip("chromium and chromium-driver (Debian packages) are not installed")
+        # The stack installs them (shared/localstack/stack.py BROWSER_PACKAGES): missing means setup is broken.
+        pytest.fail("chromium and chromium-driver (Debian packages) are not installed: run `make system-deps`")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
