@@ -127,6 +127,14 @@ def api_call(config: ClientConfig, method: str, path: str, body: dict[str, Any] 
         raise ClientError(f"cannot reach the API at {config.api_url}: {exc.reason}") from exc
 
 
+def job_call(config: ClientConfig, job_id: str, method: str = "GET", suffix: str = "") -> dict[str, Any]:
+    """Call one job's endpoint (`/v1/jobs/<id><suffix>`); a missing job, or another user's, is a ClientError."""
+    reply = api_call(config, method, f"/v1/jobs/{job_id}{suffix}", {} if method == "POST" else None)
+    if reply is None:
+        raise ClientError(f"no job {job_id} of yours: is the id right? `olc list` shows your jobs")
+    return reply
+
+
 def _api_error(exc: urllib.error.HTTPError) -> tuple[str, str]:
     """(code, message) of the API's error format, or the raw answer when it is not in that format."""
     detail = exc.read().decode(errors="replace")

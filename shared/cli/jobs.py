@@ -72,9 +72,7 @@ def _follow(config: ClientConfig, job_id: str, timeout_s: float, as_json: bool) 
 
 def status(args: argparse.Namespace) -> int:
     config = ClientConfig.from_env(args.user)
-    job = client.api_get(config, f"/v1/jobs/{args.job_id}")
-    if job is None:
-        raise ClientError(f"no job {args.job_id} of yours")
+    job = client.job_call(config, args.job_id)
     if args.json:
         render.print_json(job)
     else:
@@ -104,9 +102,7 @@ def list_jobs(args: argparse.Namespace) -> int:
 
 def cancel(args: argparse.Namespace) -> int:
     config = ClientConfig.from_env(args.user)
-    reply = client.api_call(config, "POST", f"/v1/jobs/{args.job_id}/cancel", {})
-    if reply is None:
-        raise ClientError(f"no job {args.job_id} of yours")
+    reply = client.job_call(config, args.job_id, "POST", "/cancel")
     if args.json:
         render.print_json(reply)
     else:
@@ -123,9 +119,7 @@ def delete(args: argparse.Namespace) -> int:
         if answer.strip() != args.job_id:
             print("not deleted")
             return 1
-    reply = client.api_call(config, "DELETE", f"/v1/jobs/{args.job_id}?confirm={args.job_id}")
-    if reply is None:
-        raise ClientError(f"no job {args.job_id} of yours")
+    reply = client.job_call(config, args.job_id, "DELETE", f"?confirm={args.job_id}")
     if args.json:
         render.print_json(reply)
     else:

@@ -29,9 +29,7 @@ def download(args: argparse.Namespace) -> int:
         size = client.download(config, f"/v1/jobs/{args.job_id}/download", archive)
         _report(args, [{"path": str(archive), "bytes": size}])
         return 0
-    listing = client.api_get(config, f"/v1/jobs/{args.job_id}/artifacts")
-    if listing is None:
-        raise ClientError(f"no job {args.job_id} of yours")
+    listing = client.job_call(config, args.job_id, suffix="/artifacts")
     chosen = [a for a in listing["artifacts"] if any(fnmatch.fnmatch(a["path"], p) for p in args.artifact)]
     if not chosen:
         names = ", ".join(a["path"] for a in listing["artifacts"][:20])
@@ -58,9 +56,7 @@ def logs(args: argparse.Namespace) -> int:
     config = ClientConfig.from_env(args.user)
     seen: list[str] = []
     while True:
-        reply = client.api_get(config, f"/v1/jobs/{args.job_id}/logs?lines={args.lines}")
-        if reply is None:
-            raise ClientError(f"no job {args.job_id} of yours")
+        reply = client.job_call(config, args.job_id, suffix=f"/logs?lines={args.lines}")
         if args.json and not args.follow:
             render.print_json(reply)
             return 0
@@ -84,9 +80,7 @@ def _new_lines(before: list[str], after: list[str]) -> list[str]:
 
 def metrics(args: argparse.Namespace) -> int:
     config = ClientConfig.from_env(args.user)
-    reply = client.api_get(config, f"/v1/jobs/{args.job_id}/metrics")
-    if reply is None:
-        raise ClientError(f"no job {args.job_id} of yours")
+    reply = client.job_call(config, args.job_id, suffix="/metrics")
     if args.json:
         render.print_json(reply)
     elif not reply["metrics"]:

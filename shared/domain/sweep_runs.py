@@ -97,5 +97,6 @@ def outcome(job: Job) -> tuple[JobState, str, int | None]:
         best = best_run(job.design.sweep, results(job))
         pick = f"best run {best}" if best is not None else "no run met the objective's conditions"
         return JobState.SUCCEEDED, f"{len(runs)} runs: {summary}; {pick}", best
-    state = next(JobState(s) for s in ("CANCELLED", "TIMEOUT", "FAILED") if counts[s] == len(runs) or s == "FAILED")
+    # No run succeeded: all cancelled (or all timed out) says so; any other mix is a failure.
+    state = next((JobState(s) for s in ("CANCELLED", "TIMEOUT") if counts[s] == len(runs)), JobState.FAILED)
     return state, f"{len(runs)} runs: {summary}; none succeeded", None

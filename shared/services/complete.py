@@ -8,11 +8,8 @@ nothing once the job is final.
 
 from __future__ import annotations
 
-import fnmatch
 import json
-import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,44 +23,23 @@ from shared.domain.callback_auth import (
 )
 from shared.domain.flows.base import FlowPlan, FlowRunner
 from shared.domain.job import Job, JobState, advance, record_stage
-from shared.domain.metrics import Metrics
-from shared.domain.outcome import ManifestError, Outcome, RunManifest, decide_outcome, parse_manifest
+from shared.domain.outcome import RunManifest, decide_outcome
 from shared.domain.upload import JOB_ID_PATTERN
 from shared.ports import (
-    Cluster,
-    JobRepository,
-    MessagePublisher,
-    ObjectStore,
-    QuotaStore,
-    ReplayGuard,
     SlurmJobStatus,
 )
-from shared.services.notify import Notifier
+from shared.services.run_results import (
+    CompletionDeps,
+    Reply,
+    quick_links,
+    read_manifest,
+    read_metrics,
+    wait_for_outcome,
+)
+from shared.services.sweep_completion import handle_run_report
 from shared.structured_log import fields, get, job_context
 
 log = get(__name__)
-
-
-@dataclass(frozen=True)
-class Reply:
-    status: int
-    message: str
-
-
-@dataclass(frozen=True)
-class CompletionDeps:
-    jobs: JobRepository
-    cluster: Cluster
-    store: ObjectStore
-    publisher: MessagePublisher
-    notifier: Notifier
-    runners: Mapping[str, FlowRunner]
-    hook_master_key: Callable[[], str]
-    quotas: QuotaStore
-    replays: ReplayGuard
-    results_bucket: str
-    jobs_topic: str
-    wait_for_slurm_s: float = 10
 
 
 def handle_callback(
@@ -95,8 +71,6 @@ def handle_callback(
         if run is None and kind == "ended" and slurm_job_id:
             run = _array_task_of(job_id, slurm_job_id, deps)
         if run is not None:
-            from shared.services.sweep_completion import handle_run_report
-
             return handle_run_report(job_id, run, kind, payload, slurm_job_id, deps, now)
         if kind == "progress":
             stage = str(payload.get("stage", ""))[:80]
@@ -137,18 +111,18 @@ def finish_job(
     if job.state.is_terminal:
         deps.notifier.job_ended(job)  # a no-op unless an earlier call recorded the end but died before mailing
         return Reply(200, f"already {job.state.value}")
-    manifest = _manifest(job, deps)
+    manifest = read_manifest(job, deps)
     status = known_status
     outcome = decide_outcome(status.state, manifest, job.resources.time_limit_minutes) if status else None
     if outcome is None:
-        outcome, status = _wait_for_outcome(job, slurm_job_id, manifest, deps)
+        outcome, status = wait_for_outcome(job, slurm_job_id, manifest, deps)
     if outcome is None:
         return Reply(503, "Slurm has not finished the job yet; retry")
     if manifest is None:
-        manifest = _manifest(job, deps)  # may have landed while Slurm was finishing
+        manifest = read_manifest(job, deps)  # may have landed while Slurm was finishing
     runner, plan = _runner_and_plan(job, deps)
-    metrics = _metrics(job, manifest, runner, plan, deps)
-    artifacts = _artifacts(job, manifest, plan, deps)
+    metrics = read_metrics(job, manifest, runner, plan, deps)
+    artifacts = quick_links(job, manifest, plan, deps)
     ended_at = now()
     core_hours = _core_hours(job, status, manifest)
     applied: list[Job] = []
@@ -190,21 +164,6 @@ def finish_job(
     return Reply(200, final.state.value)
 
 
-def _wait_for_outcome(
-    job: Job, slurm_job_id: str, manifest: RunManifest | None, deps: CompletionDeps
-) -> tuple[Outcome | None, SlurmJobStatus | None]:
-    """The epilog runs while Slurm still shows the job COMPLETING: poll briefly for its final state."""
-    deadline = time.monotonic() + deps.wait_for_slurm_s
-    delay = 0.1
-    while True:
-        status = deps.cluster.status([slurm_job_id]).get(slurm_job_id)
-        outcome = decide_outcome(status.state if status else None, manifest, job.resources.time_limit_minutes)
-        if outcome is not None or time.monotonic() > deadline:
-            return outcome, status
-        time.sleep(delay)
-        delay = min(delay * 2, 1.0)
-
-
 def _core_hours(job: Job, status: SlurmJobStatus | None, manifest: RunManifest | None) -> float | None:
     """Actual usage: Slurm's elapsed time x allocated CPUs; the manifest's runtime when Slurm forgot the job."""
     if status and status.elapsed_s is not None:
@@ -212,56 +171,6 @@ def _core_hours(job: Job, status: SlurmJobStatus | None, manifest: RunManifest |
     if manifest and manifest.runtime_s is not None:
         return round(manifest.runtime_s * job.resources.cpus / 3600, 6)
     return None
-
-
-def _manifest(job: Job, deps: CompletionDeps, prefix: str | None = None) -> RunManifest | None:
-    text = deps.store.read_text(deps.results_bucket, f"{prefix or job.results_prefix}manifest.json")
-    if text is None:
-        return None
-    try:
-        return parse_manifest(text)
-    except ManifestError as exc:
-        log.error("unreadable manifest", extra=fields(error=str(exc)))
-        return None
-
-
-def _metrics(
-    job: Job,
-    manifest: RunManifest | None,
-    runner: FlowRunner | None,
-    plan: FlowPlan | None,
-    deps: CompletionDeps,
-    prefix: str | None = None,
-) -> Metrics | None:
-    if manifest is None:
-        return None
-    measured = Metrics(runtime_s=manifest.runtime_s, peak_memory_mb=manifest.peak_memory_mb)
-    if runner is None or plan is None:
-        return measured
-    files = {}
-    for path in plan.metrics_files:
-        if path in manifest.files:
-            name = f"{prefix or job.results_prefix}files/{path}"
-            text = deps.store.read_text(deps.results_bucket, name, max_bytes=8 << 20)
-            if text is not None:
-                files[path] = text
-    return runner.parse_metrics(files).merged(measured)
-
-
-def _artifacts(
-    job: Job, manifest: RunManifest | None, plan: FlowPlan | None, deps: CompletionDeps, prefix: str | None = None
-) -> dict[str, str]:
-    """Quick links to the main outputs, e.g. {"gds": "gs://results/owner/job/files/.../spm.gds"}."""
-    if manifest is None or plan is None:
-        return {}
-    prefix = prefix or job.results_prefix
-    links = {}
-    for kind, pattern in plan.primary_outputs.items():
-        match = next((f for f in manifest.files if fnmatch.fnmatchcase(f, pattern)), None)
-        if match:
-            links[kind] = f"gs://{deps.results_bucket}/{prefix}files/{match}"
-    links["manifest"] = f"gs://{deps.results_bucket}/{prefix}manifest.json"
-    return links
 
 
 def _runner_and_plan(job: Job, deps: CompletionDeps) -> tuple[FlowRunner | None, FlowPlan | None]:

@@ -34,7 +34,7 @@ def list_jobs(
     # One more than asked tells whether another page exists without a second query.
     found = jobs.list_for_owner(caller, limit + 1, states=states, before=before)
     page = found[:limit]
-    more = len(found) > limit and page
+    more = len(found) > limit
     return JobPage(page, PageCursor(page[-1].created_at).encode() if more else None)
 
 

@@ -10,18 +10,23 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from shared.domain import sweep_runs
 from shared.domain.job import Job, advance
 from shared.domain.sweep import apply_run_settings, comparison_table, pareto_front, pareto_plot_png
+from shared.services.run_results import (
+    CompletionDeps,
+    Reply,
+    quick_links,
+    read_manifest,
+    read_metrics,
+    wait_for_outcome,
+)
 from shared.structured_log import fields, get, job_context
 
 log = get(__name__)
 SUMMARY_FOLDER = "sweep/"
-
-if TYPE_CHECKING:  # complete.py imports this module lazily; the reverse import is for typing only
-    from shared.services.complete import CompletionDeps, Reply
 
 
 def handle_run_report(
@@ -33,8 +38,6 @@ def handle_run_report(
     deps: CompletionDeps,
     now: Callable[[], datetime],
 ) -> Reply:
-    from shared.services.complete import Reply
-
     job = deps.jobs.get(job_id)
     if job is None:
         return Reply(404, "no such job")
@@ -54,19 +57,17 @@ def handle_run_report(
 
 
 def finish_run(job: Job, index: int, slurm_job_id: str, deps: CompletionDeps, now: Callable[[], datetime]) -> Reply:
-    from shared.services.complete import Reply, _manifest, _metrics, _wait_for_outcome
-
     prefix = f"{job.results_prefix}runs/{index}/"
-    manifest = _manifest(job, deps, prefix)
-    outcome, _status = _wait_for_outcome(job, slurm_job_id, manifest, deps)
+    manifest = read_manifest(job, deps, prefix)
+    outcome, _status = wait_for_outcome(job, slurm_job_id, manifest, deps)
     if outcome is None:
         return Reply(503, "Slurm has not finished the run yet; retry")
-    manifest = manifest or _manifest(job, deps, prefix)
+    manifest = manifest or read_manifest(job, deps, prefix)
     runner = deps.runners.get(job.flow or "")
     plan = None
     if runner is not None and job.design is not None and job.design.sweep is not None:
         plan = runner.plan(apply_run_settings(job.design, job.design.sweep.runs[index]), job.resources)
-    metrics = _metrics(job, manifest, runner, plan, deps, prefix)
+    metrics = read_metrics(job, manifest, runner, plan, deps, prefix)
     error = manifest.error_excerpt if manifest and outcome.state.value != "SUCCEEDED" else None
     recorded = deps.jobs.mutate(
         job.id,
@@ -85,8 +86,6 @@ def finish_run(job: Job, index: int, slurm_job_id: str, deps: CompletionDeps, no
 
 def finish_sweep(job: Job, deps: CompletionDeps, now: Callable[[], datetime]) -> Reply:
     """Every run has ended: write the summary, then end the job with the best run's figures and links."""
-    from shared.services.complete import Reply
-
     if job.state.is_terminal:
         deps.notifier.job_ended(job)
         return Reply(200, f"already {job.state.value}")
@@ -130,15 +129,13 @@ def finish_sweep(job: Job, deps: CompletionDeps, now: Callable[[], datetime]) ->
 
 def _best_run_links(job: Job, best: int, deps: CompletionDeps) -> dict[str, str]:
     """The best run's layout and picture as the job's own quick links (the page and e-mail show them)."""
-    from shared.services.complete import _artifacts, _manifest
-
     assert job.design is not None and job.design.sweep is not None
     runner = deps.runners.get(job.flow or "")
     if runner is None:
         return {}
     prefix = f"{job.results_prefix}runs/{best}/"
     plan = runner.plan(apply_run_settings(job.design, job.design.sweep.runs[best]), job.resources)
-    links = _artifacts(job, _manifest(job, deps, prefix), plan, deps, prefix)
+    links = quick_links(job, read_manifest(job, deps, prefix), plan, deps, prefix)
     return {k: v for k, v in links.items() if k != "manifest"} | {"best_run": prefix}
 
 
