@@ -242,6 +242,38 @@ def _describe(pid: int) -> str:
         return "(gone)"
 
 
+def _job_pids(stack: Stack, job_id: str, timeout: float = 15) -> set[int]:
+    """The job's processes as `scontrol listpids` reports them, once slurmd has launched its step.
+
+    slurmctld says RUNNING as soon as it has sent the launch; slurmd starts slurmstepd a moment later
+    (over a second on a loaded machine), and until then listpids finds no step ("does not exist on
+    node") or lists it with PID -1.
+    """
+    end = time.monotonic() + timeout
+    while True:
+        listing = subprocess.run(
+            ["scontrol", "listpids", job_id],
+            check=False,
+            env={**os.environ, **stack.slurm.client_env},
+            capture_output=True,
+            text=True,
+        )
+        rows = [line.split() for line in listing.stdout.splitlines()[1:] if line.strip()]
+        pids = {int(row[0]) for row in rows} - {-1}
+        if pids:
+            return pids
+        if time.monotonic() > end:
+            spool = stack.slurm.settings.state_dir / "spool"
+            logs = stack.slurm.settings.state_dir / "logs"
+            slurmd_log = (logs / "slurmd.log").read_text()[-3000:] if (logs / "slurmd.log").exists() else "(none)"
+            pytest.fail(
+                f"no process of job {job_id} after {timeout} s: {listing}\n"
+                f"state: {stack.job_state(job_id)}; spool: {sorted(p.name for p in spool.iterdir())}\n"
+                f"slurmd log tail:\n{slurmd_log}"
+            )
+        time.sleep(0.1)
+
+
 def test_down_leaves_no_process(stack: Stack) -> None:
     job_id = stack.run("sbatch --parsable -o /dev/null --wrap 'sleep 300'").strip()
     stack.wait_state(job_id, "RUNNING")
@@ -253,10 +285,7 @@ def test_down_leaves_no_process(stack: Stack) -> None:
     # slurmctld's helper (slurmscriptd) and sshd's per-connection processes (our open client).
     tracked |= _children(pids["slurmctld"]) | _children(pids["sshd"])
     # The running job as Slurm itself reports it, plus its slurmstepd (the batch shell's parent).
-    listpids = os.popen(f"SLURM_CONF={stack.slurm.conf_path} scontrol listpids {job_id}").read()
-    # Steps that have no process yet are listed with PID -1.
-    job_pids = {int(line.split()[0]) for line in listpids.splitlines()[1:] if line.strip()} - {-1}
-    assert job_pids, listpids
+    job_pids = _job_pids(stack, job_id)
     for pid in list(job_pids):
         job_pids.add(int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]))
     tracked |= job_pids - {1}
