@@ -186,6 +186,7 @@ class SlurmJobStatus:
     elapsed_s: float | None = None
     cpus: int | None = None
     array_task_id: int | None = None  # a job array's task: which run of a sweep this is
+    array_job_id: str | None = None  # a job array's task: the array it belongs to (the id sbatch answered)
 
 
 @dataclass(frozen=True)

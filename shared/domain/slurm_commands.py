@@ -97,6 +97,7 @@ def parse_status_output(output: str) -> dict[str, SlurmJobStatus]:
             elapsed_s=_duration_s(fields.get("RunTime")),
             cpus=int(fields["NumCPUs"]) if fields.get("NumCPUs", "").isdigit() else None,
             array_task_id=int(fields["ArrayTaskId"]) if fields.get("ArrayTaskId", "").isdigit() else None,
+            array_job_id=fields.get("ArrayJobId") or None,
         )
     return statuses
 

@@ -4,12 +4,15 @@ every run has. Partial failures stay per run: the job succeeds when at least one
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime
 
 from shared.domain.job import Job, JobState, RunProgress, advance
 from shared.domain.metrics import Metrics
+from shared.domain.outcome import is_final_slurm_state
 from shared.domain.sweep import RunResult, best_run
+from shared.ports import SlurmJobStatus
 
 _OUTCOME_ORDER = ("SUCCEEDED", "TIMEOUT", "FAILED", "CANCELLED")
 
@@ -35,6 +38,36 @@ def _with_run(job: Job, index: int, run: RunProgress) -> Job:
     runs = _runs(job)
     runs[index] = run
     return replace(job, runs=tuple(runs))
+
+
+def run(job: Job, index: int) -> RunProgress:
+    return _runs(job)[index]
+
+
+def runs_to_repair(job: Job, array_view: Iterable[SlurmJobStatus]) -> list[tuple[int, SlurmJobStatus | None]]:
+    """The runs whose end never reached the job (lost end reports) although Slurm is done with them, each with
+    Slurm's record of its task, or None where Slurm no longer knows the task (its manifest decides then).
+
+    `array_view` is what Slurm lists for the job's array: a record per task it has started, and one record without a
+    task index for all the tasks still waiting. While such a record is there, a run Slurm does not list is waiting.
+    """
+    tasks: dict[int, SlurmJobStatus] = {}
+    waiting = False
+    for record in array_view:
+        if record.array_task_id is not None:
+            tasks[record.array_task_id] = record
+        elif not is_final_slurm_state(record.state):
+            waiting = True
+    repair: list[tuple[int, SlurmJobStatus | None]] = []
+    for progress in _runs(job):
+        if progress.ended:
+            continue
+        task = tasks.get(progress.index)
+        if task is None and not waiting:
+            repair.append((progress.index, None))
+        elif task is not None and is_final_slurm_state(task.state):
+            repair.append((progress.index, task))
+    return repair
 
 
 def valid_index(job: Job, index: object) -> int | None:

@@ -3,7 +3,9 @@
 Callbacks can be lost (hook down longer than the sender retries, a drained node), and Slurm runs no epilog at all
 for a job cancelled while pending. On each tick the reconciler takes the active jobs that have not changed for a
 while, asks Slurm about all of them in one query, and finishes those Slurm says are over through the same code
-path as the completion hook. Bounded work per tick.
+path as the completion hook. A sweep is one job array whose runs end one by one: each of its runs that Slurm is
+done with but the job never heard of is ended like a lost run report, and the sweep ends with its last run.
+Bounded work per tick.
 """
 
 from __future__ import annotations
@@ -12,9 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from shared.domain import sweep_runs
 from shared.domain.job import ACTIVE_STATES, Job
 from shared.domain.outcome import is_final_slurm_state
+from shared.ports import SlurmJobStatus
 from shared.services.complete import CompletionDeps, finish_job
+from shared.services.sweep_completion import finish_sweep, repair_run
 from shared.structured_log import fields, get
 
 log = get(__name__)
@@ -32,35 +37,55 @@ def reconcile(
     report = ReconcileReport()
     cutoff = now() - timedelta(seconds=quiet_for_s)
     stale = sorted(
-        # A sweep's runs are array tasks that report one by one; Slurm's view of a whole array is not one job's
-        # (see docs/architecture.md, "Sweeps"), so the single-run repair below does not apply to them.
-        (
-            j
-            for j in deps.jobs.in_states(ACTIVE_STATES)
-            if j.slurm_job_id and not j.is_sweep and _last_change(j) < cutoff
-        ),
+        (j for j in deps.jobs.in_states(ACTIVE_STATES) if j.slurm_job_id and _last_change(j) < cutoff),
         key=_last_change,
     )[:max_jobs]
     if not stale:
         return report
+    # One query for all: an array's id lists every task Slurm still knows, each under its own Slurm id.
     statuses = deps.cluster.status([j.slurm_job_id for j in stale if j.slurm_job_id])
     report.checked = len(stale)
     for job in stale:
         assert job.slurm_job_id is not None
-        status = statuses.get(job.slurm_job_id)
-        if status is not None and not is_final_slurm_state(status.state):
-            continue  # still pending or running: nothing was lost
-        reply = finish_job(job.id, job.slurm_job_id, deps, now, known_status=status)
-        if reply.message.startswith("already"):
-            continue  # the end report arrived while we looked: nothing was lost
-        report.repaired[job.id] = reply.message
+        if job.is_sweep:
+            array_view = [s for s in statuses.values() if s.array_job_id == job.slurm_job_id]
+            result = _repair_sweep(job, array_view, deps, now)
+            slurm_state = ", ".join(sorted({s.state for s in array_view})) or "unknown to Slurm"
+        else:
+            status = statuses.get(job.slurm_job_id)
+            result = _repair_single(job, status, deps, now)
+            slurm_state = status.state if status else "unknown to Slurm"
+        if result is None:
+            continue
+        report.repaired[job.id] = result
         log.warning(
             "reconciled a job whose end was not reported",
-            extra=fields(
-                job_id=job.id, slurm_state=status.state if status else "unknown to Slurm", result=reply.message
-            ),
+            extra=fields(job_id=job.id, slurm_state=slurm_state, result=result),
         )
     return report
+
+
+def _repair_single(
+    job: Job, status: SlurmJobStatus | None, deps: CompletionDeps, now: Callable[[], datetime]
+) -> str | None:
+    """What was repaired, or None when nothing was lost."""
+    assert job.slurm_job_id is not None
+    if status is not None and not is_final_slurm_state(status.state):
+        return None  # still pending or running
+    reply = finish_job(job.id, job.slurm_job_id, deps, now, known_status=status)
+    return None if reply.message.startswith("already") else reply.message  # "already": the report came meanwhile
+
+
+def _repair_sweep(
+    job: Job, array_view: list[SlurmJobStatus], deps: CompletionDeps, now: Callable[[], datetime]
+) -> str | None:
+    repairs = sweep_runs.runs_to_repair(job, array_view)
+    if not repairs and not sweep_runs.all_ended(job):
+        return None  # every run without an end is still pending or running
+    if not repairs:
+        return finish_sweep(job, deps, now).message  # every run ended, but the job was never closed
+    replies = [f"run {index}: {repair_run(job, index, task, deps, now).message}" for index, task in repairs]
+    return "; ".join(replies)
 
 
 def _last_change(job: Job) -> datetime:

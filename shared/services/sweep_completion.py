@@ -14,7 +14,9 @@ from typing import Any
 
 from shared.domain import sweep_runs
 from shared.domain.job import Job, advance
+from shared.domain.outcome import Outcome, RunManifest, decide_outcome
 from shared.domain.sweep import apply_run_settings, comparison_table, pareto_front, pareto_plot_png
+from shared.ports import SlurmJobStatus
 from shared.services.run_results import (
     CompletionDeps,
     Reply,
@@ -57,17 +59,42 @@ def handle_run_report(
 
 
 def finish_run(job: Job, index: int, slurm_job_id: str, deps: CompletionDeps, now: Callable[[], datetime]) -> Reply:
-    prefix = f"{job.results_prefix}runs/{index}/"
-    manifest = read_manifest(job, deps, prefix)
+    """A run's end report: Slurm's final state of its task and its manifest decide how it ended."""
+    manifest = read_manifest(job, deps, _run_prefix(job, index))
     outcome, _status = wait_for_outcome(job, slurm_job_id, manifest, deps)
     if outcome is None:
         return Reply(503, "Slurm has not finished the run yet; retry")
-    manifest = manifest or read_manifest(job, deps, prefix)
+    return _record_run_end(job, index, outcome, manifest, slurm_job_id, deps, now)
+
+
+def repair_run(
+    job: Job, index: int, task: SlurmJobStatus | None, deps: CompletionDeps, now: Callable[[], datetime]
+) -> Reply:
+    """The reconciler's path for a run whose end report was lost: Slurm's record of its task, which has ended (None
+    when Slurm has forgotten the task), and the run's manifest decide, as for a report."""
+    manifest = read_manifest(job, deps, _run_prefix(job, index))
+    outcome = decide_outcome(task.state if task else None, manifest, job.resources.time_limit_minutes)
+    if outcome is None:
+        return Reply(503, f"run {index} has not ended in Slurm")
+    slurm_job_id = task.slurm_job_id if task else sweep_runs.run(job, index).slurm_job_id
+    return _record_run_end(job, index, outcome, manifest, slurm_job_id, deps, now)
+
+
+def _record_run_end(
+    job: Job,
+    index: int,
+    outcome: Outcome,
+    manifest: RunManifest | None,
+    slurm_job_id: str | None,
+    deps: CompletionDeps,
+    now: Callable[[], datetime],
+) -> Reply:
+    manifest = manifest or read_manifest(job, deps, _run_prefix(job, index))  # may have landed meanwhile
     runner = deps.runners.get(job.flow or "")
     plan = None
     if runner is not None and job.design is not None and job.design.sweep is not None:
         plan = runner.plan(apply_run_settings(job.design, job.design.sweep.runs[index]), job.resources)
-    metrics = read_metrics(job, manifest, runner, plan, deps, prefix)
+    metrics = read_metrics(job, manifest, runner, plan, deps, _run_prefix(job, index))
     error = manifest.error_excerpt if manifest and outcome.state.value != "SUCCEEDED" else None
     recorded = deps.jobs.mutate(
         job.id,
@@ -82,6 +109,10 @@ def finish_run(job: Job, index: int, slurm_job_id: str, deps: CompletionDeps, no
         return finish_sweep(recorded, deps, now)
     deps.publisher.publish(deps.jobs_topic, {"kind": "slot-freed", "job_id": job.id}, kind="slot-freed")
     return Reply(200, f"run {index} {outcome.state.value}")
+
+
+def _run_prefix(job: Job, index: int) -> str:
+    return f"{job.results_prefix}runs/{index}/"
 
 
 def finish_sweep(job: Job, deps: CompletionDeps, now: Callable[[], datetime]) -> Reply:
@@ -133,7 +164,7 @@ def _best_run_links(job: Job, best: int, deps: CompletionDeps) -> dict[str, str]
     runner = deps.runners.get(job.flow or "")
     if runner is None:
         return {}
-    prefix = f"{job.results_prefix}runs/{best}/"
+    prefix = _run_prefix(job, best)
     plan = runner.plan(apply_run_settings(job.design, job.design.sweep.runs[best]), job.resources)
     links = quick_links(job, read_manifest(job, deps, prefix), plan, deps, prefix)
     return {k: v for k, v in links.items() if k != "manifest"} | {"best_run": prefix}

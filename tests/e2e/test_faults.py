@@ -7,12 +7,8 @@ from __future__ import annotations
 
 import json
 import random
-import threading
 import time
-import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from google.cloud import firestore, pubsub_v1
@@ -21,6 +17,7 @@ from shared.domain.upload import job_id_for
 from shared.localstack import process
 from shared.localstack.load import design_archive, redeliver, slurm_names, upload, wait_all_terminal
 from shared.localstack.stack import DESIGNS_BUCKET, JOBS_TOPIC, MAX_DELIVERY_ATTEMPTS, PROJECT_ID
+from tests.e2e.callback_faults import end_reports_dropped
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 FAST = {"OLC_FLOW": "yosys-osu035"}
@@ -88,55 +85,11 @@ def test_slurmctld_restarted_while_jobs_run(stack):
     _report(stack, "slurmctld restarted", job_ids)
 
 
-class _DroppingProxy(BaseHTTPRequestHandler):
-    """Forwards callbacks to the completion hook but answers every second end report with 410 (dropped)."""
-
-    target = ""
-    counter = 0
-    lock = threading.Lock()
-
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        ended = b'"kind":"ended"' in body
-        with self.lock:
-            type(self).counter += ended
-            drop = ended and self.counter % 2 == 0
-        if drop:
-            self.send_response(410)
-            self.end_headers()
-            return
-        request = urllib.request.Request(self.target, data=body, headers=dict(self.headers), method="POST")
-        try:
-            with urllib.request.urlopen(request, timeout=30) as reply:
-                status, data = reply.status, reply.read()
-        except urllib.error.HTTPError as exc:
-            status, data = exc.code, exc.read()
-        self.send_response(status)
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
-
-
 def test_half_of_the_completion_callbacks_dropped(stack):
-    env_file = stack.layout.state / "epilog" / "olc-epilog.env"
-    original = env_file.read_text()
-    _DroppingProxy.target = stack.layout.url("completion") + "/"
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _DroppingProxy)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    env_file.write_text(
-        original.replace(
-            f"OLC_HOOK_URL={stack.layout.url('completion')}/", f"OLC_HOOK_URL=http://127.0.0.1:{server.server_port}/"
-        )
-    )
-    try:
+    with end_reports_dropped(stack, every=2) as proxy:
         _, job_ids = _burst(stack, "drop", 20)
         _report(stack, "half the callbacks dropped", job_ids)
-        assert _DroppingProxy.counter >= 20  # every job's end went through the proxy
-    finally:
-        env_file.write_text(original)
-        server.shutdown()
+        assert proxy.counter >= 20  # every job's end went through the proxy
 
 
 def test_dispatcher_killed_after_sbatch_before_recording(stack):

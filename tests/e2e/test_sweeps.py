@@ -14,6 +14,7 @@ from PIL import Image
 from shared.cli import client
 from shared.localstack.load import design_archive
 from shared.localstack.stack import REPO_ROOT, RESULTS_BUCKET
+from tests.e2e.callback_faults import end_reports_dropped
 
 if TYPE_CHECKING:
     from tests.e2e.conftest import RunningStack
@@ -134,3 +135,26 @@ def test_cancelling_a_sweep_stops_every_run(stack: RunningStack) -> None:
     assert job["state"] in ("CANCELLED", "SUCCEEDED"), job["reason"]
     left = stack.squeue(f"--name=olc-{job_id}", "-o", "%T").split()
     assert not {"PENDING", "RUNNING", "CONFIGURING"} & set(left), left
+
+
+def test_a_sweep_whose_end_reports_are_all_lost_is_finished_by_the_reconciler(stack: RunningStack) -> None:
+    """No run's end report reaches the hook (the sender is told 410 and gives up): the tick's reconciler asks Slurm
+    about the quiet array, ends each run from Slurm's record and the run's manifest, and ends the sweep."""
+    user = f"sweep-{uuid.uuid4().hex[:6]}@example.com"
+    config = stack.client(user)
+    archive = design_archive(SPM, OLC_FLOW="yosys-osu035", OLC_SWEEP={"parameters": {"CLOCK_PERIOD": [5, 10, 20]}})
+    with end_reports_dropped(stack, every=1) as proxy:
+        job_id = client.expected_job_id(client.upload(config, "spm-lost-ends.tar.gz", archive))
+        job = wait_until(config, job_id, ended, timeout_s=180)
+        assert proxy.counter >= 3, "every run's end report went to the proxy and was dropped"
+    assert job["state"] == "SUCCEEDED", job["reason"]
+    assert [r["state"] for r in job["sweep"]["runs"]] == ["SUCCEEDED"] * 3
+    assert all(r["metrics"] for r in job["sweep"]["runs"]), job["sweep"]["runs"]
+    bucket = stack.storage().bucket(RESULTS_BUCKET)
+    assert bucket.blob(f"{user}/{job_id}/sweep/comparison.csv").exists()
+    repaired = [
+        line
+        for line in (stack.layout.state / "logs" / "dispatcher.log").read_text().splitlines()
+        if job_id in line and "reconciled a job whose end was not reported" in line
+    ]
+    assert repaired, "the reconciler ended the runs"

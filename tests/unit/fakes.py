@@ -131,12 +131,14 @@ class FakeLease:
 
 class FakeCluster:
     """Cluster. Accepts every submission (with increasing Slurm ids) unless its job id is in `refuse`;
-    `states[slurm_id]` is the sequence of JobStates successive status calls report (the last one repeats)."""
+    `states[slurm_id]` is the sequence of JobStates successive status calls report (the last one repeats);
+    `arrays[array id]` is what Slurm lists for a job array: its tasks' records, each under its own Slurm id."""
 
     def __init__(self, *, first_id: int = 1000) -> None:
         self.batches: list[list[SlurmSubmission]] = []
         self.refuse: dict[str, str] = {}
         self.states: dict[str, list[str]] = {}
+        self.arrays: dict[str, list[SlurmJobStatus]] = {}
         self.status_calls: list[list[str]] = []
         self.cancelled: list[str] = []
         self._next_id = first_id
@@ -159,8 +161,9 @@ class FakeCluster:
 
     def status(self, slurm_job_ids: Sequence[str]) -> dict[str, SlurmJobStatus]:
         self.status_calls.append(list(slurm_job_ids))
-        statuses = {}
+        statuses: dict[str, SlurmJobStatus] = {}
         for slurm_id in slurm_job_ids:
+            statuses |= {task.slurm_job_id: task for task in self.arrays.get(slurm_id, [])}
             sequence = self.states.get(slurm_id)
             if not sequence:
                 continue  # Slurm has forgotten the job

@@ -599,3 +599,19 @@ def test_parse_status_output() -> None:
 )
 def test_run_time_formats(run_time: str, seconds: float | None) -> None:
     assert parse_status_output(f"JobId=1 JobState=RUNNING RunTime={run_time}")["1"].elapsed_s == seconds
+
+
+def test_parse_status_output_of_a_job_array() -> None:
+    """`scontrol show job -o <array id>` (Slurm 22.05, seen on the local cluster): a record per started task, and one
+    for the tasks still waiting, whose ArrayTaskId is a range with the throttle."""
+    statuses = parse_status_output(
+        "JobId=1 ArrayJobId=1 ArrayTaskId=2-4%2 JobState=PENDING Reason=JobArrayTaskLimit\n"
+        "JobId=3 ArrayJobId=1 ArrayTaskId=1 JobState=RUNNING Reason=None\n"
+        "JobId=2 ArrayJobId=1 ArrayTaskId=0 JobState=COMPLETED Reason=None\n"
+    )
+    assert {(s.slurm_job_id, s.array_job_id, s.array_task_id, s.state) for s in statuses.values()} == {
+        ("1", "1", None, "PENDING"),
+        ("3", "1", 1, "RUNNING"),
+        ("2", "1", 0, "COMPLETED"),
+    }
+    assert parse_status_output("JobId=7 JobState=RUNNING")["7"].array_job_id is None

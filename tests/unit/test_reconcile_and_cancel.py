@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 
+from shared.domain import sweep_runs
 from shared.domain.job import JobState, StateChange
+from shared.domain.sweep import parse_sweep, schema_check, sweepable_parameters
+from shared.ports import SlurmJobStatus
 from shared.services.cancel import CancelDeps, cancel_job, stop_in_slurm
 from shared.services.notify import Notifier
 from shared.services.queries import NotFound
 from shared.services.reconcile import reconcile
 from tests.unit.fakes import FakeCluster, FakeJobs, FakeMailer, FakePublisher, FakeQuotas
-from tests.unit.test_services import SLURM_ID, Completion, Dispatch, queued_job
+from tests.unit.test_services import FLOW, SLURM_ID, Completion, Dispatch, queued_job
 
 
 def _stale(run: Completion, minutes: int = 10) -> None:
@@ -60,6 +64,79 @@ def test_a_job_slurm_forgot_without_manifest_fails_with_a_reason():
     reconcile(run.deps, run.clock, quiet_for_s=60)
     job = run.jobs.get(run.job.id)
     assert job.state is JobState.FAILED and "manifest" in job.reason
+
+
+def _stale_sweep(run: Completion, periods: list[int]) -> None:
+    """The run's job as a sweep of CLOCK_PERIOD (one Slurm array, SLURM_ID) that has been quiet for ten minutes."""
+    assert run.job.design is not None
+    sweep = parse_sweep(
+        {"parameters": {"CLOCK_PERIOD": periods}},
+        sweepable=sweepable_parameters(FLOW),
+        max_runs_allowed=10,
+        seed=run.job.id,
+        check_value=schema_check,
+    )
+    run.job = replace(run.job, design=replace(run.job.design, sweep=sweep), array_throttle=2)
+    run.jobs.mutate(run.job.id, lambda _: run.job)
+    _stale(run)
+
+
+def _put_run_manifest(run: Completion, index: int, exit_code: int) -> None:
+    manifest = {"flow_exit_code": exit_code, "stages": [], "files": [], "run_index": index}
+    run.store.put("results", f"{run.job.results_prefix}runs/{index}/manifest.json", json.dumps(manifest))
+
+
+def _task(index: int | None, state: str) -> SlurmJobStatus:
+    task_id = SLURM_ID if index is None else str(int(SLURM_ID) + 1 + index)
+    return SlurmJobStatus(task_id, state, array_task_id=index, array_job_id=SLURM_ID)
+
+
+def test_sweep_runs_whose_end_reports_were_lost_are_ended_and_the_sweep_with_them():
+    run = Completion(JobState.RUNNING)
+    _stale_sweep(run, [5, 6, 7])
+    _put_run_manifest(run, 0, 0)
+    _put_run_manifest(run, 1, 2)
+    run.cluster.arrays[SLURM_ID] = [_task(0, "COMPLETED"), _task(1, "FAILED"), _task(2, "RUNNING")]
+    report = reconcile(run.deps, run.clock, quiet_for_s=60)
+    assert report.repaired == {run.job.id: "run 0: run 0 SUCCEEDED; run 1: run 1 FAILED"}
+    job = run.jobs.get(run.job.id)
+    assert [r.state for r in job.runs] == ["SUCCEEDED", "FAILED", "PENDING"]
+    assert [r.slurm_job_id for r in job.runs[:2]] == [str(int(SLURM_ID) + 1), str(int(SLURM_ID) + 2)]
+    assert job.state is JobState.RUNNING and run.mailer.sent == []  # run 2 is still running
+    assert reconcile(run.deps, run.clock, quiet_for_s=60).repaired == {}  # nothing new: nothing done
+
+    # Run 2 ends and Slurm forgets the whole array before anyone reports: its manifest decides, and the sweep ends.
+    _put_run_manifest(run, 2, 0)
+    run.cluster.arrays[SLURM_ID] = []
+    assert reconcile(run.deps, run.clock, quiet_for_s=60).repaired == {run.job.id: "run 2: SUCCEEDED"}
+    job = run.jobs.get(run.job.id)
+    assert job.state is JobState.SUCCEEDED and job.reason.startswith("3 runs: 2 succeeded, 1 failed")
+    assert run.store.read_text("results", f"{run.job.results_prefix}sweep/comparison.csv")
+    assert len(run.mailer.sent) == 1
+
+
+def test_a_sweep_with_runs_waiting_behind_its_throttle_is_left_alone():
+    run = Completion(JobState.RUNNING)
+    _stale_sweep(run, [5, 6, 7])
+    run.cluster.arrays[SLURM_ID] = [_task(None, "PENDING"), _task(0, "RUNNING"), _task(1, "COMPLETING")]
+    assert reconcile(run.deps, run.clock, quiet_for_s=60).repaired == {}
+    assert [r.state for r in run.jobs.get(run.job.id).runs] in ([], ["PENDING"] * 3)
+
+
+def test_a_sweep_whose_runs_all_ended_but_which_was_never_closed_is_closed():
+    """The hook recorded the last run's end and died before writing the summary and ending the job."""
+    run = Completion(JobState.RUNNING)
+    _stale_sweep(run, [5, 6])
+    for index in (0, 1):
+        _put_run_manifest(run, index, 0)
+        run.jobs.mutate(
+            run.job.id, lambda j, i=index: sweep_runs.record_run_end(j, i, "SUCCEEDED", None, None, f"90{i}")
+        )
+    run.job = run.jobs.get(run.job.id)
+    _stale(run)
+    assert reconcile(run.deps, run.clock, quiet_for_s=60).repaired == {run.job.id: "SUCCEEDED"}
+    assert run.cluster.status_calls == [[SLURM_ID]]
+    assert run.jobs.get(run.job.id).state is JobState.SUCCEEDED
 
 
 def _cancel_deps(jobs: FakeJobs, publisher: FakePublisher, mailer: FakeMailer) -> CancelDeps:

@@ -10,6 +10,7 @@ from shared.domain.design import DesignSpec
 from shared.domain.job import Job, JobState, SourceObject, new_job
 from shared.domain.metrics import Metrics
 from shared.domain.sweep import parse_sweep, schema_check, sweepable_parameters
+from shared.ports import SlurmJobStatus
 
 T0 = datetime(2026, 11, 25, 12, tzinfo=UTC)
 GOOD = Metrics(area_um2=100.0, wns_ns=0.0, drc_errors=0, lvs_match=True)
@@ -70,3 +71,25 @@ def test_cancel_ends_the_runs_that_never_started() -> None:
     assert job is not None
     assert [r.state for r in job.runs] == ["RUNNING", "CANCELLED", "CANCELLED"]
     assert not sweep_runs.all_ended(job)  # the running one still reports its own end
+
+
+def task(index: int | None, state: str, array: str = "100") -> SlurmJobStatus:
+    return SlurmJobStatus(str(200 + (index or 0)), state, array_task_id=index, array_job_id=array)
+
+
+def test_runs_slurm_is_done_with_but_the_job_never_heard_of_are_repaired() -> None:
+    job = end(sweep_job([5, 6, 7, 8]), 0, "SUCCEEDED", GOOD)
+    view = [task(0, "COMPLETED"), task(1, "COMPLETED"), task(2, "RUNNING"), task(3, "CANCELLED by 0")]
+    repairs = sweep_runs.runs_to_repair(job, view)
+    assert [(index, t.state if t else None) for index, t in repairs] == [(1, "COMPLETED"), (3, "CANCELLED by 0")]
+
+
+def test_runs_not_listed_are_waiting_while_slurm_holds_waiting_tasks_and_over_once_it_does_not() -> None:
+    job = sweep_job([5, 6, 7])
+    waiting = [task(0, "COMPLETING"), task(None, "PENDING")]  # tasks 1 and 2 wait behind the throttle
+    assert sweep_runs.runs_to_repair(job, waiting) == []
+    # Slurm forgot the whole array (MinJobAge): every run without an end is over, and its manifest decides.
+    assert sweep_runs.runs_to_repair(job, []) == [(0, None), (1, None), (2, None)]
+    # An ended sweep needs nothing.
+    done = end(end(end(job, 0, "SUCCEEDED", GOOD), 1, "FAILED"), 2, "SUCCEEDED", GOOD)
+    assert sweep_runs.runs_to_repair(done, []) == []
