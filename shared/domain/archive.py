@@ -8,7 +8,8 @@ hold control or invisible characters, are not UTF-8 or are too long; links, devi
 same path twice (also after normalisation, or differing only in letter case, which case-insensitive disks merge);
 a path that is both a file and a folder; archives inside the archive; more entries, more unpacked bytes, a larger
 file or a higher compression ratio than `ArchiveLimits` allows; encrypted or unreadably compressed zip entries;
-damaged or cut-short archives; and content that does not match the upload's name (a gzip'd tar named .zip).
+damaged or cut-short archives (every byte is read, so gzip's and each zip member's CRC are checked); and content
+that does not match the upload's name (a gzip'd tar named .zip).
 
 Zip names: zipfile decodes names without the UTF-8 flag as cp437, so a non-ASCII name there would come out differently
 here, on the compute node and on the designer's machine. Such names are refused; ASCII names are the same either way.
@@ -74,6 +75,7 @@ _MAGIC = (
 _ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
 _USTAR_AT = 257
 _HEAD_BYTES = 512  # enough for every magic above and a tar header's "ustar" at byte 257
+_DRAIN_CHUNK = 1 << 16
 _NESTED_SUFFIXES = (
     ".tar",
     ".tar.gz",
@@ -455,6 +457,7 @@ def _scan_zip(stream: IO[bytes], size: int, scan: _Scan) -> None:
                 # Bounded reads: zipfile also stops at the declared size, whatever the data holds.
                 with archive.open(info) as member:
                     scan.inspect(path, member, info.file_size)
+                    _drain_zip_member(member)
     except ArchiveError:
         raise
     except (
@@ -469,6 +472,13 @@ def _scan_zip(stream: IO[bytes], size: int, scan: _Scan) -> None:
         ValueError,
     ) as exc:
         raise ArchiveError(_unreadable(exc)) from exc
+
+
+def _drain_zip_member(member: IO[bytes]) -> None:
+    """Read the rest of a member, a chunk at a time, so zipfile checks its CRC: a zip damaged past a file's first
+    bytes is refused here, naming the file, rather than failing on the cluster while it is unpacked."""
+    while member.read(_DRAIN_CHUNK):
+        pass
 
 
 def _check_zip_directory(stream: IO[bytes], size: int, limits: ArchiveLimits) -> None:

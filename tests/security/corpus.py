@@ -38,6 +38,8 @@ CONFIG: dict[str, Any] = {
     "CLOCK_PORT": "clk",
     "CLOCK_PERIOD": 10,
 }
+# A source larger than the few bytes ingest looks at for an archive's magic: damage near its end shows only in the CRC.
+BIG_VERILOG = b"// filler\n" * 4000 + b"module big(input a, output y);\n  assign y = a;\nendmodule // last\n"
 MiB = 1 << 20
 _DATE = (2024, 1, 1, 0, 0, 0)
 
@@ -292,6 +294,14 @@ def _archive_cases() -> list[Case]:
             "crc.zip",
             zip_(design(), method=zipfile.ZIP_STORED).replace(b'"DESIGN_NAME": "spm"', b'"DESIGN_NAME": "spn"', 1),
             "is damaged",
+        ),
+        Case(
+            "zip-bad-crc-past-the-first-bytes",
+            "crc2.zip",
+            zip_(design(None, ("spm/src/big.v", BIG_VERILOG)), method=zipfile.ZIP_STORED).replace(
+                b"endmodule // last", b"endmodulX // last", 1
+            ),
+            "is damaged (bad crc-32 for file 'spm/src/big.v')",
         ),
         Case("garbage", "junk.tar.gz", random.Random(1).randbytes(4096), "not a readable"),
         Case("empty-archive", "empty.tar.gz", tar([]), "contains no files"),
