@@ -630,6 +630,8 @@
       let stage = job.stage || "—";
       if (progress && progress.stages_total && ACTIVE.has(job.state)) {
         stage += ` (${progress.stages_done}/${progress.stages_total})`;
+      } else if (progress && progress.stages_total && job.state === "SUCCEEDED") {
+        stage = `all ${progress.stages_total} done`; // the last stage's name says nothing once all have run
       }
       const queue = queueText(job);
       row.replaceChildren(
