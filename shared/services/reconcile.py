@@ -79,6 +79,8 @@ def _repair_single(
 def _repair_sweep(
     job: Job, array_view: list[SlurmJobStatus], deps: CompletionDeps, now: Callable[[], datetime]
 ) -> str | None:
+    # A sweep's history does not move while its runs do, so a long sweep is looked at on every tick once quiet; a run
+    # that ends just then may be recorded both here and by its report: the first wins, the second changes nothing.
     repairs = sweep_runs.runs_to_repair(job, array_view)
     if not repairs and not sweep_runs.all_ended(job):
         return None  # every run without an end is still pending or running

@@ -89,12 +89,13 @@ def _record_run_end(
     deps: CompletionDeps,
     now: Callable[[], datetime],
 ) -> Reply:
-    manifest = manifest or read_manifest(job, deps, _run_prefix(job, index))  # may have landed meanwhile
+    prefix = _run_prefix(job, index)
+    manifest = manifest or read_manifest(job, deps, prefix)  # may have landed meanwhile
     runner = deps.runners.get(job.flow or "")
     plan = None
     if runner is not None and job.design is not None and job.design.sweep is not None:
         plan = runner.plan(apply_run_settings(job.design, job.design.sweep.runs[index]), job.resources)
-    metrics = read_metrics(job, manifest, runner, plan, deps, _run_prefix(job, index))
+    metrics = read_metrics(job, manifest, runner, plan, deps, prefix)
     error = manifest.error_excerpt if manifest and outcome.state.value != "SUCCEEDED" else None
     recorded = deps.jobs.mutate(
         job.id,

@@ -245,9 +245,9 @@ def _describe(pid: int) -> str:
 def _job_pids(stack: Stack, job_id: str, timeout: float = 15) -> set[int]:
     """The job's processes as `scontrol listpids` reports them, once slurmd has launched its step.
 
-    slurmctld says RUNNING as soon as it has sent the launch; slurmd starts slurmstepd a moment later
-    (over a second on a loaded machine), and until then listpids finds no step ("does not exist on
-    node") or lists it with PID -1.
+    slurmctld says RUNNING as soon as it has sent the launch; slurmd starts slurmstepd a moment later,
+    and until then listpids finds no step ("does not exist on node", as CI saw inside the full suite)
+    or lists it with PID -1.
     """
     end = time.monotonic() + timeout
     while True:
