@@ -147,6 +147,8 @@ def runners() -> dict[str, FlowRunner]:
             librelane_image=config.librelane_image,
             librelane_pdk_root=config.librelane_pdk_root,
             container_binary=config.container_binary,
+            librelane_runtime=config.librelane_runtime,
+            librelane_python=config.librelane_python,
         )
     )
 

@@ -15,7 +15,9 @@ from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 from urllib.parse import urlparse
 
-FLOW_RUNNERS = ("qflow-osu035", "yosys-osu035", "openlane1", "librelane")
+FLOW_RUNNERS = ("qflow-osu035", "yosys-osu035", "openlane1", "librelane", "librelane-osu035")
+# Flows that need LibreLane installed on the nodes (LIBRELANE_RUNTIME=native).
+NATIVE_LIBRELANE_FLOWS = ("librelane-osu035",)
 
 
 class ConfigError(ValueError):
@@ -106,6 +108,19 @@ class Settings:
         "LIBRELANE_PDK_ROOT", "PDK folder matching the LibreLane image, bound into it.", "/apps/librelane/pdks"
     )
     container_binary: str = _setting("CONTAINER_BINARY", "`singularity` or `apptainer`.", "singularity")
+    librelane_runtime: str = _setting(
+        "LIBRELANE_RUNTIME",
+        "`container`: LibreLane runs in LIBRELANE_IMAGE; `native`: the LibreLane installed on the nodes with "
+        "LIBRELANE_PYTHON runs (pip or Nix installs; the local stack). LIBRELANE_PDK_ROOT is the PDK folder "
+        "either way.",
+        "container",
+    )
+    librelane_python: str = _setting(
+        "LIBRELANE_PYTHON",
+        "With LIBRELANE_RUNTIME=native: the Python interpreter (absolute path) of the environment LibreLane is "
+        "installed in; that environment's bin folder comes first on PATH, so its tools (yosys) are found.",
+        "",
+    )
     default_cpus: int = _setting("DEFAULT_CPUS", "CPUs per run.", 1, _positive_int)
     default_memory_mb: int = _setting("DEFAULT_MEMORY_MB", "Memory per run (MB).", 4096, _positive_int)
     default_time_limit_minutes: int = _setting(
@@ -286,6 +301,13 @@ class Settings:
         unknown_flows = [f for f in self.extra_flows if f not in FLOW_RUNNERS]
         if unknown_flows:
             problems.append(f"EXTRA_FLOWS names unknown flows {unknown_flows}; known: {', '.join(FLOW_RUNNERS)}")
+        if self.librelane_runtime not in ("container", "native"):
+            problems.append(f"LIBRELANE_RUNTIME must be container or native, not {self.librelane_runtime!r}")
+        if self.librelane_runtime == "native" and not self.librelane_python.startswith("/"):
+            problems.append("LIBRELANE_PYTHON must be an absolute path when LIBRELANE_RUNTIME=native")
+        needs_native = [f for f in self.offered_flows if f in NATIVE_LIBRELANE_FLOWS]
+        if needs_native and self.librelane_runtime != "native":
+            problems.append(f"flows {needs_native} need LIBRELANE_RUNTIME=native (LibreLane installed on the nodes)")
         if self.secrets_backend not in ("secret-manager", "directory"):
             problems.append(f"SECRETS_BACKEND must be secret-manager or directory, not {self.secrets_backend!r}")
         if self.secrets_backend == "directory" and not self.secrets_dir:

@@ -16,6 +16,7 @@ import hmac
 import json
 import os
 import posixpath
+import re
 import resource
 import shutil
 import signal
@@ -42,6 +43,8 @@ TAIL_CHARS = 4000
 TAIL_READ_BYTES = 16384
 MAX_EXTRACT_BYTES = 1 << 30
 TIME_LIMIT_WARNING_WINDOW_S = 60
+# How often a flow's run folder is looked at for new steps (a step shown within ~1 s of starting).
+STEP_POLL_S = 0.25
 
 
 class KitError(Exception):
@@ -196,6 +199,94 @@ def _zip_members(archive: str) -> Any:
             yield info.filename, info.file_size, lambda i=info: zipped.open(i)
 
 
+# ------------------------------------------------------------------------------------------ per-step progress
+_LIBRELANE_STEP_DIR = re.compile(r"^(\d+)-([A-Za-z0-9_.-]+)$")
+_LIBRELANE_RUNNING = re.compile(r"Running '([^']+)' at '([^']+)'")
+
+
+def _slug(step_id: str) -> str:
+    """LibreLane's folder name for a step id: "Yosys.Synthesis" -> "yosys-synthesis"."""
+    return step_id.lower().replace(".", "-")
+
+
+class StepWatcher:
+    """Reads a flow's run folder while the flow runs, for the steps that have started (see FlowPlan.progress).
+
+    LibreLane writes <run>/NN-<step-slug>/ as each step starts and names the step in flow.log ("Running
+    'Yosys.Synthesis' at 'runs/t/06-yosys-synthesis'"); OpenLane 1 writes <run>/logs/<stage>/ folders."""
+
+    def __init__(self, spec: Dict[str, Any], work: str) -> None:
+        self.stage = spec["stage"]
+        self.layout = spec["layout"]
+        self.run_dir = os.path.join(work, *[p for p in spec["run_dir"].split("/") if p])
+        self.steps = list(spec.get("steps") or [])
+        self.total = spec.get("total")
+        self.seen = []  # type: List[Dict[str, Any]]
+        self._known_dirs = set()  # type: set
+
+    def poll(self) -> List[Dict[str, Any]]:
+        """Steps that started since the last call, oldest first: {"id", "index", "total", "started_at", "dir"}."""
+        found = self._librelane() if self.layout == "librelane" else self._openlane1()
+        fresh = []
+        for step in found:
+            if step["dir"] in self._known_dirs:
+                continue
+            self._known_dirs.add(step["dir"])
+            step["total"] = self.total
+            step["started_at"] = round(time.time(), 3)
+            self.seen.append(step)
+            fresh.append(step)
+        return fresh
+
+    @property
+    def current(self) -> Any:
+        return self.seen[-1] if self.seen else None
+
+    def _librelane(self) -> List[Dict[str, Any]]:
+        try:
+            names = os.listdir(self.run_dir)
+        except OSError:
+            return []
+        folders = []
+        for name in names:
+            match = _LIBRELANE_STEP_DIR.match(name)
+            if match and os.path.isdir(os.path.join(self.run_dir, name)):
+                folders.append((int(match.group(1)), name, match.group(2)))
+        if not folders:
+            return []
+        named = self._ids_from_flow_log()
+        by_slug = dict((_slug(s), s) for s in self.steps)
+        steps = []
+        for number, name, slug in sorted(folders):
+            # flow.log names the step exactly; the planned list maps a slug back; else the folder's own name.
+            step_id = named.get(name) or by_slug.get(slug) or slug
+            steps.append({"id": step_id, "index": number, "dir": os.path.join(self.run_dir, name)})
+        return steps
+
+    def _ids_from_flow_log(self) -> Dict[str, str]:
+        try:
+            with open(os.path.join(self.run_dir, "flow.log"), errors="replace") as handle:
+                text = handle.read(1 << 20)
+        except OSError:
+            return {}
+        return dict((posixpath.basename(path.rstrip("/")), step) for step, path in _LIBRELANE_RUNNING.findall(text))
+
+    def _openlane1(self) -> List[Dict[str, Any]]:
+        logs = os.path.join(self.run_dir, "logs")
+        try:
+            names = [n for n in os.listdir(logs) if os.path.isdir(os.path.join(logs, n))]
+        except OSError:
+            return []
+        order = dict((stage, i) for i, stage in enumerate(self.steps, start=1))
+        names.sort(key=lambda n: (order.get(n, len(order) + 1), n))
+        return [{"id": n, "index": order.get(n), "dir": os.path.join(logs, n)} for n in names]
+
+    def step_logs(self, step: Dict[str, Any]) -> List[str]:
+        """The step's own log files, newest last."""
+        paths = glob.glob(os.path.join(step["dir"], "*.log"))
+        return sorted(paths, key=lambda p: (os.path.getmtime(p), p))
+
+
 # ------------------------------------------------------------------------------------------------- the run
 class Run:
     def __init__(self, spec: Dict[str, Any], base_dir: str) -> None:
@@ -210,6 +301,9 @@ class Run:
         self.terminated = False
         self.terminated_reason = None  # type: Optional[str]
         self.started = time.time()
+        progress = spec.get("progress")
+        self.watcher = StepWatcher(progress, self.work) if progress else None
+        self.steps = []  # type: List[Dict[str, Any]]
 
     def on_terminate(self, signum: int, _frame: Any) -> None:
         """Cancel or time limit: stop the running stage, then finish normally so partial results are kept."""
@@ -264,12 +358,44 @@ class Run:
             self.stages.append({"name": stage["name"], "exit_code": code, "runtime_s": round(seconds, 3)})
             log("stage {} exited {} after {:.1f} s".format(stage["name"], code, seconds))
             if code != 0:
+                failed = self.failed_step(stage["name"])
                 if not self.terminated:  # a stopped run has seconds left for its results: no extra call
-                    self.report_tail(stage["name"], log_path)
+                    self.report_tail(failed["id"] if failed else stage["name"], log_path)
+                if failed is not None:
+                    return code, failed["id"], step_excerpt(log_path, self.watcher.step_logs(failed))
                 return code, stage["name"], error_excerpt(log_path)
         if log_path is not None:
-            self.report_tail(self.stages[-1]["name"], log_path)
+            self.report_tail(self.label(self.stages[-1]["name"]), log_path)
         return 0, None, None
+
+    def watched(self, stage: str) -> bool:
+        return self.watcher is not None and self.watcher.stage == stage
+
+    def label(self, stage: str) -> str:
+        """What the user sees as the running stage: inside a watched flow, its current step."""
+        if self.watched(stage) and self.watcher.current is not None:
+            return self.watcher.current["id"]
+        return stage
+
+    def failed_step(self, stage: str) -> Any:
+        """The step a watched flow stopped in: the last one that started."""
+        if not self.watched(stage):
+            return None
+        self.report_steps()
+        return self.watcher.current
+
+    def report_steps(self) -> None:
+        for step in self.watcher.poll():
+            if self.steps:
+                self.steps[-1]["runtime_s"] = round(step["started_at"] - self.steps[-1]["started_at"], 3)
+            self.steps.append(dict((k, step[k]) for k in ("id", "index", "total", "started_at")))
+            self.hook.report(
+                {
+                    "kind": "progress",
+                    "stage": step["id"],
+                    "step": {"index": step["index"], "total": step["total"], "started_at": step["started_at"]},
+                }
+            )
 
     def report_tail(self, stage: str, log_path: str) -> None:
         """The stage's last lines: a heartbeat while it runs, and once more when the run's last stage ended, so the
@@ -297,16 +423,30 @@ class Run:
             )
             code = self.wait_reporting(stage["name"], log_path)
         self.current = None
+        if self.watched(stage["name"]):
+            self.report_steps()  # steps too short for a poll still count
+            if self.steps and "runtime_s" not in self.steps[-1]:
+                self.steps[-1]["runtime_s"] = round(time.time() - self.steps[-1]["started_at"], 3)
         return code, time.time() - began
 
     def wait_reporting(self, stage: str, log_path: str) -> int:
-        interval = float(self.spec.get("heartbeat_s") or DEFAULT_HEARTBEAT_S)
+        """Wait for the stage, reporting its log tail every heartbeat and, in a watched flow, each step as it
+        starts."""
+        interval = max(float(self.spec.get("heartbeat_s") or DEFAULT_HEARTBEAT_S), 0.05)
+        watched = self.watched(stage)
+        next_beat = time.time() + interval
         while True:
+            timeout = min(STEP_POLL_S, interval) if watched else interval
             try:
-                return self.current.wait(timeout=max(interval, 0.05))
+                return self.current.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
-                if not self.terminated:
-                    self.report_tail(stage, log_path)
+                if self.terminated:
+                    continue
+                if watched:
+                    self.report_steps()
+                if time.time() >= next_beat:
+                    self.report_tail(self.label(stage), log_path)
+                    next_beat = time.time() + interval
 
     def upload_results(self) -> List[str]:
         results = self.spec["results"]
@@ -335,6 +475,7 @@ class Run:
             "stage_reached": reached,
             "failed_stage": failed_stage,
             "stages": self.stages,
+            "steps": self.steps,
             "runtime_s": round(sum(s["runtime_s"] for s in self.stages), 3),
             "wall_s": round(time.time() - self.started, 3),
             "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0, 1),
@@ -364,6 +505,27 @@ def error_excerpt(log_path: str) -> str:
     return text[-EXCERPT_CHARS:]
 
 
+def step_excerpt(stage_log: str, step_logs: List[str]) -> str:
+    """A failed step's own words: the flow's error lines about it, then the excerpt of the step's newest log (not
+    the end of the whole flow's combined log)."""
+    try:
+        with open(stage_log, errors="replace") as handle:
+            lines = handle.read().splitlines()
+    except OSError:
+        lines = []
+    # LibreLane's console pads a message to the source location at the right margin: fold the padding.
+    flagged = [
+        re.sub(r"\s{3,}", "  ", line.strip()) for line in lines if re.search(r"\bERROR\b|\[ERROR|^%?Error", line)
+    ][-8:]
+    parts = ["\n".join(flagged)] if flagged else []
+    for path in step_logs[-1:]:
+        excerpt = error_excerpt(path)
+        if excerpt:
+            parts.append("--- {} ---\n{}".format(os.path.basename(path), excerpt))
+    text = "\n".join(parts) or error_excerpt(stage_log)
+    return text[-EXCERPT_CHARS:]
+
+
 def log_tail(log_path: str) -> str:
     """The last TAIL_LINES lines of a log that may still be growing, at most TAIL_CHARS characters."""
     try:
@@ -387,6 +549,7 @@ def for_array_task(spec: Dict[str, Any], task: str) -> Dict[str, Any]:
     merged = dict(spec, results=results, run_index=index)
     for key in ("stages", "artifacts", "metrics_files"):
         merged[key] = chosen[key]
+    merged["progress"] = chosen.get("progress")
     del merged["runs"]
     return merged
 

@@ -7,6 +7,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+from shared.domain.metrics import KEY_METRICS, NOT_MEASURED
+
 BAR_WIDTH = 24
 
 
@@ -52,7 +54,7 @@ def progress_line(job: dict[str, Any]) -> str:
         return f"{state:<10} {job.get('stage') or detail(job)}"
     filled = round(BAR_WIDTH * done / total)
     bar = "#" * filled + "-" * (BAR_WIDTH - filled)
-    label = job.get("stage") or ""
+    label = progress.get("current") or job.get("stage") or ""
     if state == "QUEUED":
         label = detail(job) or "waiting"
     return f"{state:<10} [{bar}] {done}/{total} {label}"
@@ -60,25 +62,71 @@ def progress_line(job: dict[str, Any]) -> str:
 
 def job_summary(job: dict[str, Any], out: TextIO = sys.stdout) -> None:
     print(f"job      {job['id']}\nstate    {job['state']}", file=out)
+    current = (job.get("progress") or {}).get("current")
     for key in ("design_name", "stage", "flow", "slurm_job_id", "reason", "last_error"):
-        if job.get(key):
-            print(f"{key.split('_')[0]:<8} {job[key]}", file=out)
+        value = current if key == "stage" and current else job.get(key)
+        if value:
+            print(f"{key.split('_')[0]:<8} {value}", file=out)
     if job.get("queue_position"):
         print(f"queue    #{job['queue_position']}, estimated start {job.get('estimated_start_at') or '?'}", file=out)
     print(f"page     {(job.get('links') or {}).get('page', '-')}", file=out)
     if job.get("timeline"):
         print("timeline", file=out)
         for event in job["timeline"]:
-            kind = "" if event["kind"] == "state" else "stage "
-            print(f"  {event['at'][:19].replace('T', ' ')}  {kind}{event['name']}", file=out)
+            print(f"  {event['at'][:19].replace('T', ' ')}  {timeline_label(event)}", file=out)
     if job.get("metrics"):
         print("metrics", file=out)
-        for key, value in job["metrics"].items():
-            print(f"  {key:<20} {value}", file=out)
+        for line in metric_lines(job["metrics"]):
+            print(f"  {line}", file=out)
     if job.get("sweep"):
         sweep_table(job["sweep"], out)
+    for warning in job.get("warnings") or ():
+        print(f"warning  {warning}", file=out)
     if job.get("error_excerpt"):
         print("error excerpt:\n" + job["error_excerpt"], file=out)
+
+
+def timeline_label(event: dict[str, Any]) -> str:
+    """e.g. `QUEUED`, `stage synthesis (0.4 s)`, `step 6 of 10 Yosys.Synthesis (0.8 s)`."""
+    if event["kind"] == "state":
+        return event["name"]
+    if event.get("step"):
+        of = f" of {event['steps']}" if event.get("steps") else ""
+        label = f"step {event['step']}{of} {event['name']}"
+    else:
+        label = f"stage {event['name']}"
+    duration = event.get("duration_s")
+    return f"{label} ({duration:.1f} s)" if isinstance(duration, int | float) else label
+
+
+def metric_lines(metrics: dict[str, Any]) -> list[str]:
+    """`name  value` lines of a run's metrics (the API's dict, which leaves out what was not measured): KEY_METRICS
+    always, "not measured" where absent (never 0); the other figures measured; one line per timing corner."""
+    others = [key for key in metrics if key not in KEY_METRICS and key != "corners"]
+    width = max(len(key) for key in (*KEY_METRICS, *others))
+    lines = [f"{key:<{width}} {NOT_MEASURED if metrics.get(key) is None else metrics[key]}" for key in KEY_METRICS]
+    lines += [f"{key:<{width}} {metrics[key]}" for key in others]
+    corners = metrics.get("corners")
+    if isinstance(corners, dict) and corners:
+        lines.append("corners")
+        for name, figures in sorted(corners.items()):
+            shown = _corner_text(figures) if isinstance(figures, dict) else str(figures)
+            lines.append(f"  {name:<{width - 2}} {shown}")
+    return lines
+
+
+def _corner_text(figures: dict[str, Any]) -> str:
+    """e.g. `setup ws -0.21 wns -0.21 tns -1.48 vio 9 | hold ws 0.91 wns 0.0 tns 0.0 vio 0` (slacks in ns)."""
+    sides = []
+    for side in ("setup", "hold"):
+        items = [
+            f"{key[len(side) + 1 :].removesuffix('_ns').replace('violations', 'vio')} {value}"
+            for key, value in figures.items()
+            if key.startswith(side + "_")
+        ]
+        if items:
+            sides.append(" ".join([side, *items]))
+    return " | ".join(sides)
 
 
 def sweep_table(sweep: dict[str, Any], out: TextIO = sys.stdout) -> None:
@@ -87,8 +135,9 @@ def sweep_table(sweep: dict[str, Any], out: TextIO = sys.stdout) -> None:
     print("  " + "  ".join(["RUN", "STATE     ", *names, "AREA_UM2", "WNS_NS", "DRC", "LVS"]), file=out)
     for run in sweep["runs"]:
         metrics = run.get("metrics") or {}
+        missing = NOT_MEASURED if metrics else "-"  # "-": the run has no figures (yet)
         cells = [str(run["settings"].get(n)) for n in names] + [
-            str(metrics.get(k, "-")) for k in ("area_um2", "wns_ns", "drc_errors", "lvs_match")
+            str(metrics.get(k, missing)) for k in ("area_um2", "wns_ns", "drc_errors", "lvs_match")
         ]
         marker = " *" if run["run"] == sweep.get("best_run") else ""
         print(f"  {run['run']:<3}  {run['state']:<10}  " + "  ".join(cells) + marker, file=out)

@@ -27,7 +27,15 @@ from shared.domain.config_schema import (
     shown,
 )
 from shared.domain.design import DesignSpec
-from shared.domain.sweep import SWEEP_KEY, SweepError, SweepSpec, parse_sweep, schema_check, sweepable_parameters
+from shared.domain.sweep import (
+    SWEEP_KEY,
+    SweepError,
+    SweepSpec,
+    default_objective,
+    parse_sweep,
+    schema_check,
+    sweepable_parameters,
+)
 
 HDL_SUFFIXES = (".v", ".sv", ".vh", ".svh")
 FLOW_KEY = "OLC_FLOW"
@@ -123,7 +131,12 @@ def _sweep(value: Any, flow: str, max_runs: int, seed: str, problems: list[str])
         return None
     try:
         return parse_sweep(
-            value, sweepable=sweepable_parameters(flow), max_runs_allowed=max_runs, seed=seed, check_value=schema_check
+            value,
+            sweepable=sweepable_parameters(flow),
+            max_runs_allowed=max_runs,
+            seed=seed,
+            check_value=schema_check,
+            default=default_objective(flow),
         )
     except SweepError as exc:
         problems.extend(p.removeprefix("config.json: ") for p in exc.problems)

@@ -65,17 +65,29 @@ class StateChange:
 
 @dataclass(frozen=True)
 class StageMark:
-    """The run entered flow stage `name` at `at` (as the completion hook received the report)."""
+    """The run entered flow stage `name` at `at` (as the completion hook received the report). Inside a flow that
+    runs many steps in one stage (OpenLane), each step is a mark of its own: `step` of `steps` (None: unknown), and
+    `at` is when the run saw the step start."""
 
     name: str
     at: datetime
+    step: int | None = None
+    steps: int | None = None
+
+    def describe(self) -> str:
+        """ "step 7 of 10: Yosys.Synthesis", or the stage's name."""
+        if self.step is None:
+            return self.name
+        of = f" of {self.steps}" if self.steps else ""
+        return f"step {self.step}{of}: {self.name}"
 
 
 # A live view, not the log: the whole logs are uploaded with the results.
 LOG_TAIL_LINES = 40
 LOG_TAIL_CHARS = 4000
-# The kit reports a dozen stages at most; the bound keeps a misbehaving run from growing the document.
-MAX_STAGE_MARKS = 64
+# A few stages, or LibreLane's Classic flow's 80 steps; the bound keeps a misbehaving run from growing the document.
+MAX_STAGE_MARKS = 128
+MAX_STEP_NUMBER = 10_000
 # Terminal colour codes first (removing only their ESC would leave "[0m" behind), then the other control
 # characters but the line break: the tail is shown on web pages and in e-mails as plain text.
 _ANSI_SEQUENCE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
@@ -121,6 +133,8 @@ class Job:
     log_tail: str | None = None  # the last lines of the running stage's log; at the end, of the last stage run
     reason: str | None = None
     error_excerpt: str | None = None
+    # What a user should know about a finished run although it succeeded (a step that measured nothing).
+    warnings: tuple[str, ...] = ()
     metrics: Metrics | None = None
     results_prefix: str | None = None
     artifacts: dict[str, str] = field(default_factory=dict)
@@ -217,22 +231,50 @@ def record_submit_failure(job: Job, error: str, at: datetime, give_up_after: tim
     return replace(job, last_error=error, submit_failing_since=since)
 
 
+@dataclass(frozen=True)
+class StepReport:
+    """A step of a multi-step flow as the run reported it (untrusted numbers, bounded by `record_stage`)."""
+
+    index: int | None
+    total: int | None
+    started_at: datetime | None
+
+
 def record_stage(
-    job: Job, stage: str, at: datetime, slurm_job_id: str | None = None, log_tail: str | None = None
+    job: Job,
+    stage: str,
+    at: datetime,
+    slurm_job_id: str | None = None,
+    log_tail: str | None = None,
+    step: StepReport | None = None,
 ) -> Job | None:
-    """The run reported that it is in flow stage `stage`: as it enters it, and then every few seconds with the
-    tail of the stage's log (`log_tail`, untrusted text). A new stage gets a mark and starts without a tail;
-    repeated reports of the same stage only refresh the tail."""
+    """The run reported that it is in flow stage `stage` (or, with `step`, in that step of a multi-step flow): as
+    it enters it, and then every few seconds with the tail of the stage's log (`log_tail`, untrusted text). A new
+    stage gets a mark and starts without a tail; repeated reports of the same stage only refresh the tail."""
     if job.state.is_terminal:
         return None
     moved = advance(job, JobState.RUNNING, at) or job
     tail = clean_log_tail(log_tail)
     if not job.stages or job.stages[-1].name != stage:
-        marks = job.stages if len(job.stages) >= MAX_STAGE_MARKS else (*job.stages, StageMark(stage, at))
+        mark = _mark(job, stage, at, step)
+        marks = job.stages if len(job.stages) >= MAX_STAGE_MARKS else (*job.stages, mark)
     else:
         marks, tail = job.stages, tail if tail is not None else job.log_tail
     updated = replace(moved, stage=stage, stages=marks, log_tail=tail, slurm_job_id=job.slurm_job_id or slurm_job_id)
     return None if updated == job else updated
+
+
+def _mark(job: Job, stage: str, at: datetime, step: StepReport | None) -> StageMark:
+    if step is None:
+        return StageMark(stage, at)
+    # The run's clock says when the step started; it may neither precede the last mark nor follow the report.
+    earliest = job.stages[-1].at if job.stages else (job.history[-1].at if job.history else at)
+    started = min(max(step.started_at or at, earliest), at)
+    index = step.index if step.index is not None and 0 < step.index <= MAX_STEP_NUMBER else None
+    total = step.total if step.total is not None and 0 < step.total <= MAX_STEP_NUMBER else None
+    if index is not None and total is not None and index > total:
+        total = None  # a flow with more steps than the runner expected: say which step, not a wrong count
+    return StageMark(stage, started, index, total)
 
 
 def clean_log_tail(text: object) -> str | None:

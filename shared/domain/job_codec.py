@@ -34,10 +34,11 @@ def job_to_dict(job: Job) -> dict[str, Any]:
         "notifications_enabled": job.notifications_enabled,
         "slurm_job_id": job.slurm_job_id,
         "stage": job.stage,
-        "stages": [{"name": m.name, "at": m.at} for m in job.stages],
+        "stages": [_mark(m) for m in job.stages],
         "log_tail": job.log_tail,
         "reason": job.reason,
         "error_excerpt": job.error_excerpt,
+        "warnings": list(job.warnings),
         "metrics": job.metrics.to_dict() if job.metrics else None,
         "results_prefix": job.results_prefix,
         "artifacts": job.artifacts,
@@ -76,10 +77,13 @@ def job_from_dict(data: dict[str, Any]) -> Job:
         notifications_enabled=data.get("notifications_enabled", True),
         slurm_job_id=data.get("slurm_job_id"),
         stage=data.get("stage"),
-        stages=tuple(StageMark(str(m["name"]), _utc(m["at"])) for m in data.get("stages") or ()),
+        stages=tuple(
+            StageMark(str(m["name"]), _utc(m["at"]), m.get("step"), m.get("steps")) for m in data.get("stages") or ()
+        ),
         log_tail=data.get("log_tail"),
         reason=data.get("reason"),
         error_excerpt=data.get("error_excerpt"),
+        warnings=tuple(str(w) for w in data.get("warnings") or ()),
         metrics=Metrics.from_dict(data["metrics"]) if data.get("metrics") else None,
         results_prefix=data.get("results_prefix"),
         artifacts=data.get("artifacts") or {},
@@ -132,3 +136,12 @@ def _design(data: dict[str, Any] | None) -> DesignSpec | None:
         return None
     sweep = SweepSpec.from_dict(data["sweep"]) if data.get("sweep") else None
     return DesignSpec(**{**data, "verilog_files": tuple(data.get("verilog_files", ())), "sweep": sweep})
+
+
+def _mark(mark: StageMark) -> dict[str, Any]:
+    data: dict[str, Any] = {"name": mark.name, "at": mark.at}
+    if mark.step is not None:
+        data["step"] = mark.step
+    if mark.steps is not None:
+        data["steps"] = mark.steps
+    return data

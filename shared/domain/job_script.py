@@ -54,6 +54,7 @@ def _plan_spec(plan: FlowPlan) -> dict[str, Any]:
         "stages": [{"name": s.name, "argv": list(s.argv), "cwd": s.cwd, "env": dict(s.env)} for s in plan.stages],
         "artifacts": list(plan.artifacts),
         "metrics_files": list(plan.metrics_files),
+        "progress": plan.progress.to_spec() if plan.progress else None,
     }
 
 

@@ -3,7 +3,8 @@ same thing.
 
 * accepted: the upload became a job and waits for the cluster;
 * rejected: nothing ran, with every problem found (config.json's problems as a list);
-* finished: the metrics, the layout thumbnail shown inline (a CID image next to the HTML), links;
+* finished: the metrics (a key figure the run did not measure says "not measured"), the layout thumbnail shown
+  inline (a CID image next to the HTML), links;
 * failed, cancelled, timed out: the stage, the error excerpt (else the last lines of the log), links.
 
 Every one ends saying how to get no e-mails. User strings (design and file names, reasons, logs) are escaped in the
@@ -17,7 +18,7 @@ import re
 from dataclasses import dataclass
 
 from shared.domain.job import Job, JobState
-from shared.domain.metrics import Metrics
+from shared.domain.metrics import KEY_METRICS, NOT_MEASURED, Metrics
 from shared.ports import MailImage, OutgoingMail
 
 PRODUCT = "OpenLane Cloud"
@@ -30,16 +31,36 @@ CONFIG_SEPARATOR = "; "  # how DesignConfigError joins its problems
 _METRIC_LABELS = (
     ("cell_count", "Cells", "{:,d}"),
     ("area_um2", "Cell area (µm²)", "{:,.1f}"),
+    ("die_area_um2", "Die area (µm²)", "{:,.1f}"),
+    ("core_area_um2", "Core area (µm²)", "{:,.1f}"),
+    ("utilization_pct", "Utilization (%)", "{:.1f}"),
     ("clock_period_ns", "Clock period (ns)", "{:.3g}"),
     ("wns_ns", "Worst negative slack (ns)", "{:.3f}"),
     ("tns_ns", "Total negative slack (ns)", "{:.3f}"),
+    ("hold_wns_ns", "Hold worst neg. slack (ns)", "{:.3f}"),
+    ("hold_tns_ns", "Hold total neg. slack (ns)", "{:.3f}"),
+    ("setup_violations", "Setup violations", "{:,d}"),
+    ("hold_violations", "Hold violations", "{:,d}"),
     ("max_frequency_mhz", "Max frequency (MHz)", "{:,.1f}"),
+    ("max_slew_violations", "Max slew violations", "{:,d}"),
+    ("max_cap_violations", "Max capacitance violations", "{:,d}"),
+    ("max_fanout_violations", "Max fanout violations", "{:,d}"),
+    ("power_total_w", "Power (mW)", "{:,.3f}"),  # shown in mW: Metrics holds watts
+    ("wire_length_um", "Wire length (µm)", "{:,.0f}"),
     ("drc_errors", "DRC errors", "{:d}"),
     ("lvs_match", "LVS", "{}"),
-    ("routing_failures", "Unrouted nets", "{:d}"),
+    ("routing_failures", "Routing failures", "{:d}"),
+    ("antenna_violating_nets", "Antenna violations (nets)", "{:,d}"),
+    ("antenna_violating_pins", "Antenna violations (pins)", "{:,d}"),
+    ("lint_errors", "Lint errors", "{:,d}"),
+    ("lint_warnings", "Lint warnings", "{:,d}"),
+    ("inferred_latches", "Inferred latches", "{:,d}"),
+    ("unmapped_cells", "Unmapped cells", "{:,d}"),
+    ("synthesis_check_errors", "Synthesis check errors", "{:,d}"),
     ("runtime_s", "Flow runtime (s)", "{:,.1f}"),
     ("peak_memory_mb", "Peak memory (MB)", "{:,.0f}"),
 )
+_COUNT_FORMATS = ("{:d}", "{:,d}")
 _HEADLINES = {
     JobState.QUEUED: "was accepted",
     JobState.SUCCEEDED: "finished successfully",
@@ -84,14 +105,28 @@ class _Content:
 
 
 def metric_rows(metrics: Metrics | None) -> list[tuple[str, str]]:
+    """Label and value of each figure: KEY_METRICS always (NOT_MEASURED when the run did not measure one), the
+    others when measured. No rows at all when the run measured nothing (e.g. it failed before synthesis)."""
     values = metrics.to_dict() if metrics else {}
+    if not values:
+        return []
     rows = []
     for key, label, fmt in _METRIC_LABELS:
         if key in values:
-            value = values[key]
-            text = ("match" if value else "MISMATCH") if key == "lvs_match" else fmt.format(value)
-            rows.append((label, text))
+            rows.append((label, _metric_text(key, values[key], fmt)))
+        elif key in KEY_METRICS:
+            rows.append((label, NOT_MEASURED))
     return rows
+
+
+def _metric_text(key: str, value: object, fmt: str) -> str:
+    if key == "lvs_match":
+        return "match" if value else "MISMATCH"
+    if key == "power_total_w" and isinstance(value, int | float):
+        value = value * 1000
+    if fmt in _COUNT_FORMATS and isinstance(value, float) and value.is_integer():
+        value = int(value)  # a count stored as 3.0 still reads 3
+    return fmt.format(value)
 
 
 def rejection_problems(reason: str | None) -> tuple[str, list[str]]:
@@ -166,6 +201,7 @@ def _finished(job: Job, links: MailLinks, with_image: bool) -> _Content:
         for label, key in (("Comparison table", "comparison_csv"), ("Pareto plot", "pareto_png")):
             if key in job.artifacts:
                 facts.append((label, job.artifacts[key]))
+    facts += [("Warning", warning) for warning in job.warnings]
     return _Content(
         headline=f"{design} finished",
         intro=f"Your job {job.id} for design {design} finished successfully.",
@@ -179,12 +215,14 @@ def _finished(job: Job, links: MailLinks, with_image: bool) -> _Content:
 def _stopped(job: Job, links: MailLinks) -> _Content:
     design = _design(job)
     headline = _HEADLINES.get(job.state, job.state.value.lower())
-    where = f" in stage {job.stage!r}" if job.stage and job.state is JobState.FAILED else ""
+    step = job.stages[-1] if job.stages and job.stages[-1].name == job.stage else None
+    kind = "step" if step is not None and step.step is not None else "stage"
+    where = f" in {kind} {job.stage!r}" if job.stage and job.state is JobState.FAILED else ""
     facts = [("Design", design), ("Flow", job.flow or "-")]
     if job.reason:
         facts.append(("Reason", job.reason))
     if job.stage:
-        facts.append(("Stage", job.stage))
+        facts.append(("Step" if kind == "step" else "Stage", step.describe() if step is not None else job.stage))
     if job.flow_runtime_s is not None:
         facts.append(("Run time", _duration(job.flow_runtime_s)))
     # The manifest's excerpt (error lines, then the log's end) says more; the live tail is the fallback.

@@ -60,6 +60,12 @@ class RunManifest:
     files: tuple[str, ...]
     terminated: bool = False
     terminated_reason: str | None = None  # "time-limit" (Slurm's warning signal) or "signal"
+    steps: tuple[str, ...] = ()  # the steps a multi-step flow (OpenLane) started, in order
+
+    @property
+    def failed_step(self) -> str | None:
+        """The flow's step the run failed in, when it failed inside a multi-step flow."""
+        return self.failed_stage if self.failed_stage is not None and self.failed_stage in self.steps else None
 
     @property
     def succeeded(self) -> bool:
@@ -88,6 +94,7 @@ def parse_manifest(text: str) -> RunManifest:
             files=tuple(data.get("files", [])),
             terminated=bool(data.get("terminated", False)),
             terminated_reason=data.get("terminated_reason"),
+            steps=tuple(str(s["id"]) for s in data.get("steps") or () if isinstance(s, dict) and "id" in s),
         )
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
         raise ManifestError(f"unreadable result manifest: {exc}") from exc
@@ -121,5 +128,9 @@ def decide_outcome(slurm_state: str | None, manifest: RunManifest | None, time_l
         return Outcome(JobState.TIMEOUT, f"the run hit its time limit of {time_limit_minutes} min")
     if manifest.terminated:
         return Outcome(JobState.FAILED, "the run was stopped by a signal before the flow finished")
+    if manifest.failed_step is not None:
+        return Outcome(
+            JobState.FAILED, f"the flow failed in step '{manifest.failed_step}' (exit code {manifest.flow_exit_code})"
+        )
     stage = manifest.failed_stage or manifest.stage_reached or "setup"
     return Outcome(JobState.FAILED, f"the flow failed in stage '{stage}' (exit code {manifest.flow_exit_code})")

@@ -71,6 +71,10 @@ _SWEEPABLE: dict[str, frozenset[str]] = {
     # qflow reads PL_TARGET_DENSITY as its placement's initial_density.
     "qflow-osu035": frozenset({"CLOCK_PERIOD", "PL_TARGET_DENSITY"}),
     "yosys-osu035": frozenset({"CLOCK_PERIOD", "SYNTH_MAX_FANOUT"}),
+    # LibreLane's synthesis variables (LibreLane 3 has no SYNTH_MAX_FANOUT); the period drives ABC's delay target.
+    "librelane-osu035": frozenset(
+        {"CLOCK_PERIOD", "SYNTH_STRATEGY", "SYNTH_ABC_BUFFERING", "SYNTH_SHARE_RESOURCES", "SYNTH_ABC_AREA_USE_NF"}
+    ),
     "openlane1": _OPENLANE_SWEEPABLE,
     "librelane": _OPENLANE_SWEEPABLE,
     "openlane2": _OPENLANE_SWEEPABLE,  # the same runner as librelane, with OpenLane 2's module
@@ -90,7 +94,9 @@ def _metric_kinds() -> dict[str, type]:
     """Metrics field -> int, float or bool (from the dataclass's `X | None` annotations)."""
     kinds = {}
     for name, hint in get_type_hints(Metrics).items():
-        kinds[name] = next(t for t in get_args(hint) if t is not type(None))
+        kind = next(t for t in get_args(hint) if t is not type(None))
+        if kind in (int, float, bool):  # per-corner tables are no figure a run is ranked by
+            kinds[name] = kind
     return kinds
 
 
@@ -105,6 +111,18 @@ class SweepError(ValueError):
     def __init__(self, problems: Sequence[str]) -> None:
         self.problems = tuple(problems)
         super().__init__("config.json: " + "; ".join(self.problems))
+
+
+# Flows that stop before layout measure no DRC and no LVS: their runs could never meet the default conditions.
+_NO_LAYOUT_FLOWS = frozenset({"yosys-osu035", "librelane-osu035"})
+
+
+def default_objective(flow: str) -> Objective:
+    """The objective a sweep of `flow` has when OLC_SWEEP names none: the smallest area with clean timing, and
+    clean DRC and LVS where the flow checks them."""
+    if flow in _NO_LAYOUT_FLOWS:
+        return Objective("minimize", "area_um2", (Constraint("wns_ns", ">=", 0.0),))
+    return DEFAULT_OBJECTIVE
 
 
 def sweepable_parameters(flow: str) -> frozenset[str]:
@@ -290,12 +308,14 @@ def parse_sweep(
     max_runs_allowed: int,
     seed: str,
     check_value: Callable[[str, Any], str | None],
+    default: Objective | None = None,
 ) -> SweepSpec:
     """The OLC_SWEEP value of config.json, checked; SweepError lists every problem at once.
 
     `sweepable`: the settings the flow can vary (sweepable_parameters); `max_runs_allowed`: the deployment's limit
     and the default of max_runs; `seed`: draws the random sample (the job id, so a resubmitted job draws anew but a
-    stored one never changes); `check_value(name, value)`: a value's problem, or None (e.g. schema_check).
+    stored one never changes); `check_value(name, value)`: a value's problem, or None (e.g. schema_check);
+    `default`: the objective when OLC_SWEEP names none (default_objective of the flow).
     """
     if not isinstance(value, dict):
         raise SweepError(
@@ -308,7 +328,7 @@ def parse_sweep(
     parameters = _parameters(value.get("parameters"), sweepable, check_value, problems)
     max_runs = _max_runs(value.get("max_runs"), max_runs_allowed, problems)
     strategy, sample_size = _strategy(value.get("strategy", "grid"), problems)
-    objective = _objective(value["objective"], problems) if "objective" in value else DEFAULT_OBJECTIVE
+    objective = _objective(value["objective"], problems) if "objective" in value else (default or DEFAULT_OBJECTIVE)
     limit = max_runs or max_runs_allowed
     if parameters is not None and strategy is not None:
         _check_size(

@@ -16,7 +16,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from shared.localstack import dev_issuer, process
+from shared.localstack import dev_issuer, librelane, process
 from shared.localstack.process import StackError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -147,7 +147,11 @@ class StackLayout:
             "ID_TOKEN_ISSUERS": self.issuer_url,
             "ID_TOKEN_CERTS_URL": f"{self.issuer_url}/{dev_issuer.CERTS_FILE}",
             "FLOW_RUNNER": "qflow-osu035",
-            "EXTRA_FLOWS": "yosys-osu035",
+            "EXTRA_FLOWS": "yosys-osu035,librelane-osu035",
+            # The real LibreLane, installed outside the clone by shared/localstack/librelane.py.
+            "LIBRELANE_RUNTIME": "native",
+            "LIBRELANE_PYTHON": str(librelane.python()),
+            "LIBRELANE_PDK_ROOT": str(librelane.pdk_root()),
             "ADMINS": LOCAL_ADMIN,
             "RECONCILE_AFTER_S": "8",
             "JOB_HEARTBEAT_S": "3",
@@ -184,12 +188,15 @@ def check_prerequisites() -> None:
 
 
 def install_system_packages() -> None:
-    """Debian packages the stack and the tests need (Slurm, munge, sshd, the local flow); a no-op when present."""
+    """What the stack and the tests need: Debian packages (Slurm, munge, sshd, the local flows) and LibreLane in its
+    own environment; a no-op when present."""
     from shared.localstack.debian import ensure_packages
     from shared.localstack.slurm import LocalSlurm
     from shared.localstack.sshd import LocalSshd
 
-    ensure_packages((*LocalSlurm.PACKAGES, *LocalSshd.PACKAGES, *LOCAL_FLOW_PACKAGES, *BROWSER_PACKAGES))
+    packages = (*LocalSlurm.PACKAGES, *LocalSshd.PACKAGES, *LOCAL_FLOW_PACKAGES, *librelane.PACKAGES, *BROWSER_PACKAGES)
+    ensure_packages(packages)
+    librelane.ensure_librelane()
 
 
 class LocalStack:

@@ -22,7 +22,7 @@ from shared.domain.callback_auth import (
     verify,
 )
 from shared.domain.flows.base import FlowPlan, FlowRunner
-from shared.domain.job import Job, JobState, advance, record_stage
+from shared.domain.job import Job, JobState, StepReport, advance, record_stage
 from shared.domain.outcome import RunManifest, decide_outcome
 from shared.domain.upload import JOB_ID_PATTERN
 from shared.ports import (
@@ -31,6 +31,7 @@ from shared.ports import (
 from shared.services.run_results import (
     CompletionDeps,
     Reply,
+    missing_metric_warnings,
     quick_links,
     read_manifest,
     read_metrics,
@@ -76,8 +77,12 @@ def handle_callback(
             stage = str(payload.get("stage", ""))[:80]
             # Heartbeats carry the running stage's log tail; record_stage bounds and cleans it.
             tail = payload.get("log_tail")
+            step = step_report(payload.get("step"))
             job = deps.jobs.mutate(
-                job_id, lambda j: record_stage(j, stage, now(), slurm_job_id, tail if isinstance(tail, str) else None)
+                job_id,
+                lambda j: record_stage(
+                    j, stage, now(), slurm_job_id, tail if isinstance(tail, str) else None, step=step
+                ),
             )
             return Reply(200, "recorded") if job else Reply(404, "no such job")
         if kind == "ended":
@@ -85,6 +90,18 @@ def handle_callback(
                 return Reply(400, "an end report needs slurm_job_id")
             return finish_job(job_id, slurm_job_id, deps, now, cluster_ended_at=_epoch(payload.get("epilog_at")))
     return Reply(400, f"unknown kind {kind!r}")
+
+
+def step_report(value: Any) -> StepReport | None:
+    """The `step` of a progress report ({"index", "total", "started_at"}), or None when absent or malformed."""
+    if not isinstance(value, dict):
+        return None
+
+    def whole(key: str) -> int | None:
+        number = value.get(key)
+        return number if isinstance(number, int) and not isinstance(number, bool) else None
+
+    return StepReport(whole("index"), whole("total"), _epoch(value.get("started_at")))
 
 
 def _array_task_of(job_id: str, slurm_job_id: str, deps: CompletionDeps) -> int | None:
@@ -123,6 +140,7 @@ def finish_job(
     runner, plan = _runner_and_plan(job, deps)
     metrics = read_metrics(job, manifest, runner, plan, deps)
     artifacts = quick_links(job, manifest, plan, deps)
+    warnings = missing_metric_warnings(plan, metrics) if outcome.state is JobState.SUCCEEDED else ()
     ended_at = now()
     core_hours = _core_hours(job, status, manifest)
     applied: list[Job] = []
@@ -141,6 +159,7 @@ def finish_job(
             stage=(manifest.failed_stage or manifest.stage_reached) if manifest else current.stage,
             cluster_ended_at=cluster_ended_at,
             core_hours=core_hours,
+            warnings=warnings,
         )
         applied[:] = [moved] if moved else []
         return moved

@@ -99,6 +99,18 @@ def read_metrics(
     return runner.parse_metrics(files).merged(measured)
 
 
+def missing_metric_warnings(plan: FlowPlan | None, metrics: Metrics | None) -> tuple[str, ...]:
+    """A succeeded run whose step exited 0 but did not produce the metric it exists for (an OpenSTA whose Tcl failed
+    prints "?" and exits 0): the figure is shown as not measured, and the job says which step to look at."""
+    if plan is None:
+        return ()
+    return tuple(
+        f"{step} finished without reporting {field.replace('_', ' ')}: shown as not measured; see that step's log"
+        for field, step in plan.expected_metrics.items()
+        if metrics is None or getattr(metrics, field, None) is None
+    )
+
+
 def quick_links(
     job: Job, manifest: RunManifest | None, plan: FlowPlan | None, deps: CompletionDeps, prefix: str | None = None
 ) -> dict[str, str]:

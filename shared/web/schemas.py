@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args, get_type_hints
 
 from shared.domain.job import JobState
+from shared.domain.metrics import Metrics
 
 Schema = dict[str, Any]
 
@@ -14,6 +15,24 @@ def _nullable(kind: str, **extra: Any) -> Schema:
 
 
 _TIME = {"type": "string", "format": "date-time"}
+_JSON_TYPES = {int: "integer", float: "number", bool: "boolean"}
+
+
+def _metric_properties() -> dict[str, Schema]:
+    """One property per Metrics field, typed from the dataclass itself."""
+    properties: dict[str, Schema] = {}
+    for name, hint in get_type_hints(Metrics).items():
+        kind = next(t for t in get_args(hint) if t is not type(None))
+        if kind in _JSON_TYPES:
+            properties[name] = {"type": _JSON_TYPES[kind]}
+        else:  # per-corner timing: {corner: {figure: number}}
+            properties[name] = {
+                "type": "object",
+                "additionalProperties": {"type": "object", "additionalProperties": {"type": "number"}},
+            }
+    return properties
+
+
 _NULLABLE_TIME = _nullable("string", format="date-time")
 _STATE = {"type": "string", "enum": [s.value for s in JobState]}
 
@@ -41,24 +60,16 @@ SCHEMAS: dict[str, Schema] = {
             "name": {"type": "string"},
             "at": _TIME,
             "reason": _nullable("string"),
+            "step": _nullable("integer", description="Inside a multi-step flow (OpenLane): which step this is."),
+            "steps": _nullable("integer", description="How many steps the flow has, where known."),
+            "duration_s": _nullable("number", description="Until the next event; null for the last one."),
         },
     },
     "Metrics": {
         "type": "object",
-        "description": "Key figures of a finished run; a figure the flow did not report is absent.",
-        "properties": {
-            "cell_count": {"type": "integer"},
-            "area_um2": {"type": "number"},
-            "wns_ns": {"type": "number"},
-            "tns_ns": {"type": "number"},
-            "clock_period_ns": {"type": "number"},
-            "max_frequency_mhz": {"type": "number"},
-            "drc_errors": {"type": "integer"},
-            "lvs_match": {"type": "boolean"},
-            "routing_failures": {"type": "integer"},
-            "runtime_s": {"type": "number"},
-            "peak_memory_mb": {"type": "number"},
-        },
+        "description": "Key figures of a finished run; a figure the flow did not measure is absent (shown to users as "
+        "'not measured', never as 0).",
+        "properties": _metric_properties(),
     },
     "Job": {
         "type": "object",
@@ -79,11 +90,13 @@ SCHEMAS: dict[str, Schema] = {
             "timeline": {"type": "array", "items": {"$ref": "#/components/schemas/TimelineEvent"}},
             "progress": {
                 "type": "object",
-                "description": "Flow stages finished of those planned, for progress bars.",
+                "description": "Flow stages (inside OpenLane: its steps) finished of those planned, for progress bars.",
                 "properties": {
                     "stages_done": {"type": "integer"},
                     "stages_total": {"type": "integer"},
                     "planned_stages": {"type": "array", "items": {"type": "string"}},
+                    "unit": {"type": "string", "enum": ["stages", "steps", "runs"]},
+                    "current": _nullable("string", description='e.g. "step 7 of 10: Yosys.Synthesis"'),
                 },
             },
             "queue_position": _nullable("integer", description="1-based place among waiting jobs."),
@@ -91,6 +104,11 @@ SCHEMAS: dict[str, Schema] = {
             "reason": _nullable("string", description="Why the job was rejected or ended as it did."),
             "last_error": _nullable("string"),
             "error_excerpt": _nullable("string"),
+            "warnings": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "What to know about a succeeded run, e.g. a step that measured nothing.",
+            },
             "metrics": {"oneOf": [{"$ref": "#/components/schemas/Metrics"}, {"type": "null"}]},
             "resources": {
                 "type": "object",

@@ -43,6 +43,18 @@ def progress(job: Job, planned_stages: Sequence[str]) -> dict[str, Any]:
         runs = len(job.design.sweep.runs)
         done = runs if job.state.is_terminal else sum(1 for r in job.runs if r.ended)
         return {"stages_done": done, "stages_total": runs, "planned_stages": [], "unit": "runs"}
+    mark = job.stages[-1] if job.stages else None
+    current = mark.describe() if mark is not None and mark.name == job.stage else job.stage
+    if mark is not None and mark.step is not None and mark.steps and not job.state.is_terminal:
+        # Inside a multi-step flow (OpenLane): its steps are the progress, "step 7 of 10: Yosys.Synthesis".
+        done = min(mark.step - 1, mark.steps)
+        return {
+            "stages_done": done,
+            "stages_total": mark.steps,
+            "planned_stages": list(planned_stages),
+            "unit": "steps",
+            "current": current,
+        }
     total = len(planned_stages)
     if job.state is JobState.SUCCEEDED:
         done = total
@@ -50,7 +62,7 @@ def progress(job: Job, planned_stages: Sequence[str]) -> dict[str, Any]:
         done = planned_stages.index(job.stage)  # the current stage is under way, not finished
     else:
         done = 0
-    return {"stages_done": done, "stages_total": total, "planned_stages": list(planned_stages)}
+    return {"stages_done": done, "stages_total": total, "planned_stages": list(planned_stages), "current": current}
 
 
 def job_view(job: Job, base_url: str, planned_stages: Sequence[str] = ()) -> dict[str, Any]:
@@ -71,6 +83,7 @@ def job_view(job: Job, base_url: str, planned_stages: Sequence[str] = ()) -> dic
         "reason": job.reason,
         "last_error": job.last_error,
         "error_excerpt": job.error_excerpt,
+        "warnings": list(job.warnings),
         "metrics": job.metrics.to_dict() if job.metrics else None,
         "resources": {
             "cpus": job.resources.cpus,
@@ -118,9 +131,17 @@ def timeline(job: Job) -> list[dict[str, Any]]:
         {"kind": "state", "name": change.state.value, "at": change.at, "reason": change.reason}
         for change in job.history
     ]
-    events += [{"kind": "stage", "name": mark.name, "at": mark.at, "reason": None} for mark in job.stages]
+    events += [
+        {"kind": "stage", "name": mark.name, "at": mark.at, "reason": None, "step": mark.step, "steps": mark.steps}
+        for mark in job.stages
+    ]
     events.sort(key=lambda e: (e["at"], e["kind"] == "stage"))
-    return [{**e, "at": _time(e["at"])} for e in events]
+    shown = []
+    for index, event in enumerate(events):
+        following = events[index + 1]["at"] if index + 1 < len(events) else None
+        duration = round((following - event["at"]).total_seconds(), 3) if following else None
+        shown.append({**event, "at": _time(event["at"]), "duration_s": duration})
+    return shown
 
 
 def artifact_view(artifact: Artifact) -> dict[str, Any]:

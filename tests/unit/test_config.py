@@ -127,3 +127,14 @@ def test_docs_configuration_md_is_generated_from_the_settings() -> None:
     assert DOCS.read_text() == markdown_table(), (
         "docs/configuration.md is out of date: run `python -m shared.config --markdown > docs/configuration.md`"
     )
+
+
+def test_librelane_runtime_is_validated_with_the_flows_that_need_it() -> None:
+    native = {**MINIMAL, "LIBRELANE_RUNTIME": "native", "LIBRELANE_PYTHON": "/opt/olc/librelane/bin/python"}
+    assert Settings.from_env({**native, "EXTRA_FLOWS": "librelane-osu035"}).librelane_runtime == "native"
+    with pytest.raises(ConfigError, match="LIBRELANE_RUNTIME must be container or native"):
+        Settings.from_env({**MINIMAL, "LIBRELANE_RUNTIME": "docker"})
+    with pytest.raises(ConfigError, match="LIBRELANE_PYTHON must be an absolute path"):
+        Settings.from_env({**MINIMAL, "LIBRELANE_RUNTIME": "native", "LIBRELANE_PYTHON": "python3"})
+    with pytest.raises(ConfigError, match=r"librelane-osu035.*need LIBRELANE_RUNTIME=native"):
+        Settings.from_env({**MINIMAL, "EXTRA_FLOWS": "librelane-osu035"})

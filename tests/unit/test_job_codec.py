@@ -54,10 +54,15 @@ def full_job() -> Job:
         notifications_enabled=False,
         slurm_job_id="4242",
         stage="gdsii",
-        stages=(StageMark("fetching design", T0 + timedelta(seconds=9)), StageMark("gdsii", T0 + timedelta(minutes=4))),
+        stages=(
+            StageMark("fetching design", T0 + timedelta(seconds=9)),
+            StageMark("Yosys.Synthesis", T0 + timedelta(seconds=30), step=6, steps=80),
+            StageMark("gdsii", T0 + timedelta(minutes=4)),
+        ),
         log_tail="Writing cell spm\nGDS generating script ended",
         reason="all good",
         error_excerpt="warning: none",
+        warnings=("timing finished without reporting wns ns: shown as not measured; see that step's log",),
         metrics=Metrics(cell_count=321, area_um2=1234.5, wns_ns=-0.25, lvs_match=True, drc_errors=0),
         results_prefix="ada@example.com/j0123456789abcdef012/",
         artifacts={"gds": "gs://results/ada@example.com/j0123456789abcdef012/files/spm.gds"},
@@ -123,6 +128,7 @@ def test_dict_shape() -> None:
     assert data["notified"] == ["ended"]
     assert data["stages"] == [
         {"name": "fetching design", "at": T0 + timedelta(seconds=9)},
+        {"name": "Yosys.Synthesis", "at": T0 + timedelta(seconds=30), "step": 6, "steps": 80},
         {"name": "gdsii", "at": T0 + timedelta(minutes=4)},
     ]
     assert data["log_tail"] == "Writing cell spm\nGDS generating script ended"

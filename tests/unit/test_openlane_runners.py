@@ -12,9 +12,10 @@ import pytest
 
 from shared.domain.design import DesignSpec, Resources
 from shared.domain.flows import render
-from shared.domain.flows.base import FlowRunner
+from shared.domain.flows.base import FlowPlan, FlowRunner, FlowStage, StepProgress
 from shared.domain.flows.openlane import (
     CONTAINER_SCRIPT,
+    ContainerCommand,
     FlowConfigurationError,
     LibreLaneRunner,
     OpenLane1Runner,
@@ -50,6 +51,10 @@ SPM = DesignSpec(
 def spm(**changes: object) -> DesignSpec:
     fields = {**SPM.__dict__, **changes}
     return DesignSpec(**fields)  # type: ignore[arg-type]
+
+
+def flow_stage(plan: FlowPlan) -> FlowStage:
+    return next(stage for stage in plan.stages if stage.name == "flow")
 
 
 def container_part(argv: tuple[str, ...]) -> tuple[str, ...]:
@@ -117,15 +122,16 @@ def test_wrapper_script_passes_arguments_through_untouched(tmp_path: Path) -> No
     fake = tmp_path / "singularity"
     fake.write_text('#!/bin/sh\nfor a in "$@"; do printf "<%s>\\n" "$a"; done\n')
     fake.chmod(0o755)
-    runner = LibreLaneRunner(LL_IMAGE, PDK_ROOT, str(fake), run_tag="t $(id)")
-    argv = runner.plan(spm(config_file="a b;$(id).json"), Resources()).stages[0].argv
+    runner = LibreLaneRunner(ContainerCommand(LL_IMAGE, PDK_ROOT, str(fake)), run_tag="t $(id)")
+    argv = flow_stage(runner.plan(spm(config_file="sub dir/a b;$(id).json"), Resources())).argv
 
     out = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, check=True).stdout
     printed = [line[1:-1] for line in out.splitlines()]
     work = str(tmp_path.resolve())
     assert printed[:5] == ["exec", "--bind", f"{work}:{work}", "--pwd", work]
     assert printed[5:] == list(argv[5:])
-    assert "t $(id)" in printed and "design/a b;$(id).json" in printed
+    # LibreLane reads the config written beside the uploaded one (see the run-config tests).
+    assert "t $(id)" in printed and "design/sub dir/olc-run-config.json" in printed
 
 
 def test_wrapper_script_refuses_a_work_dir_it_cannot_bind(tmp_path: Path) -> None:
@@ -162,27 +168,29 @@ def test_bad_configuration_is_refused(kwargs: dict[str, str], message: str) -> N
 def test_bad_std_cell_library_is_refused() -> None:
     design = spm(flow_variables={"STD_CELL_LIBRARY": "x --pdk-root /"})
     with pytest.raises(FlowConfigurationError, match="STD_CELL_LIBRARY"):
-        LibreLaneRunner(LL_IMAGE, PDK_ROOT).plan(design, Resources())
+        LibreLaneRunner(ContainerCommand(LL_IMAGE, PDK_ROOT)).plan(design, Resources())
 
 
 # ------------------------------------------------------------------------------------------ LibreLane
 def test_librelane_renders_spm_exactly() -> None:
-    runner = LibreLaneRunner(LL_IMAGE, PDK_ROOT)
+    runner = LibreLaneRunner(ContainerCommand(LL_IMAGE, PDK_ROOT))
     plan = runner.plan(SPM, Resources(cpus=8))
 
     assert plan.runner == "librelane"
-    assert [s.name for s in plan.stages] == ["flow", "render"]
-    assert container_part(plan.stages[0].argv) == (
+    assert [s.name for s in plan.stages] == ["run-config", "flow", "render"]
+    assert container_part(plan.stages[1].argv) == (
         "singularity",
         "--cleanenv",
         "--bind", "/apps/openlane/pdks:/apps/openlane/pdks:ro",
         "--env", "PDK_ROOT=/apps/openlane/pdks",
         "--env", "_OPENLANE_MAX_CORES=8",
+        "--env", "COLUMNS=200",
         LL_IMAGE,
         "python3", "-m", "librelane", "--run-tag", "olc", "--overwrite", "-j", "8",
-        "--manual-pdk", "--pdk-root", "/apps/openlane/pdks", "--pdk", "sky130A", "design/config.json",
+        "--manual-pdk", "--pdk-root", "/apps/openlane/pdks", "--pdk", "sky130A", "design/olc-run-config.json",
     )  # fmt: skip
     assert plan.metrics_files == ("design/runs/olc/final/metrics.json", "design/runs/olc/resolved.json")
+    assert plan.progress == StepProgress("flow", "librelane", "design/runs/olc", (), 80)
     assert plan.primary_outputs["gds"] == "design/runs/olc/final/gds/*.gds"
     assert plan.primary_outputs["netlist"] == "design/runs/olc/final/nl/*.v"
 
@@ -191,7 +199,7 @@ def test_librelane_renders_spm_exactly() -> None:
     ("runner", "final"),
     [
         (OpenLane1Runner(IMAGE, PDK_ROOT, "apptainer"), "design/runs/olc/results/final"),
-        (LibreLaneRunner(LL_IMAGE, PDK_ROOT, "apptainer"), "design/runs/olc/final"),
+        (LibreLaneRunner(ContainerCommand(LL_IMAGE, PDK_ROOT, "apptainer")), "design/runs/olc/final"),
     ],
     ids=["openlane1", "librelane"],
 )
@@ -225,7 +233,7 @@ def test_a_failing_render_in_the_container_does_not_fail_the_run(tmp_path: Path)
     fake = tmp_path / "singularity"
     fake.write_text('#!/bin/sh\necho "FATAL: klayout: executable file not found in $PATH" >&2\nexit 255\n')
     fake.chmod(0o755)
-    stage = LibreLaneRunner(LL_IMAGE, PDK_ROOT, str(fake)).plan(SPM, Resources()).stages[-1]
+    stage = LibreLaneRunner(ContainerCommand(LL_IMAGE, PDK_ROOT, str(fake))).plan(SPM, Resources()).stages[-1]
     done = subprocess.run(stage.argv, cwd=tmp_path, capture_output=True, text=True, check=False)
     assert done.returncode == 0
     assert "klayout: executable file not found" in done.stderr
@@ -234,9 +242,9 @@ def test_a_failing_render_in_the_container_does_not_fail_the_run(tmp_path: Path)
 
 
 def test_openlane2_module_and_scl() -> None:
-    runner = LibreLaneRunner(LL_IMAGE, PDK_ROOT, "apptainer", module="openlane")
+    runner = LibreLaneRunner(ContainerCommand(LL_IMAGE, PDK_ROOT, "apptainer"), module="openlane")
     design = spm(pdk="gf180mcuD", flow_variables={"STD_CELL_LIBRARY": "gf180mcu_fd_sc_mcu7t5v0"})
-    argv = container_part(runner.plan(design, Resources(cpus=0)).stages[0].argv)
+    argv = container_part(flow_stage(runner.plan(design, Resources(cpus=0))).argv)
 
     assert runner.name == "openlane2"
     assert argv[0] == "apptainer"
@@ -244,16 +252,19 @@ def test_openlane2_module_and_scl() -> None:
     assert argv[argv.index("--pdk") + 1] == "gf180mcuD"
     assert argv[argv.index("--scl") + 1] == "gf180mcu_fd_sc_mcu7t5v0"
     assert argv[argv.index("-j") + 1] == "1"  # never zero threads
-    assert argv[-1] == "design/config.json"
+    assert argv[-1] == "design/olc-run-config.json"
 
 
 def test_unknown_module_is_refused() -> None:
     with pytest.raises(FlowConfigurationError, match="module"):
-        LibreLaneRunner(LL_IMAGE, PDK_ROOT, module="siliconcompiler")
+        LibreLaneRunner(ContainerCommand(LL_IMAGE, PDK_ROOT), module="siliconcompiler")
 
 
 def test_runners_satisfy_the_protocol() -> None:
-    runners: list[FlowRunner] = [OpenLane1Runner(IMAGE, PDK_ROOT), LibreLaneRunner(LL_IMAGE, PDK_ROOT)]
+    runners: list[FlowRunner] = [
+        OpenLane1Runner(IMAGE, PDK_ROOT),
+        LibreLaneRunner(ContainerCommand(LL_IMAGE, PDK_ROOT)),
+    ]
     assert [r.name for r in runners] == ["openlane1", "librelane"]
 
 
@@ -328,7 +339,7 @@ def test_openlane1_empty_or_broken_csv(text: str) -> None:
 
 
 def test_librelane_metrics_from_the_fixtures() -> None:
-    runner = LibreLaneRunner(LL_IMAGE, PDK_ROOT)
+    runner = LibreLaneRunner(ContainerCommand(LL_IMAGE, PDK_ROOT))
     metrics = runner.parse_metrics(
         {
             "design/runs/olc/final/metrics.json": (FIXTURES / "librelane_spm_metrics.json").read_text(),
@@ -336,17 +347,13 @@ def test_librelane_metrics_from_the_fixtures() -> None:
         }
     )
 
-    assert metrics == Metrics(
-        cell_count=1386,
-        area_um2=12458.5,
-        wns_ns=0.0,
-        tns_ns=0.0,
-        clock_period_ns=10.0,
-        max_frequency_mhz=pytest.approx(1000 / (10.0 - 4.0312), abs=1e-3),
-        drc_errors=0,
-        lvs_match=True,
-        routing_failures=0,
-    )
+    # area_um2 is the standard-cell area (the helper table in librelane_metrics.py); the die has a field of its own.
+    assert (metrics.cell_count, metrics.area_um2, metrics.die_area_um2) == (1386, 4317.88, 12458.5)
+    assert (metrics.wns_ns, metrics.tns_ns, metrics.clock_period_ns) == (0.0, 0.0, 10.0)
+    assert metrics.max_frequency_mhz == pytest.approx(1000 / (10.0 - 4.0312), abs=1e-3)
+    assert (metrics.drc_errors, metrics.lvs_match, metrics.routing_failures) == (0, True, 0)
+    assert (metrics.utilization_pct, metrics.power_total_w, metrics.wire_length_um) == (35.6791, 0.000814, 7002.0)
+    assert metrics.corners is not None and len(metrics.corners) == 3
 
 
 def test_librelane_failing_run_and_older_names() -> None:
@@ -374,7 +381,7 @@ def test_librelane_failing_run_and_older_names() -> None:
 
 
 def test_librelane_missing_files_give_none_fields() -> None:
-    runner = LibreLaneRunner(LL_IMAGE, PDK_ROOT)
+    runner = LibreLaneRunner(ContainerCommand(LL_IMAGE, PDK_ROOT))
     assert runner.parse_metrics({}) == Metrics()
     only_metrics = runner.parse_metrics(
         {"design/runs/olc/final/metrics.json": (FIXTURES / "librelane_spm_metrics.json").read_text()}
@@ -403,7 +410,9 @@ def test_librelane_odd_json_is_ignored_not_fatal(text: str) -> None:
     assert metrics.area_um2 is None and metrics.wns_ns is None and metrics.max_frequency_mhz is None
 
 
-@pytest.mark.parametrize("runner", [OpenLane1Runner(IMAGE, PDK_ROOT), LibreLaneRunner(LL_IMAGE, PDK_ROOT)])
+@pytest.mark.parametrize(
+    "runner", [OpenLane1Runner(IMAGE, PDK_ROOT), LibreLaneRunner(ContainerCommand(LL_IMAGE, PDK_ROOT))]
+)
 def test_a_sweep_run_gets_a_config_of_its_own_settings(runner: FlowRunner, tmp_path: Path) -> None:
     design = apply_run_settings(spm(), {"FP_CORE_UTIL": 35, "CLOCK_PERIOD": 12.5})
     plan = runner.plan(design, Resources())
@@ -414,4 +423,6 @@ def test_a_sweep_run_gets_a_config_of_its_own_settings(runner: FlowRunner, tmp_p
     subprocess.run(list(first.argv), cwd=tmp_path, check=True)  # no shell: the values stay data
     written = json.loads((tmp_path / "design" / "olc-run-config.json").read_text())
     assert (written["FP_CORE_UTIL"], written["CLOCK_PERIOD"]) == (35, 12.5) and "OLC_SWEEP" not in written
-    assert runner.plan(spm(), Resources()).stages[0].name != "run-config"  # a single run reads config.json
+    single = runner.plan(spm(), Resources()).stages[0].name
+    # OpenLane 1 reads config.json itself; LibreLane refuses keys it does not know, so it always gets a written one.
+    assert single == ("run-config" if isinstance(runner, LibreLaneRunner) else "flow")

@@ -124,7 +124,7 @@ def test_synthesis_maps_every_flop_to_the_osu035_cells() -> None:
 
 def test_sta_times_the_netlist_against_the_design_clock() -> None:
     argv = stage(plan_for(spec(top_module="multiplier", clock_port="sys_clk", clock_period_ns=12.5)), "sta").argv
-    top, sdc, script = argv[4:]
+    top, sdc, _project_dir, _mode, script = argv[4:]
     assert top == "multiplier"
     assert "create_clock -name core_clock -period 12.5 [get_ports {sys_clk}]" in sdc
     assert "set_input_delay 0 -clock core_clock [delete_from_list [all_inputs] [get_ports {sys_clk}]]" in sdc
@@ -265,7 +265,7 @@ def test_sta_writes_its_inputs_and_the_report(work: Path) -> None:
     assert done.returncode == 0, done.stderr
     argv = stage(plan_for(spec()), "sta").argv
     assert (work / "synth_sta" / "spm.sdc").read_text() == argv[5]
-    assert (work / "synth_sta" / "sta.tcl").read_text() == argv[6]
+    assert (work / "synth_sta" / "sta.tcl").read_text() == argv[8]
     assert (work / "synth_sta" / "reports" / "sta.rpt").read_text() == "sta -no_init -no_splash -exit " + (
         "synth_sta/sta.tcl\n" + report
     )

@@ -31,6 +31,33 @@ class FlowStage:
     env: Mapping[str, str] = field(default_factory=dict)
 
 
+# How a multi-step flow lays out its run folder, for the job kit's per-step progress (infra/slurm/olc_job.py).
+LIBRELANE_LAYOUT = "librelane"  # <run>/NN-<step-id>/ per step; flow.log says "Running '<Step.Id>' at '.../NN-...'"
+OPENLANE1_LAYOUT = "openlane1"  # <run>/logs/<stage>/N-<step>.log per step, grouped in stage folders
+
+
+@dataclass(frozen=True)
+class StepProgress:
+    """A stage that runs a whole flow of many steps in one process (OpenLane): the kit watches `run_dir` while
+    stage `stage` runs and reports each step as its folder appears. `steps` lists the flow's steps in order where
+    the runner knows them, and `total` how many steps the flow has (None: unknown)."""
+
+    stage: str
+    layout: str
+    run_dir: str
+    steps: tuple[str, ...] = ()
+    total: int | None = None
+
+    def to_spec(self) -> dict[str, object]:
+        return {
+            "stage": self.stage,
+            "layout": self.layout,
+            "run_dir": self.run_dir,
+            "steps": list(self.steps),
+            "total": self.total,
+        }
+
+
 @dataclass(frozen=True)
 class FlowPlan:
     runner: str
@@ -41,6 +68,10 @@ class FlowPlan:
     metrics_files: tuple[str, ...]
     # Which artifact glob is the layout, for the job document's quick links ("gds", "def", ...).
     primary_outputs: Mapping[str, str] = field(default_factory=dict)
+    progress: StepProgress | None = None
+    # Metrics the plan's steps must produce when the run succeeds; one missing means a step failed silently (an
+    # OpenSTA that exits 0 with empty timing) and the job carries a warning naming it: {metric field: producing step}.
+    expected_metrics: Mapping[str, str] = field(default_factory=dict)
 
 
 class FlowRunner(Protocol):

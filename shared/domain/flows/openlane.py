@@ -1,21 +1,28 @@
-"""OpenLane flows run inside a Singularity/Apptainer image on a Slurm compute node.
+"""OpenLane flows on a Slurm compute node: inside a Singularity/Apptainer image, or LibreLane installed natively.
 
-Two runners share one way of entering the container:
+Two runners:
 
-* `OpenLane1Runner` ("openlane1"): OpenLane 1's classic `flow.tcl -design D -tag T -overwrite`.
+* `OpenLane1Runner` ("openlane1"): OpenLane 1's classic `flow.tcl -design D -tag T -overwrite`, in its image.
 * `LibreLaneRunner` ("librelane", or "openlane2" with module "openlane"):
-  `python3 -m librelane --run-tag T --overwrite -j N --manual-pdk --pdk-root P --pdk K [--scl S] config.json`.
+  `python3 -m librelane --run-tag T --overwrite -j N --manual-pdk --pdk-root P --pdk K [--scl S] olc-run-config.json`,
+  either in the LibreLane image (`ContainerCommand`) or with a LibreLane installed on the node (`NativeCommand`: sites
+  that install it with pip or Nix, and the local stack's `librelane-osu035` flow). The mode changes how the command
+  is started, nothing else: the same argv, run folder, metrics and error handling.
 
-Each plan runs OpenLane as ONE stage named "flow", then draws the final GDS with the image's own KLayout
-(shared/domain/flows/render.py: a stage that never fails the run). OpenLane can be cut into pieces (OL1
-`-from/-to`, LibreLane `--from/--to`), but not cheaply or safely here:
+Each plan runs OpenLane as ONE stage named "flow", then draws the final GDS with KLayout (shared/domain/flows/
+render.py: a stage that never fails the run). OpenLane can be cut into pieces (OL1 `-from/-to`, LibreLane
+`--from/--to`), but not cheaply or safely here:
   - OL1 re-runs `prep`, the final report, `save_final_views` and the runtime bookkeeping on every invocation,
     and resuming a tag across invocations is a known bug (The-OpenROAD-Project/OpenLane#885);
   - LibreLane step ids are version-specific (the Classic flow has ~80 steps, some repeated) and a user's
     config.json may select another flow or substitute steps through its "meta" object, so boundaries we
     hard-code could name steps that do not exist in that run.
-Per-step progress is better read from the run directory (LibreLane writes one `NN-step-id/` folder per step,
-OL1 one `logs/<stage>/` folder per stage) than forced through separate processes.
+Per-step progress is read from the run directory instead (LibreLane writes one `NN-step-id/` folder per step,
+OL1 one `logs/<stage>/` folder per stage): the plan's `StepProgress` tells the job kit where to look.
+
+LibreLane refuses configuration keys it does not know, so it never reads the uploaded config.json itself: the
+plan's first stage writes `olc-run-config.json` beside it (so `dir::` paths resolve alike) from the design's checked
+variables without OpenLane Cloud's own OLC_* keys, plus the runner's step list when it has one (`meta.flow`).
 
 Paths in plans are relative to the work dir; OpenLane writes its run under `design/runs/<tag>/`
 (both flows put `runs/` next to the config file).
@@ -34,8 +41,16 @@ from typing import Any
 
 from shared.domain.design import RUN_CONFIG_FILE, DesignSpec, Resources
 from shared.domain.design_config import PDKS
-from shared.domain.flows import render
-from shared.domain.flows.base import DESIGN_DIR, FlowPlan, FlowStage
+from shared.domain.flows import opensta, osu035, render
+from shared.domain.flows.base import (
+    DESIGN_DIR,
+    LIBRELANE_LAYOUT,
+    OPENLANE1_LAYOUT,
+    FlowPlan,
+    FlowStage,
+    StepProgress,
+)
+from shared.domain.flows.librelane_metrics import parse_librelane_metrics
 from shared.domain.metrics import Metrics
 
 CONTAINER_RUNTIMES = ("singularity", "apptainer")
@@ -67,7 +82,7 @@ class FlowConfigurationError(ValueError):
     """A runner cannot be built from its configuration, or cannot plan a design (e.g. an unsupported PDK)."""
 
 
-# ------------------------------------------------------------------------------------------ the container
+# ------------------------------------------------------------------------------------------ how to start it
 class ContainerCommand:
     """How to run a command inside the OpenLane image: runtime binary, image, PDK bind and environment."""
 
@@ -86,6 +101,9 @@ class ContainerCommand:
         self.pdk_root = pdk_root.rstrip("/") or "/"
         self.runtime = runtime
 
+    def __repr__(self) -> str:
+        return f"ContainerCommand({self.runtime} {self.image})"
+
     def argv(self, env: Mapping[str, str], command: Sequence[str]) -> tuple[str, ...]:
         options: list[str] = [
             # The host's environment (Slurm's, a login shell's PYTHONPATH...) must not leak into the image.
@@ -98,6 +116,44 @@ class ContainerCommand:
             options += ["--env", f"{key}={value}"]
         wrapper = ("sh", "-c", CONTAINER_SCRIPT, CONTAINER_SCRIPT_NAME)
         return (*wrapper, self.runtime, *options, self.image, *command)
+
+
+class NativeCommand:
+    """How to run LibreLane installed on the node itself: its Python environment's interpreter, and that
+    environment's bin folder first on PATH (where its tools, e.g. a `yosys`, are installed next to it).
+
+    Commands are written as for the image ("python3 -m librelane ..."): the interpreter replaces "python3". The one
+    shell is a FIXED script; the bin folder, the environment and the command follow as positional arguments."""
+
+    def __init__(self, python: str, pdk_root: str) -> None:
+        _require(
+            python.startswith("/") and posixpath.basename(python) != "" and "\0" not in python,
+            f"LibreLane's Python {python!r} must be an absolute path to an interpreter",
+        )
+        _require(pdk_root.startswith("/") and "\0" not in pdk_root, f"PDK root {pdk_root!r} must be an absolute path")
+        self.python = python
+        self.bin_dir = posixpath.dirname(python)
+        self.pdk_root = pdk_root.rstrip("/") or "/"
+
+    def __repr__(self) -> str:
+        return f"NativeCommand({self.python})"
+
+    def argv(self, env: Mapping[str, str], command: Sequence[str]) -> tuple[str, ...]:
+        program = (self.python, *command[1:]) if command[:1] == ("python3",) or command[:1] == ["python3"] else command
+        assignments = [f"{key}={value}" for key, value in env.items()]
+        return ("sh", "-c", NATIVE_SCRIPT, NATIVE_SCRIPT_NAME, self.bin_dir, *assignments, "--", *program)
+
+
+# $1 the bin folder, then KEY=VALUE words up to "--", then the command. `export "$1"` takes the word as data.
+NATIVE_SCRIPT = (
+    "bindir=$1; shift; "
+    'while [ "$#" -gt 0 ] && [ "$1" != "--" ]; do export "$1" || exit 125; shift; done; '
+    "shift; "
+    'PATH="$bindir:$PATH"; export PATH; '
+    'exec "$@"'
+)
+NATIVE_SCRIPT_NAME = "olc-native"
+Execution = ContainerCommand | NativeCommand
 
 
 # ------------------------------------------------------------------------------------------ shared helpers
@@ -132,23 +188,35 @@ def _scl_for(design: DesignSpec) -> str | None:
     return scl
 
 
-def _render_stage(container: ContainerCommand, final_dir: str) -> FlowStage:
+def _render_stage(execution: Execution, final_dir: str) -> FlowStage:
     # OpenLane names the GDS after the design; the render script draws the first match of the glob.
     command = render.klayout_command(f"{final_dir}/gds/*.gds")
-    return render.render_stage(container.argv(render.ENV, command), env={})
+    return render.render_stage(execution.argv(render.ENV, command), env={})
 
 
 # Writes argv[2] (JSON) to argv[1]; run without a shell, so the values are data, never code.
 _WRITE_CONFIG = "import sys; open(sys.argv[1], 'w').write(sys.argv[2])"
+RUN_CONFIG_STAGE = "run-config"
+
+
+def _write_config_stage(design: DesignSpec, variables: Mapping[str, Any]) -> FlowStage:
+    """A config file written from `variables` beside config.json (so `dir::` paths resolve alike)."""
+    path = f"{DESIGN_DIR}/{_sibling(design.config_file, RUN_CONFIG_FILE)}"
+    settings = json.dumps(variables, sort_keys=True)
+    return FlowStage(name=RUN_CONFIG_STAGE, argv=("python3", "-c", _WRITE_CONFIG, path, settings))
 
 
 def _run_config_stages(design: DesignSpec) -> tuple[FlowStage, ...]:
-    """A sweep's run has settings of its own: OpenLane then reads a config written from them, beside config.json
-    (so `dir::` paths resolve alike), instead of the uploaded one."""
+    """A sweep's run has settings of its own: OpenLane 1 then reads a config written from them instead of the
+    uploaded one."""
     if design.config_file != RUN_CONFIG_FILE:
         return ()
-    settings = json.dumps(design.flow_variables, sort_keys=True)
-    return (FlowStage(name="run-config", argv=("python3", "-c", _WRITE_CONFIG, _config_path(design), settings)),)
+    return (_write_config_stage(design, design.flow_variables),)
+
+
+def _sibling(config_file: str, name: str) -> str:
+    folder = posixpath.dirname(config_file)
+    return posixpath.join(folder, name) if folder else name
 
 
 def _config_path(design: DesignSpec) -> str:
@@ -162,6 +230,11 @@ def _threads(resources: Resources) -> str:
 
 
 # ------------------------------------------------------------------------------------------ OpenLane 1
+# OpenLane 1 logs each step as runs/<tag>/logs/<stage>/<N>-<step>.log, in these stage folders in this order
+# (OpenLane 1 documentation, "Output structure"); progress reports the stage folder a new log appears in.
+OPENLANE1_STAGES = ("synthesis", "floorplan", "placement", "cts", "routing", "signoff")
+
+
 class OpenLane1Runner:
     """OpenLane 1 (efabless/openlane image): `flow.tcl -design design -tag T -overwrite` in one process."""
 
@@ -214,6 +287,7 @@ class OpenLane1Runner:
                 FlowStage(name=STAGE_NAME, argv=self.container.argv(env, command)),
                 _render_stage(self.container, final),
             ),
+            progress=StepProgress(STAGE_NAME, OPENLANE1_LAYOUT, run, OPENLANE1_STAGES, len(OPENLANE1_STAGES)),
             artifacts=(
                 f"{final}/gds/*.gds",
                 f"{final}/def/*.def",
@@ -244,27 +318,63 @@ class OpenLane1Runner:
 
 
 # ------------------------------------------------------------------------------------------ LibreLane / OL2
+# LibreLane's front end, as far as it runs without OpenROAD: lint, synthesis and its checks (LibreLane 3.0 step ids).
+FRONT_END_STEPS = (
+    "Verilator.Lint",
+    "Checker.LintTimingConstructs",
+    "Checker.LintErrors",
+    "Checker.LintWarnings",
+    "Yosys.JsonHeader",
+    "Yosys.Synthesis",
+    "Checker.YosysUnmappedCells",
+    "Checker.YosysSynthChecks",
+    "Checker.NetlistAssignStatements",
+    "OpenROAD.CheckSDCFiles",
+)
+# The Classic flow's steps in LibreLane 3.0 (`Flow.factory.get("Classic").Steps`), for "step 12 of 80" in
+# production. Only a count for progress: a release with other steps shows its real step names, and a config whose
+# meta.flow names its own steps is counted from that list instead.
+CLASSIC_STEP_COUNT = 80
+# Keys of config.json that are OpenLane Cloud's, or that a runner's own stages consume, never LibreLane's: LibreLane
+# refuses keys it does not know.
+_TIMING_KEYS = ("QUIT_ON_TIMING_VIOLATIONS", "QUIT_ON_SETUP_VIOLATIONS")
+TIMING_STAGE = "timing"
+TIMING_DIR = "olc_sta"
+
+
 class LibreLaneRunner:
-    """LibreLane (or OpenLane 2 with module="openlane"): the Classic flow, as one `python3 -m ...` process."""
+    """LibreLane (or OpenLane 2 with module="openlane") as one `python3 -m ...` process, in its image or natively.
+
+    By default the design's own flow runs (the Classic flow, or what its meta.flow says). A runner built with
+    `steps` runs exactly those steps (config meta.flow), and with `timing_liberty` adds a timing stage in which
+    Debian's OpenSTA times the synthesised netlist: the local `librelane-osu035` flow is built that way (see
+    registry.py), because LibreLane's own STA steps need an OpenSTA newer than any package here."""
 
     MODULES = {"librelane": "librelane", "openlane": "openlane2"}
 
     def __init__(
         self,
-        image: str,
-        pdk_root: str,
-        container_runtime: str = "singularity",
+        execution: Execution,
         *,
         module: str = "librelane",
+        name: str | None = None,
         run_tag: str = DEFAULT_RUN_TAG,
         pdks: Sequence[str] = PDKS,
+        default_pdk: str = DEFAULT_PDK,
+        steps: Sequence[str] = (),
+        timing_liberty: str | None = None,
+        render_layout: bool = True,
     ) -> None:
         _require(module in self.MODULES, f"module {module!r} is not one of {', '.join(self.MODULES)}")
-        self.name = self.MODULES[module]
+        self.name = name or self.MODULES[module]
         self.module = module
-        self.container = ContainerCommand(image, pdk_root, container_runtime)
+        self.execution = execution
         self.run_tag = _check_run_tag(run_tag)
         self.pdks = tuple(pdks)
+        self.default_pdk = default_pdk
+        self.steps = tuple(steps)
+        self.timing_liberty = timing_liberty
+        self.render_layout = render_layout
 
     @property
     def run_dir(self) -> str:
@@ -272,10 +382,13 @@ class LibreLaneRunner:
 
     def plan(self, design: DesignSpec, resources: Resources) -> FlowPlan:
         threads = _threads(resources)
+        pdk_root = self.execution.pdk_root
         # -j only sizes LibreLane's own worker pool; each tool step (detailed routing, KLayout DRC/XOR) sizes
         # its threads from os.cpu_count(), which sees the whole node rather than the Slurm allocation, unless
         # _OPENLANE_MAX_CORES is set (librelane/common/misc.py `_get_process_limit`, same name in OpenLane 2).
-        env = {"PDK_ROOT": self.container.pdk_root, "_OPENLANE_MAX_CORES": threads}
+        # LibreLane prints through rich, which wraps at 80 columns when not on a terminal: error messages would reach
+        # the job's excerpt cut in pieces.
+        env = {"PDK_ROOT": pdk_root, "_OPENLANE_MAX_CORES": threads, "COLUMNS": "200"}
         command = [
             "python3",
             "-m",
@@ -285,26 +398,38 @@ class LibreLaneRunner:
             "--overwrite",
             "-j",
             threads,
-            # The PDK is pre-installed on /apps: without --manual-pdk the flow would try to download it with
-            # ciel/volare from the compute node.
+            # The PDK is pre-installed: without --manual-pdk the flow would try to download it with ciel/volare
+            # from the compute node.
             "--manual-pdk",
             "--pdk-root",
-            self.container.pdk_root,
+            pdk_root,
             "--pdk",
-            _pdk_for(design, self.pdks),
+            self._pdk(design),
         ]
         if scl := _scl_for(design):
             command += ["--scl", scl]
-        command.append(_config_path(design))
+        command.append(f"{DESIGN_DIR}/{_sibling(design.config_file, RUN_CONFIG_FILE)}")
         run, final = self.run_dir, f"{self.run_dir}/final"
+        stages = [
+            _write_config_stage(design, self.run_config(design)),
+            FlowStage(name=STAGE_NAME, argv=self.execution.argv(env, command)),
+        ]
+        metrics_files = [f"{final}/metrics.json", f"{run}/resolved.json"]
+        artifacts = [f"{DESIGN_DIR}/{_sibling(design.config_file, RUN_CONFIG_FILE)}"]
+        expected = {}
+        if self.timing_liberty is not None:
+            stages.append(self._timing_stage(design, final))
+            metrics_files.append(f"{TIMING_DIR}/{opensta.REPORT}")
+            artifacts += [f"{TIMING_DIR}/*.sdc", f"{TIMING_DIR}/sta.tcl", f"{TIMING_DIR}/{opensta.REPORT}"]
+            expected["wns_ns"] = TIMING_STAGE
+        if self.render_layout:
+            stages.append(_render_stage(self.execution, final))
+            artifacts += render.ARTIFACTS
         return FlowPlan(
             runner=self.name,
-            stages=(
-                *_run_config_stages(design),
-                FlowStage(name=STAGE_NAME, argv=self.container.argv(env, command)),
-                _render_stage(self.container, final),
-            ),
+            stages=tuple(stages),
             artifacts=(
+                *artifacts,
                 f"{final}/gds/*.gds",
                 f"{final}/def/*.def",
                 f"{final}/lef/*.lef",
@@ -319,21 +444,84 @@ class LibreLaneRunner:
                 f"{run}/*/*.log",
                 f"{run}/*/*.rpt",
                 f"{run}/*/reports/**/*.rpt",
-                *render.ARTIFACTS,
             ),
-            metrics_files=(f"{final}/metrics.json", f"{run}/resolved.json"),
+            metrics_files=tuple(metrics_files),
             primary_outputs={
                 "gds": f"{final}/gds/*.gds",
                 "def": f"{final}/def/*.def",
                 "lef": f"{final}/lef/*.lef",
                 "netlist": f"{final}/nl/*.v",
-                **render.PRIMARY_OUTPUTS,
+                "metrics_json": f"{final}/metrics.json",
+                "resolved_config": f"{run}/resolved.json",
+                **(render.PRIMARY_OUTPUTS if self.render_layout else {}),
             },
+            progress=StepProgress(STAGE_NAME, LIBRELANE_LAYOUT, run, *self._steps_of(design)),
+            expected_metrics=expected,
+        )
+
+    def run_config(self, design: DesignSpec) -> dict[str, Any]:
+        """What LibreLane reads: the design's variables (a sweep run's own settings included) without the keys that
+        are not LibreLane's, and this runner's step list as meta.flow when it has one."""
+        consumed = _TIMING_KEYS if self.timing_liberty is not None else ()
+        variables = {
+            key: value
+            for key, value in design.flow_variables.items()
+            if not key.startswith("OLC_") and key not in consumed
+        }
+        if self.steps:
+            meta = variables.get("meta") if isinstance(variables.get("meta"), dict) else {}
+            variables["meta"] = {**meta, "version": meta.get("version", 2), "flow": list(self.steps)}
+        return variables
+
+    def _pdk(self, design: DesignSpec) -> str:
+        pdk = design.pdk or self.default_pdk
+        if pdk not in self.pdks:
+            raise FlowConfigurationError(
+                f"PDK {pdk!r} is not available for the {self.name} flow; choose one of: {', '.join(self.pdks)}"
+            )
+        return pdk
+
+    def _steps_of(self, design: DesignSpec) -> tuple[tuple[str, ...], int | None]:
+        """The steps this run will take where known, and how many there are."""
+        if self.steps:
+            return self.steps, len(self.steps)
+        meta = design.flow_variables.get("meta")
+        flow = meta.get("flow", "Classic") if isinstance(meta, dict) else "Classic"
+        if isinstance(flow, list) and all(isinstance(step, str) for step in flow):
+            return tuple(flow), len(flow)
+        return (), CLASSIC_STEP_COUNT if flow == "Classic" and self.module == "librelane" else None
+
+    def _timing_stage(self, design: DesignSpec, final_dir: str) -> FlowStage:
+        top = osu035.checked_identifier(design.top_module, "top module")
+        quit_on_violation = any(design.flow_variables.get(key) is True for key in _TIMING_KEYS)
+        return opensta.timing_stage(
+            TIMING_STAGE,
+            project_dir=TIMING_DIR,
+            top=top,
+            # LibreLane names the final netlist after DESIGN_NAME, which ingest made the top module.
+            netlist=f"{final_dir}/nl/{top}.nl.v",
+            sdc_text=osu035.sdc(design, self.name),
+            liberty=self.timing_liberty or "",
+            runner=self.name,
+            fail_on_violation=quit_on_violation,
         )
 
     def parse_metrics(self, files: Mapping[str, str]) -> Metrics:
-        return parse_librelane_metrics(
+        metrics = parse_librelane_metrics(
             files.get(f"{self.run_dir}/final/metrics.json"), files.get(f"{self.run_dir}/resolved.json")
+        )
+        if self.timing_liberty is None:
+            return metrics
+        report = files.get(f"{TIMING_DIR}/{opensta.REPORT}")
+        timing = opensta.parse_report(report)
+        period = osu035.parse_clock_period(report) or metrics.clock_period_ns
+        return metrics.merged(
+            Metrics(
+                wns_ns=timing.wns_ns,
+                tns_ns=timing.tns_ns,
+                clock_period_ns=period,
+                max_frequency_mhz=opensta.max_frequency_mhz(period, timing.worst_slack_ns),
+            )
         )
 
 
@@ -350,17 +538,6 @@ OL1_LVS_ERRORS = "lvs_total_errors"
 OL1_ROUTING_VIOLATIONS = "tritonRoute_violations"
 OL1_CLOCK_PERIOD = "CLOCK_PERIOD"
 OL1_MISSING = -1.0
-
-# LibreLane / OpenLane 2 `final/metrics.json`: names from librelane/common/metrics/library.py and OpenROAD's
-# report_design_area_metrics. Un-suffixed names are already aggregated over all corners (worst case).
-LL_CELL_COUNT = ("design__instance__count__stdcell", "design__instance__count")
-LL_DIE_AREA = "design__die__area"
-LL_SETUP_WNS = "timing__setup__wns"
-LL_SETUP_WS = "timing__setup__ws"
-LL_SETUP_TNS = "timing__setup__tns"
-LL_DRC = ("magic__drc_error__count", "klayout__drc_error__count")
-LL_LVS_ERRORS = "design__lvs_error__count"
-LL_ROUTING_DRC = "route__drc_errors"
 
 
 def parse_openlane1_metrics(text: str) -> Metrics:
@@ -386,32 +563,6 @@ def parse_openlane1_metrics(text: str) -> Metrics:
         drc_errors=_sum_counts(number(k) for k in OL1_DRC),
         lvs_match=lvs_errors == 0 if lvs_errors is not None else None,
         routing_failures=_as_int(number(OL1_ROUTING_VIOLATIONS)),
-    )
-
-
-def parse_librelane_metrics(metrics_text: str | None, resolved_text: str | None = None) -> Metrics:
-    metrics = _json_object(metrics_text)
-    config = _json_object(resolved_text)
-
-    def number(*keys: str) -> float | None:
-        return _first(metrics, keys, _json_number)
-
-    ws = number(LL_SETUP_WS)
-    wns = number(LL_SETUP_WNS)
-    if wns is None and ws is not None:
-        wns = min(0.0, ws)  # older OpenLane 2 releases report only the worst slack
-    period = _json_number(config.get("CLOCK_PERIOD"))
-    lvs_errors = _as_int(number(LL_LVS_ERRORS))
-    return Metrics(
-        cell_count=_as_int(number(*LL_CELL_COUNT)),
-        area_um2=number(LL_DIE_AREA),
-        wns_ns=wns,
-        tns_ns=number(LL_SETUP_TNS),
-        clock_period_ns=period,
-        max_frequency_mhz=_fmax_mhz(period, ws),
-        drc_errors=_sum_counts(number(k) for k in LL_DRC),
-        lvs_match=lvs_errors == 0 if lvs_errors is not None else None,
-        routing_failures=_as_int(number(LL_ROUTING_DRC)),
     )
 
 

@@ -27,17 +27,15 @@ depend on the node.
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Mapping
 
 from shared.domain.design import DesignSpec, Resources
+from shared.domain.flows import opensta
 from shared.domain.flows.base import DESIGN_DIR, FlowPlan, FlowStage
 from shared.domain.flows.osu035 import (
     LIBERTY,
     PLAIN_PATH,
     checked_identifier,
-    last_match,
     metrics_file,
     parse_area_report,
     parse_clock_period,
@@ -48,7 +46,7 @@ from shared.domain.metrics import Metrics
 
 PROJECT_DIR = "synth_sta"
 AREA_REPORT = f"{PROJECT_DIR}/reports/area.rpt"
-STA_REPORT = f"{PROJECT_DIR}/reports/sta.rpt"
+STA_REPORT = f"{PROJECT_DIR}/{opensta.REPORT}"
 
 # Arguments: the lint script, then (design-relative path, path yosys reads) pairs. yosys reads the files named
 # on its command line before it runs the script; a .sv file is read as SystemVerilog.
@@ -88,26 +86,6 @@ yosys -q -l {PROJECT_DIR}/log/synthesis.log -s {PROJECT_DIR}/synthesis.ys "$@"
 cat {AREA_REPORT}
 """
 
-# Arguments: top, SDC text, OpenSTA script. OpenSTA 2.0 exits 0 even when commands of its script failed, and
-# links a netlist with unknown cells as black boxes (timing nothing through them), so its messages decide.
-_STA = rf"""top=$1
-printf '%s' "$2" > "{PROJECT_DIR}/$top.sdc"
-printf '%s' "$3" > {PROJECT_DIR}/sta.tcl
-sta -no_init -no_splash -exit {PROJECT_DIR}/sta.tcl > {STA_REPORT} 2>&1
-rc=$?
-cat {STA_REPORT}
-if [ "$rc" -ne 0 ]; then
-  printf 'ERROR: OpenSTA exited with status %s (see %s)\n' "$rc" '{STA_REPORT}' >&2
-  exit "$rc"
-fi
-failed='^Error|module .* not found'
-if grep -q -E "$failed" {STA_REPORT}; then
-  echo 'ERROR: OpenSTA could not time the netlist:' >&2
-  grep -E "$failed" {STA_REPORT} | head -n 5 >&2
-  exit 1
-fi
-"""
-
 # yosys 0.23 leaves asynchronous-reset flops unmapped unless told which flop types the library has:
 # DFFPOSX1 ($_DFF_P_), DFFNEGX1 ($_DFF_N_) and DFFSR ($_DFFSR_PNN_); everything else is legalised onto those
 # (enables and synchronous resets become logic, latches DFFSR's asynchronous set and reset). Cells of yosys'
@@ -130,18 +108,6 @@ proc
 check
 """
 
-# report_wns and report_tns clamp at 0; report_worst_slack gives the margin that the maximum frequency needs.
-_STA_SCRIPT = """# Written by OpenLane Cloud's yosys-osu035 runner.
-read_liberty {lib}
-read_verilog {netlist}
-link_design {top}
-read_sdc -echo {sdc}
-report_checks -path_delay min_max -fields {{slew cap}} -digits 3
-report_wns -digits 3
-report_tns -digits 3
-report_worst_slack -digits 3
-"""
-
 
 class SynthStaOsu035Runner:
     """FlowRunner: yosys synthesis to the OSU 0.35 um cells and OpenSTA (see the module docstring)."""
@@ -159,11 +125,18 @@ class SynthStaOsu035Runner:
         netlist = _netlist(top)
         lint = _LINT_SCRIPT.format(top=top)
         synthesis = _SYNTHESIS_SCRIPT.format(top=top, lib=LIBERTY, area=AREA_REPORT, netlist=netlist)
-        sta = _STA_SCRIPT.format(top=top, lib=LIBERTY, netlist=netlist, sdc=f"{PROJECT_DIR}/{top}.sdc")
         stages = (
             FlowStage("lint", ("sh", "-c", _LINT, "sh", lint, *pairs)),
             FlowStage("synthesis", ("sh", "-c", _SYNTHESIS, "sh", synthesis, *reads)),
-            FlowStage("sta", ("sh", "-c", _STA, "sh", top, sdc(design, self.name), sta)),
+            opensta.timing_stage(
+                "sta",
+                project_dir=PROJECT_DIR,
+                top=top,
+                netlist=netlist,
+                sdc_text=sdc(design, self.name),
+                liberty=LIBERTY,
+                runner=self.name,
+            ),
         )
         return FlowPlan(
             runner=self.name,
@@ -187,14 +160,14 @@ class SynthStaOsu035Runner:
             area = 0.0  # yosys prints no chip area for a netlist without cells
         sta = metrics_file(files, "/reports/sta.rpt")
         period = parse_clock_period(sta)
-        worst = _number(_WORST_SLACK, sta)
+        timing = opensta.parse_report(sta)
         return Metrics(
             cell_count=cells,
             area_um2=area,
-            wns_ns=_number(_WNS, sta),
-            tns_ns=_number(_TNS, sta),
+            wns_ns=timing.wns_ns,
+            tns_ns=timing.tns_ns,
             clock_period_ns=period,
-            max_frequency_mhz=_max_frequency(period, worst),
+            max_frequency_mhz=opensta.max_frequency_mhz(period, timing.worst_slack_ns),
         )
 
 
@@ -218,24 +191,3 @@ def _read_paths(sources: tuple[str, ...]) -> tuple[str, ...]:
             suffix = ".sv" if path.lower().endswith(".sv") else ".v"
             reads.append(f"{PROJECT_DIR}/src/input{index}{suffix}")
     return tuple(reads)
-
-
-# ------------------------------------------------------------------------------------------ metric parsing
-_NUMBER = r"(-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)"
-_WNS = re.compile(rf"^wns {_NUMBER}\s*$", re.MULTILINE)
-_TNS = re.compile(rf"^tns {_NUMBER}\s*$", re.MULTILINE)
-# "worst slack INF" when nothing is constrained: no number, no frequency.
-_WORST_SLACK = re.compile(rf"^worst slack {_NUMBER}\s*$", re.MULTILINE)
-
-
-def _number(pattern: re.Pattern[str], text: str | None) -> float | None:
-    match = last_match(pattern, text)
-    # + 0.0 turns OpenSTA's "-0.000" into 0.0.
-    return float(match.group(1)) + 0.0 if match else None
-
-
-def _max_frequency(period: float | None, worst_slack: float | None) -> float | None:
-    """The clock at which the worst setup slack would be zero (ideal clocks, no wires: an upper bound)."""
-    if period is None or worst_slack is None or not math.isfinite(worst_slack) or period - worst_slack <= 0:
-        return None
-    return round(1000.0 / (period - worst_slack), 3)

@@ -92,6 +92,12 @@
   // ------------------------------------------------------------------------------------------------ formatting
   const numberFormat = new Intl.NumberFormat("en", { maximumFractionDigits: 2 });
 
+  /** A timeline stage: "step 6 of 10 · Yosys.Synthesis" inside an OpenLane flow, else the stage's name. */
+  function stageLabel(event) {
+    if (!event.step) return event.name;
+    return `step ${event.step}${event.steps ? ` of ${event.steps}` : ""} · ${event.name}`;
+  }
+
   function plural(count, word) {
     return `${count} ${word}${count === 1 ? "" : "s"}`;
   }
@@ -735,18 +741,72 @@
 
   // ------------------------------------------------------------------------------------------------ one job
   const METRICS = {
-    area_um2: ["Area", (v) => `${numberFormat.format(v)} µm²`],
+    area_um2: ["Cell area", (v) => `${numberFormat.format(v)} µm²`],
     cell_count: ["Cells", (v) => numberFormat.format(v)],
+    die_area_um2: ["Die area", (v) => `${numberFormat.format(v)} µm²`],
+    core_area_um2: ["Core area", (v) => `${numberFormat.format(v)} µm²`],
+    utilization_pct: ["Utilization", (v) => `${numberFormat.format(v)} %`],
     clock_period_ns: ["Clock period", (v) => `${numberFormat.format(v)} ns`],
     max_frequency_mhz: ["Max. frequency", (v) => `${numberFormat.format(v)} MHz`],
     wns_ns: ["Worst negative slack", (v) => `${numberFormat.format(v)} ns`, (v) => v < 0],
     tns_ns: ["Total negative slack", (v) => `${numberFormat.format(v)} ns`, (v) => v < 0],
+    hold_wns_ns: ["Hold worst negative slack", (v) => `${numberFormat.format(v)} ns`, (v) => v < 0],
+    hold_tns_ns: ["Hold total negative slack", (v) => `${numberFormat.format(v)} ns`, (v) => v < 0],
+    setup_violations: ["Setup violations", (v) => numberFormat.format(v), (v) => v > 0],
+    hold_violations: ["Hold violations", (v) => numberFormat.format(v), (v) => v > 0],
+    max_slew_violations: ["Max. slew violations", (v) => numberFormat.format(v), (v) => v > 0],
+    max_cap_violations: ["Max. capacitance violations", (v) => numberFormat.format(v), (v) => v > 0],
+    max_fanout_violations: ["Max. fanout violations", (v) => numberFormat.format(v), (v) => v > 0],
+    power_total_w: ["Power", (v) => `${numberFormat.format(v * 1000)} mW`],
+    wire_length_um: ["Wire length", (v) => `${numberFormat.format(v)} µm`],
     drc_errors: ["DRC errors", (v) => numberFormat.format(v), (v) => v > 0],
     lvs_match: ["LVS", (v) => (v ? "match" : "mismatch"), (v) => !v],
     routing_failures: ["Routing failures", (v) => numberFormat.format(v), (v) => v > 0],
+    antenna_violating_nets: ["Antenna violations (nets)", (v) => numberFormat.format(v), (v) => v > 0],
+    antenna_violating_pins: ["Antenna violations (pins)", (v) => numberFormat.format(v), (v) => v > 0],
+    lint_errors: ["Lint errors", (v) => numberFormat.format(v), (v) => v > 0],
+    lint_warnings: ["Lint warnings", (v) => numberFormat.format(v)],
+    inferred_latches: ["Inferred latches", (v) => numberFormat.format(v)],
+    unmapped_cells: ["Unmapped cells", (v) => numberFormat.format(v), (v) => v > 0],
+    synthesis_check_errors: ["Synthesis check errors", (v) => numberFormat.format(v), (v) => v > 0],
     peak_memory_mb: ["Peak memory", (v) => `${numberFormat.format(v)} MB`],
     runtime_s: ["Flow runtime", (v) => duration(v)],
   };
+  /** Listed even when the run did not measure them, then as "not measured" (shared/domain/metrics.py KEY_METRICS). */
+  const KEY_METRICS = [
+    "cell_count",
+    "area_um2",
+    "wns_ns",
+    "tns_ns",
+    "hold_wns_ns",
+    "drc_errors",
+    "lvs_match",
+    "power_total_w",
+    "wire_length_um",
+    "utilization_pct",
+  ];
+  const NOT_MEASURED = "not measured";
+
+  /** One timing corner's figures, e.g. "setup WNS -0.21 ns, TNS -1.48 ns, 9 violations · hold WNS 0 ns". */
+  function cornerText(figures) {
+    const sides = [];
+    for (const side of ["setup", "hold"]) {
+      const wns = figures[`${side}_wns_ns`];
+      const tns = figures[`${side}_tns_ns`];
+      const violations = figures[`${side}_violations`];
+      const parts = [];
+      if (typeof wns === "number") parts.push(`WNS ${numberFormat.format(wns)} ns`);
+      if (typeof tns === "number") parts.push(`TNS ${numberFormat.format(tns)} ns`);
+      if (typeof violations === "number") parts.push(plural(violations, "violation"));
+      if (parts.length) sides.push(`${side} ${parts.join(", ")}`);
+    }
+    return sides.join(" · ") || NOT_MEASURED;
+  }
+
+  /** A corner whose setup or hold slack is negative. */
+  function cornerFails(figures) {
+    return ["setup_wns_ns", "hold_wns_ns"].some((key) => typeof figures[key] === "number" && figures[key] < 0);
+  }
 
   const jobPage = {
     id: "",
@@ -872,6 +932,10 @@
         title = "Waiting for the cluster";
         text = job.last_error;
         kind = "warning";
+      } else if (job.state === "SUCCEEDED" && (job.warnings || []).length) {
+        title = "Finished, with a warning";
+        text = job.warnings.join("\n");
+        kind = "warning";
       }
       const excerpt = job.state === "FAILED" || job.state === "TIMEOUT" ? job.error_excerpt || "" : "";
       box.hidden = !title;
@@ -890,8 +954,10 @@
       if (!show) return;
       const done = Math.min(progress.stages_done, progress.stages_total);
       $("job-progress-bar").style.width = `${Math.round((100 * done) / progress.stages_total)}%`;
-      const now = ACTIVE.has(job.state) && job.stage ? ` · now: ${job.stage}` : "";
-      const unit = progress.unit === "runs" ? "run" : "stage"; // a sweep counts its runs
+      const current = progress.current || job.stage;
+      const now = ACTIVE.has(job.state) && current ? ` · now: ${current}` : "";
+      // A sweep counts its runs, an OpenLane flow its steps ("step 7 of 10: Yosys.Synthesis").
+      const unit = { runs: "run", steps: "step" }[progress.unit] || "stage";
       $("job-progress-text").textContent = `${done} of ${plural(progress.stages_total, unit)} done${now}`;
     },
 
@@ -901,7 +967,7 @@
         facts.push(h("div", { class: wide ? "wide" : null }, h("dt", { text: term }), h("dd", {}, value)));
       const add = (term, value) => fact(false, term, value);
       const given = (value) => value !== null && value !== undefined;
-      add("Stage", job.stage || "—");
+      add("Stage", (ACTIVE.has(job.state) && job.progress && job.progress.current) || job.stage || "—");
       if (job.state === "QUEUED") {
         add("Place in line", job.queue_position ? `#${job.queue_position}` : "—");
         const estimate = job.estimated_start_at;
@@ -929,9 +995,19 @@
       const metrics = job.metrics || {};
       const keys = Object.keys(metrics);
       $("metrics-section").hidden = keys.length === 0;
-      const known = Object.keys(METRICS).filter((key) => key in metrics);
-      const rows = [...known, ...keys.filter((key) => !(key in METRICS)).sort()].map((key) => {
+      // The API leaves out what the run did not measure: a key figure then says so, never 0 or "match".
+      const known = Object.keys(METRICS).filter((key) => key in metrics || KEY_METRICS.includes(key));
+      const others = keys.filter((key) => !(key in METRICS) && key !== "corners").sort();
+      const rows = [...known, ...others].map((key) => {
         const [label, format, bad] = METRICS[key] || [key, (v) => String(v)];
+        if (!(key in metrics) || metrics[key] === null) {
+          return h(
+            "tr",
+            { class: "not-measured", dataset: { metric: key } },
+            h("th", { scope: "row", text: label }),
+            h("td", { class: "muted", text: NOT_MEASURED }),
+          );
+        }
         const value = metrics[key];
         const warn = bad ? bad(value) : false;
         return h(
@@ -941,6 +1017,29 @@
           h("td", {}, format(value), warn ? h("span", { class: "flag", text: " needs attention" }) : null),
         );
       });
+      const corners = metrics.corners && typeof metrics.corners === "object" ? metrics.corners : {};
+      const names = Object.keys(corners).sort();
+      if (names.length) {
+        const lines = names.map((name) => {
+          const figures = corners[name] || {};
+          const fails = cornerFails(figures);
+          return h(
+            "div",
+            { dataset: { corner: name } },
+            `${name}: ${cornerText(figures)}`,
+            fails ? h("span", { class: "flag", text: " needs attention" }) : null,
+          );
+        });
+        const warn = names.some((name) => cornerFails(corners[name] || {}));
+        rows.push(
+          h(
+            "tr",
+            { class: warn ? "bad" : "", dataset: { metric: "corners" } },
+            h("th", { scope: "row", text: "Timing corners" }),
+            h("td", {}, ...lines),
+          ),
+        );
+      }
       $("metrics-body").replaceChildren(...rows);
     },
 
@@ -957,6 +1056,7 @@
       );
       const rows = sweep.runs.map((run) => {
         const metrics = run.metrics || {};
+        const missing = Object.keys(metrics).length ? NOT_MEASURED : "–"; // "–": the run has no figures (yet)
         const best = run.run === sweep.best_run;
         return h(
           "tr",
@@ -964,13 +1064,14 @@
           h("th", { scope: "row", text: best ? `${run.run} (best)` : String(run.run) }),
           h("td", { text: run.stage && run.state === "RUNNING" ? `${run.state} · ${run.stage}` : run.state }),
           ...names.map((name) => h("td", { text: String(run.settings[name]) })),
-          ...figures.map((key) => h("td", { text: key in metrics ? String(metrics[key]) : "–" })),
+          ...figures.map((key) => h("td", { text: key in metrics ? String(metrics[key]) : missing })),
         );
       });
       $("sweep-body").replaceChildren(...rows);
     },
 
-    /** State changes and flow stages, each with how long it lasted (until the next event). */
+    /** State changes and flow stages (inside OpenLane: its steps), each with how long it lasted (until the next
+     * event). */
     renderTimeline(job) {
       const events = job.timeline || [];
       const items = events.map((event, index) => {
@@ -992,7 +1093,7 @@
           h(
             "span",
             { class: "event-what" },
-            isState ? badge(event.name) : h("span", { class: "stage-name", text: event.name }),
+            isState ? badge(event.name) : h("span", { class: "stage-name", text: stageLabel(event) }),
             event.reason ? h("span", { class: "event-reason", text: event.reason }) : null,
           ),
           h("span", { class: "event-lasted", text: lasted }),
