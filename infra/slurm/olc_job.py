@@ -209,6 +209,19 @@ def _slug(step_id: str) -> str:
     return step_id.lower().replace(".", "-")
 
 
+def _started_at(folder: str) -> float:
+    """When a step began: its folder's first files are written as it starts (LibreLane: config.json, state_in.json),
+    so the oldest of them beats the time of the poll that found the folder by up to a poll interval."""
+    now = time.time()
+    try:
+        with os.scandir(folder) as entries:
+            stamps = [entry.stat().st_mtime for entry in entries]
+        stamps.append(os.stat(folder).st_mtime)
+    except OSError:
+        return now
+    return min(*stamps, now)
+
+
 class StepWatcher:
     """Reads a flow's run folder while the flow runs, for the steps that have started (see FlowPlan.progress).
 
@@ -233,7 +246,7 @@ class StepWatcher:
                 continue
             self._known_dirs.add(step["dir"])
             step["total"] = self.total
-            step["started_at"] = round(time.time(), 3)
+            step["started_at"] = round(_started_at(step["dir"]), 3)
             self.seen.append(step)
             fresh.append(step)
         return fresh

@@ -404,3 +404,24 @@ def test_a_sweep_job_page_shows_every_run_the_best_and_the_plot(stack: RunningSt
     wait_for(browser, lambda: visible(browser, "pareto-image") and images_loaded(browser), 15, "the Pareto plot")
     screenshot(browser, "job-sweep.png")
     assert console_errors(browser) == []
+
+
+def test_a_librelane_job_page_shows_each_step_and_what_was_not_measured(
+    stack: RunningStack, browser: WebDriver
+) -> None:
+    config = stack.client(USER)
+    archive = design_archive(REPO_ROOT / "examples" / "spm", OLC_FLOW="librelane-osu035")
+    job = finished(stack, USER, client.expected_job_id(client.upload(config, "spm-ll.tar.gz", archive)))
+    assert job["state"] == "SUCCEEDED", job
+    open_page(browser, stack, f"/jobs/{job['id']}", USER)
+    stages = [e.text for e in browser.find_elements("css selector", "#timeline li.event-stage .stage-name")]
+    assert "step 6 of 10 · Yosys.Synthesis" in stages, stages
+    assert stages.index("step 1 of 10 · Verilator.Lint") < stages.index("step 10 of 10 · OpenROAD.CheckSDCFiles")
+    metrics = {
+        row.get_attribute("data-metric"): row.text for row in browser.find_elements("css selector", "#metrics-body tr")
+    }
+    assert str(job["metrics"]["cell_count"]) in metrics["cell_count"]
+    for unmeasured in ("drc_errors", "lvs_match", "power_total_w"):
+        assert "not measured" in metrics[unmeasured], (unmeasured, metrics[unmeasured])
+    screenshot(browser, "job-librelane.png")
+    assert console_errors(browser) == []
