@@ -19,6 +19,7 @@ import sys
 import time
 from datetime import UTC, datetime
 
+from bench.stats import percentile
 from shared.cli import client
 from shared.cli.client import ClientConfig
 from shared.domain.job import JobState
@@ -50,12 +51,6 @@ def run_one(config: ClientConfig, layout: StackLayout, design: str) -> dict[str,
         "overhead_s": (terminal - uploaded) - record.flow_runtime_s,
         "flow_runtime_s": float(job["flow_runtime_s"]),
     }
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
-    return ordered[index]
 
 
 def main() -> int:

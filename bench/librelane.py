@@ -21,6 +21,7 @@ import sys
 import time
 from datetime import UTC, datetime
 
+from bench.stats import percentile
 from shared.cli import client
 from shared.cli.client import ClientConfig
 from shared.localstack.load import design_archive, job_record
@@ -69,12 +70,6 @@ def run_one(config: ClientConfig, design: str) -> dict[str, object]:
         "step_to_api_s": lags,
         "steps": len(steps),
     }
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
-    return ordered[index]
 
 
 def main() -> int:

@@ -41,6 +41,7 @@ from urllib.parse import urlsplit
 from google.cloud import firestore
 from google.cloud.firestore_v1 import aggregation, document, query
 
+from bench.stats import percentile
 from shared.adapters.firestore_jobs import JOBS, FirestoreJobs
 from shared.cli import client
 from shared.cli.client import ClientConfig
@@ -270,11 +271,6 @@ def timed_get(base: str, path: str, token: str | None) -> tuple[float, float, in
     done = time.perf_counter() - began
     connection.close()
     return first, done, reply.status, body
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
 def summary(values_s: list[float]) -> dict[str, float]:
