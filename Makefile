@@ -25,10 +25,10 @@ venv: $(STAMP)
 
 # Slurm, munge, sshd and the local chip flow, from Debian (needs root; a no-op when installed).
 system-deps: $(STAMP)
-	$(PY) -c "from shared.localstack.stack import install_system_packages; install_system_packages()"
+	$(PY) -c "from devstack.stack import install_system_packages; install_system_packages()"
 
 demo: $(STAMP) system-deps
-	$(PY) -m shared.demo
+	$(PY) -m devstack.demo
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

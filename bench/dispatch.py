@@ -23,11 +23,11 @@ from datetime import datetime
 import paramiko
 from google.cloud import firestore
 
+from devstack.load import ConcurrencySampler, design_archive, job_states, set_quota_defaults, upload
+from devstack.stack import DESIGNS_BUCKET, PROJECT_ID, REPO_ROOT, LocalStack, StackLayout
 from shared.adapters.gcs_store import storage_client
 from shared.adapters.ssh_slurm import load_private_key
 from shared.domain.upload import job_id_for
-from shared.localstack.load import ConcurrencySampler, design_archive, job_states, set_quota_defaults, upload
-from shared.localstack.stack import DESIGNS_BUCKET, PROJECT_ID, REPO_ROOT, LocalStack, StackLayout
 
 ADMITTED = {"SUBMITTED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED", "TIMEOUT"}
 

@@ -20,12 +20,12 @@ import time
 from datetime import UTC, datetime
 
 from bench.stats import percentile
-from shared.cli import client
-from shared.cli.client import ClientConfig
+from devstack.load import job_record
+from devstack.mailbox import wait_for_mail
+from devstack.stack import REPO_ROOT, LocalStack, StackLayout
+from olc_cli import client
+from olc_cli.client import ClientConfig
 from shared.domain.job import JobState
-from shared.localstack.load import job_record
-from shared.localstack.mailbox import wait_for_mail
-from shared.localstack.stack import REPO_ROOT, LocalStack, StackLayout
 
 USER = "bench@example.com"
 

@@ -22,10 +22,10 @@ import time
 from datetime import UTC, datetime
 
 from bench.stats import percentile
-from shared.cli import client
-from shared.cli.client import ClientConfig
-from shared.localstack.load import design_archive, job_record
-from shared.localstack.stack import REPO_ROOT, LocalStack, StackLayout
+from devstack.load import design_archive, job_record
+from devstack.stack import REPO_ROOT, LocalStack, StackLayout
+from olc_cli import client
+from olc_cli.client import ClientConfig
 
 USER = "bench-librelane@example.com"
 FLOW = "librelane-osu035"

@@ -42,16 +42,16 @@ from google.cloud import firestore
 from google.cloud.firestore_v1 import aggregation, document, query
 
 from bench.stats import percentile
+from devstack.load import design_archive
+from devstack.stack import DESIGNS_BUCKET, PROJECT_ID, REPO_ROOT, LocalStack, StackLayout
+from olc_cli import client
+from olc_cli.client import ClientConfig
 from shared.adapters.firestore_jobs import JOBS, FirestoreJobs
-from shared.cli import client
-from shared.cli.client import ClientConfig
 from shared.domain.design import Resources
 from shared.domain.job import Job, JobState, SourceObject, StageMark, StateChange, new_job
 from shared.domain.job_codec import job_to_dict
 from shared.domain.metrics import Metrics
 from shared.domain.upload import job_id_for, results_prefix
-from shared.localstack.load import design_archive
-from shared.localstack.stack import DESIGNS_BUCKET, PROJECT_ID, REPO_ROOT, LocalStack, StackLayout
 from shared.services.overview import queue_overview
 from shared.services.queries import get_job, list_jobs
 

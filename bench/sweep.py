@@ -16,10 +16,10 @@ import time
 import uuid
 from typing import Any
 
-from shared.cli import client
-from shared.cli.client import ClientConfig
-from shared.localstack.load import design_archive
-from shared.localstack.stack import REPO_ROOT, LocalStack, StackLayout
+from devstack.load import design_archive
+from devstack.stack import REPO_ROOT, LocalStack, StackLayout
+from olc_cli import client
+from olc_cli.client import ClientConfig
 
 DENSITIES = (0.5, 0.7)
 PERIODS = (4, 8, 16)

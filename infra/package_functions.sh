@@ -27,7 +27,7 @@ import zipfile
 
 repo, out = sys.argv[1], sys.argv[2]
 INCLUDE = ("shared", "functions", "infra/slurm")
-SKIP_DIRS = {"__pycache__", ".pytest_cache", ".ruff_cache", "localstack", "cli"}
+SKIP_DIRS = {"__pycache__", ".pytest_cache", ".ruff_cache"}
 SKIP_SUFFIXES = (".pyc", ".pyo")
 EPOCH = (1980, 1, 1, 0, 0, 0)
 

@@ -9,7 +9,9 @@ from typing import IO, Protocol
 
 from shared.domain.events import DeadLetter
 from shared.domain.job import Job, JobState
+from shared.domain.mail import OutgoingMail
 from shared.domain.quota import QuotaLimits, UserQuota
+from shared.domain.slurm import SlurmJobStatus, SlurmSubmission, SubmitResult
 
 
 class SecretSource(Protocol):
@@ -171,30 +173,6 @@ class ResultsStore(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class SlurmSubmission:
-    job_id: str
-    script: str
-
-
-@dataclass(frozen=True)
-class SlurmJobStatus:
-    slurm_job_id: str
-    state: str  # Slurm's JobState, e.g. COMPLETED, FAILED, CANCELLED, TIMEOUT, COMPLETING, RUNNING
-    exit_code: str | None = None  # "exit:signal"
-    reason: str | None = None
-    elapsed_s: float | None = None
-    cpus: int | None = None
-    array_task_id: int | None = None  # a job array's task: which run of a sweep this is
-    array_job_id: str | None = None  # a job array's task: the array it belongs to (the id sbatch answered)
-
-
-@dataclass(frozen=True)
-class SubmitResult:
-    accepted: dict[str, str]  # job id -> Slurm job id (new, or found already submitted)
-    refused: dict[str, str]  # job id -> Slurm's error message
-
-
 class Cluster(Protocol):
     def submit(self, submissions: Sequence[SlurmSubmission]) -> SubmitResult:
         """Submit many batch scripts in one round trip. Raises ClusterError when the cluster cannot be reached."""
@@ -207,25 +185,6 @@ class Cluster(Protocol):
 
 class ClusterError(RuntimeError):
     pass
-
-
-@dataclass(frozen=True)
-class MailImage:
-    """A picture the HTML part shows inline as <img src="cid:CONTENT_ID">, sent next to it (multipart/related)."""
-
-    content_id: str  # without the angle brackets of the Content-ID header
-    data: bytes
-    subtype: str = "png"  # of image/*
-    filename: str = "image.png"
-
-
-@dataclass(frozen=True)
-class OutgoingMail:
-    to: str
-    subject: str
-    text: str
-    html: str | None = None
-    images: tuple[MailImage, ...] = ()  # only shown by the HTML part, which must reference each by cid
 
 
 class Mailer(Protocol):

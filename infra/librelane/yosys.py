@@ -6,7 +6,7 @@ yowasp build has no Python: the pyosys wheel is the one registry package with a 
 LibreLane. This front end accepts exactly those forms and refuses everything else with a clear message, so a
 LibreLane release that starts calling Yosys differently fails loudly instead of silently doing less.
 
-Installed by the local stack next to LibreLane (shared/localstack/librelane.py) with that environment's Python as
+Installed by the local stack next to LibreLane (devstack/librelane.py) with that environment's Python as
 its interpreter.
 """
 

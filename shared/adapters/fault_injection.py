@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
-from shared.ports import Cluster, ObjectStore, SlurmJobStatus, SlurmSubmission, SubmitResult
+from shared.domain.slurm import SlurmJobStatus, SlurmSubmission, SubmitResult
+from shared.ports import Cluster, ObjectStore
 from shared.structured_log import get
 
 log = get(__name__)

@@ -3,7 +3,7 @@
 One verifier for every environment; only its configuration differs:
 - production: Google-signed tokens (issuer accounts.google.com, Google's certificates) or Firebase Authentication
   tokens (issuer https://securetoken.google.com/PROJECT), with our OAuth client id / project as the audience;
-- local stack: a development issuer whose RSA key the stack generates (shared/localstack/dev_issuer.py) and whose
+- local stack: a development issuer whose RSA key the stack generates (devstack/dev_issuer.py) and whose
   certificates it serves over HTTP, so tokens are signed and checked exactly as in production.
 
 Checked: signature against the issuer's published certificates (by key id), expiry and issue time (small clock

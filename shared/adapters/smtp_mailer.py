@@ -6,7 +6,7 @@ import smtplib
 from email.message import EmailMessage
 from email.utils import make_msgid
 
-from shared.ports import OutgoingMail
+from shared.domain.mail import OutgoingMail
 
 _TIMEOUT_S = 20
 MESSAGE_ID_DOMAIN = "openlane.cloud"

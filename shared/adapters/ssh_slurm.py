@@ -16,7 +16,8 @@ from collections.abc import Callable, Sequence
 import paramiko
 
 from shared.domain import slurm_commands
-from shared.ports import ClusterError, SlurmJobStatus, SlurmSubmission, SubmitResult
+from shared.domain.slurm import SlurmJobStatus, SlurmSubmission, SubmitResult
+from shared.ports import ClusterError
 from shared.structured_log import fields, get
 
 log = get(__name__)

@@ -18,8 +18,8 @@ import re
 from dataclasses import dataclass
 
 from shared.domain.job import Job, JobState
+from shared.domain.mail import MailImage, OutgoingMail
 from shared.domain.metrics import KEY_METRICS, NOT_MEASURED, Metrics
-from shared.ports import MailImage, OutgoingMail
 
 PRODUCT = "OpenLane Cloud"
 THUMBNAIL_FILENAME = "layout-thumb.png"

@@ -12,8 +12,8 @@ import shlex
 from collections.abc import Sequence
 
 from shared.domain.job_script import slurm_job_name
+from shared.domain.slurm import SlurmJobStatus, SlurmSubmission
 from shared.domain.upload import JOB_ID_PATTERN
-from shared.ports import SlurmJobStatus, SlurmSubmission
 
 _SLURM_ID = re.compile(r"^[0-9]+$")
 _RESULT_LINE = re.compile(r"^OLC (?P<job>j[0-9a-f]{19}) (?P<kind>submitted|existing|error) ?(?P<value>.*)$")

@@ -24,10 +24,8 @@ from shared.domain.callback_auth import (
 from shared.domain.flows.base import FlowPlan, FlowRunner
 from shared.domain.job import Job, JobState, StepReport, advance, record_stage
 from shared.domain.outcome import RunManifest, decide_outcome
+from shared.domain.slurm import SlurmJobStatus
 from shared.domain.upload import JOB_ID_PATTERN
-from shared.ports import (
-    SlurmJobStatus,
-)
 from shared.services.run_results import (
     CompletionDeps,
     Reply,

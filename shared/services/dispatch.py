@@ -29,8 +29,9 @@ from shared.domain.job import (
 )
 from shared.domain.job_script import ClusterTarget, RenderError, kit_spec, render_job_script, sweep_spec
 from shared.domain.quota import Admission, QuotaLimits, UserState, WaitingJob, estimated_starts, plan_admission
+from shared.domain.slurm import SlurmSubmission
 from shared.domain.sweep import apply_run_settings
-from shared.ports import Cluster, ClusterError, JobRepository, Lease, QuotaStore, SlurmSubmission
+from shared.ports import Cluster, ClusterError, JobRepository, Lease, QuotaStore
 from shared.services.notify import Notifier
 from shared.structured_log import fields, get
 

@@ -7,8 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from shared.domain.job import Job, JobState
+from shared.domain.mail import OutgoingMail
 from shared.domain.notifications import MailLinks, job_accepted_mail, job_ended_mail
-from shared.ports import JobRepository, Mailer, ObjectStore, OutgoingMail
+from shared.ports import JobRepository, Mailer, ObjectStore
 from shared.structured_log import fields, get
 
 log = get(__name__)

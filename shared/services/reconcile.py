@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from shared.domain import sweep_runs
 from shared.domain.job import ACTIVE_STATES, Job
 from shared.domain.outcome import is_final_slurm_state
-from shared.ports import SlurmJobStatus
+from shared.domain.slurm import SlurmJobStatus
 from shared.services.complete import CompletionDeps, finish_job
 from shared.services.sweep_completion import finish_sweep, repair_run
 from shared.structured_log import fields, get

@@ -13,15 +13,8 @@ from shared.domain.flows.base import FlowPlan, FlowRunner
 from shared.domain.job import Job
 from shared.domain.metrics import Metrics
 from shared.domain.outcome import ManifestError, Outcome, RunManifest, decide_outcome, parse_manifest
-from shared.ports import (
-    Cluster,
-    JobRepository,
-    MessagePublisher,
-    ObjectStore,
-    QuotaStore,
-    ReplayGuard,
-    SlurmJobStatus,
-)
+from shared.domain.slurm import SlurmJobStatus
+from shared.ports import Cluster, JobRepository, MessagePublisher, ObjectStore, QuotaStore, ReplayGuard
 from shared.services.notify import Notifier
 from shared.structured_log import fields, get
 

@@ -15,8 +15,8 @@ from typing import Any
 from shared.domain import sweep_runs
 from shared.domain.job import Job, advance
 from shared.domain.outcome import Outcome, RunManifest, decide_outcome
+from shared.domain.slurm import SlurmJobStatus
 from shared.domain.sweep import apply_run_settings, comparison_table, pareto_front, pareto_plot_png
-from shared.ports import SlurmJobStatus
 from shared.services.run_results import (
     CompletionDeps,
     Reply,

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 import pytest
 from google.cloud import firestore
 
+from devstack.load import set_quota_defaults
+from devstack.stack import PROJECT_ID, LocalStack, StackLayout
+from olc_cli.client import ClientConfig
 from shared.adapters.gcs_store import storage_client
-from shared.cli.client import ClientConfig
-from shared.localstack.load import set_quota_defaults
-from shared.localstack.stack import PROJECT_ID, LocalStack, StackLayout
 
 
 @dataclass

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from shared.cli import client
+from devstack import dev_issuer
+from devstack.stack import LOCAL_ADMIN
+from olc_cli import client
 from shared.domain.callback_auth import MAX_SKEW_S, SIGNATURE_HEADER, TIMESTAMP_HEADER, job_key, sign
-from shared.localstack import dev_issuer
-from shared.localstack.stack import LOCAL_ADMIN
 from shared.web.app import ROUTES
 from shared.web.routing import Route
 

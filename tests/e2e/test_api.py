@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from devstack.load import design_archive
+from devstack.stack import DESIGNS_BUCKET, REPO_ROOT, RESULTS_BUCKET
 from shared.domain.job import SourceObject, new_job
 from shared.domain.job_codec import job_to_dict
 from shared.domain.upload import job_id_for
-from shared.localstack.load import design_archive
-from shared.localstack.stack import DESIGNS_BUCKET, REPO_ROOT, RESULTS_BUCKET
 
 if TYPE_CHECKING:
     from tests.e2e.conftest import RunningStack

@@ -7,10 +7,10 @@ import time
 import uuid
 from pathlib import Path
 
-from shared.cli import client
+from devstack.load import design_archive, upload, wait_all_terminal
+from devstack.stack import DESIGNS_BUCKET
+from olc_cli import client
 from shared.domain.upload import job_id_for
-from shared.localstack.load import design_archive, upload, wait_all_terminal
-from shared.localstack.stack import DESIGNS_BUCKET
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

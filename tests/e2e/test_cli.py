@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from shared.cli import client
-from shared.localstack.load import design_archive
-from shared.localstack.stack import REPO_ROOT
+from devstack.load import design_archive
+from devstack.stack import REPO_ROOT
+from olc_cli import client
 
 if TYPE_CHECKING:
     from tests.e2e.conftest import RunningStack

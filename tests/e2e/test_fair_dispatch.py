@@ -7,9 +7,9 @@ from pathlib import Path
 
 from google.cloud import pubsub_v1
 
+from devstack.load import ConcurrencySampler, design_archive, redeliver, slurm_names, upload, wait_all_terminal
+from devstack.stack import DESIGNS_BUCKET
 from shared.domain.upload import job_id_for
-from shared.localstack.load import ConcurrencySampler, design_archive, redeliver, slurm_names, upload, wait_all_terminal
-from shared.localstack.stack import DESIGNS_BUCKET
 from tests.e2e.conftest import GLOBAL_LIMIT, USER_LIMIT
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

@@ -13,10 +13,10 @@ from pathlib import Path
 
 from google.cloud import firestore, pubsub_v1
 
+from devstack import process
+from devstack.load import design_archive, redeliver, slurm_names, upload, wait_all_terminal
+from devstack.stack import DESIGNS_BUCKET, JOBS_TOPIC, MAX_DELIVERY_ATTEMPTS, PROJECT_ID
 from shared.domain.upload import job_id_for
-from shared.localstack import process
-from shared.localstack.load import design_archive, redeliver, slurm_names, upload, wait_all_terminal
-from shared.localstack.stack import DESIGNS_BUCKET, JOBS_TOPIC, MAX_DELIVERY_ATTEMPTS, PROJECT_ID
 from tests.e2e.callback_faults import end_reports_dropped
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from devstack.load import design_archive
+from devstack.mailbox import messages_about, text_body
+from devstack.stack import DESIGNS_BUCKET, REPO_ROOT, RESULTS_BUCKET
 from shared.domain.job import SourceObject
 from shared.domain.upload import job_id_for
-from shared.localstack.load import design_archive
-from shared.localstack.mailbox import messages_about, text_body
-from shared.localstack.stack import DESIGNS_BUCKET, REPO_ROOT, RESULTS_BUCKET
 from tests.security.corpus import CANARY_NAME, Case, cases
 
 if TYPE_CHECKING:

@@ -8,10 +8,10 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shared.cli import client
+from devstack.load import design_archive
+from devstack.stack import REPO_ROOT
+from olc_cli import client
 from shared.domain.flows.openlane import FRONT_END_STEPS
-from shared.localstack.load import design_archive
-from shared.localstack.stack import REPO_ROOT
 
 if TYPE_CHECKING:
     from tests.e2e.conftest import RunningStack

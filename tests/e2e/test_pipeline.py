@@ -10,12 +10,12 @@ from pathlib import Path
 
 from google.cloud import firestore, pubsub_v1
 
-from shared.cli import client
+from devstack.load import job_record
+from devstack.mailbox import messages_about, text_body, wait_for_mail
+from devstack.stack import DESIGN_EVENTS_TOPIC, DESIGNS_BUCKET, PROJECT_ID, RESULTS_BUCKET
+from olc_cli import client
 from shared.domain.job import SourceObject
 from shared.domain.upload import job_id_for
-from shared.localstack.load import job_record
-from shared.localstack.mailbox import messages_about, text_body, wait_for_mail
-from shared.localstack.stack import DESIGN_EVENTS_TOPIC, DESIGNS_BUCKET, PROJECT_ID, RESULTS_BUCKET
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

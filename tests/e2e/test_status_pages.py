@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from shared.cli import client
-from shared.localstack.load import design_archive
-from shared.localstack.stack import LOCAL_ADMIN, REPO_ROOT
+from devstack.load import design_archive
+from devstack.stack import LOCAL_ADMIN, REPO_ROOT
+from olc_cli import client
 
 if TYPE_CHECKING:
     from selenium.webdriver.remote.webdriver import WebDriver
@@ -46,7 +46,7 @@ ACTIVE = {"QUEUED", "SUBMITTED", "RUNNING"}
 def browser() -> Iterator[WebDriver]:
     """A fresh headless Chromium per test: its own session storage, so sign-ins never leak between tests."""
     if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        # The stack installs them (shared/localstack/stack.py BROWSER_PACKAGES): missing means setup is broken.
+        # The stack installs them (devstack/stack.py BROWSER_PACKAGES): missing means setup is broken.
         pytest.fail("chromium and chromium-driver (Debian packages) are not installed: run `make system-deps`")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
@@ -375,7 +375,7 @@ def test_upload_from_the_page(stack: RunningStack, browser: WebDriver, tmp_path:
     except urllib.error.HTTPError as exc:
         pytest.fail(
             f"the storage emulator refuses the browser's CORS preflight ({exc.code}): it needs "
-            "`-cors-headers x-goog-meta-notify` (shared/localstack/stack.py), as the production bucket needs a "
+            "`-cors-headers x-goog-meta-notify` (devstack/stack.py), as the production bucket needs a "
             "CORS rule"
         )
     archive = tmp_path / "spm.tar.gz"

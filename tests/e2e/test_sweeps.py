@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
-from shared.cli import client
-from shared.localstack.load import design_archive
-from shared.localstack.stack import REPO_ROOT, RESULTS_BUCKET
+from devstack.load import design_archive
+from devstack.stack import REPO_ROOT, RESULTS_BUCKET
+from olc_cli import client
 from tests.e2e.callback_faults import end_reports_dropped
 
 if TYPE_CHECKING:

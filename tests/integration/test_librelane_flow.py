@@ -17,13 +17,13 @@ from typing import Any
 
 import pytest
 
+from devstack import librelane
 from shared.domain.design import Resources
 from shared.domain.flows.base import DESIGN_DIR, FlowPlan
 from shared.domain.flows.openlane import FRONT_END_STEPS, LibreLaneRunner
 from shared.domain.flows.registry import LIBRELANE_OSU035, ContainerImages, flow_runners
 from shared.domain.job_script import _plan_spec
 from shared.domain.metrics import Metrics
-from shared.localstack import librelane
 from tests.integration.stages import design_spec
 
 REPO = Path(__file__).resolve().parents[2]

@@ -21,9 +21,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from shared.localstack.process import is_alive, read_pid
-from shared.localstack.slurm import LocalSlurm, SlurmSettings
-from shared.localstack.sshd import LocalSshd, SshdSettings
+from devstack.process import is_alive, read_pid
+from devstack.slurm import LocalSlurm, SlurmSettings
+from devstack.sshd import LocalSshd, SshdSettings
 
 pytestmark = pytest.mark.stack
 

@@ -14,8 +14,10 @@ from typing import IO, Any
 
 from shared.domain.job import Job, JobState
 from shared.domain.job_codec import job_from_dict, job_to_dict
+from shared.domain.mail import OutgoingMail
 from shared.domain.quota import QuotaLimits, UserQuota
-from shared.ports import ObjectGone, OutgoingMail, SlurmJobStatus, SlurmSubmission, SubmitResult
+from shared.domain.slurm import SlurmJobStatus, SlurmSubmission, SubmitResult
+from shared.ports import ObjectGone
 
 
 class FakeJobs:

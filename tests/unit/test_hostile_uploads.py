@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from fakes import FakeJobs, FakeMailer, FakePublisher, FakeQuotas, FakeStore
 
+from olc_cli.client import pack_design
 from shared.bootstrap import ingest_policy
-from shared.cli.client import pack_design
 from shared.config import Settings
 from shared.domain.events import UploadEvent
 from shared.domain.job import Job, JobState, SourceObject

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from devstack import dev_issuer
 from shared.adapters.identity import IdTokenIdentity, Unauthenticated
-from shared.localstack import dev_issuer
 
 ISSUER = "http://127.0.0.1:1/dev"
 AUDIENCE = dev_issuer.DEV_AUDIENCE

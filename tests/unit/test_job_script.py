@@ -32,6 +32,7 @@ from shared.domain.job_script import (
     render_job_script,
 )
 from shared.domain.outcome import decide_outcome, parse_manifest
+from shared.domain.slurm import SlurmJobStatus, SlurmSubmission
 from shared.domain.slurm_commands import (
     UnsafeValue,
     cancel_script,
@@ -41,7 +42,6 @@ from shared.domain.slurm_commands import (
     submit_script,
 )
 from shared.domain.upload import job_id_for, results_prefix
-from shared.ports import SlurmJobStatus, SlurmSubmission
 
 SLURM_DIR = Path(__file__).resolve().parents[2] / "infra" / "slurm"
 TEMPLATE = (SLURM_DIR / "job.sh.tmpl").read_text()

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from shared.cli.render import job_summary, metric_lines, sweep_table
+from olc_cli.render import job_summary, metric_lines, sweep_table
 from shared.domain.flows.librelane_metrics import (
     CORNER_METRICS,
     LIBRELANE_METRICS,

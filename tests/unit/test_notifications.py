@@ -15,10 +15,10 @@ from fakes import FakeJobs, FakeMailer, FakeStore
 from shared.adapters.smtp_mailer import build_message
 from shared.domain.design import DesignSpec, Resources
 from shared.domain.job import Job, JobState, SourceObject, advance, new_job
+from shared.domain.mail import MailImage, OutgoingMail
 from shared.domain.metrics import Metrics
 from shared.domain.notifications import MailLinks, job_accepted_mail, job_ended_mail, rejection_problems
 from shared.domain.upload import job_id_for, results_prefix
-from shared.ports import MailImage, OutgoingMail
 from shared.services.notify import THUMBNAIL_MAX_BYTES, Notifier
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)

@@ -9,8 +9,8 @@ from shared.domain import sweep_runs
 from shared.domain.design import DesignSpec
 from shared.domain.job import Job, JobState, SourceObject, new_job
 from shared.domain.metrics import Metrics
+from shared.domain.slurm import SlurmJobStatus
 from shared.domain.sweep import parse_sweep, schema_check, sweepable_parameters
-from shared.ports import SlurmJobStatus
 
 T0 = datetime(2026, 11, 25, 12, tzinfo=UTC)
 GOOD = Metrics(area_um2=100.0, wns_ns=0.0, drc_errors=0, lvs_match=True)

@@ -1,5 +1,5 @@
 # Topics and the dispatcher's subscriptions. Every message-driven path mirrors the local stack
-# (shared/localstack/stack.py): push subscriptions deliver the standard Pub/Sub push body to the function's URL with
+# (devstack/stack.py): push subscriptions deliver the standard Pub/Sub push body to the function's URL with
 # the topic in the path (/projects/P/topics/T), which Functions Framework turns into a messagePublished CloudEvent.
 # Owning the subscriptions (rather than letting Eventarc create them) is what lets them carry a dead-letter policy,
 # a retry backoff and an ack deadline that matches the function's timeout.

@@ -1,5 +1,5 @@
 # The dispatcher's tick: Cloud Scheduler publishes to the tick topic, whose push subscription wakes the dispatcher
-# (shared/localstack/ticker.py is the local stand-in and sends the same message). The tick admits jobs whose own
+# (devstack/ticker.py is the local stand-in and sends the same message). The tick admits jobs whose own
 # "queued"/"slot-freed" message was lost or dead-lettered, and refreshes queue positions.
 
 resource "google_cloud_scheduler_job" "tick" {

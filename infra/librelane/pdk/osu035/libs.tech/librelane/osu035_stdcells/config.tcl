@@ -1,5 +1,5 @@
 # LibreLane standard-cell library configuration: OSU 0.35 um cells (Debian package qflow-tech-osu035).
-# The Liberty file is Debian's, re-laid out by the installer into libs.ref (see shared/localstack/librelane.py):
+# The Liberty file is Debian's, re-laid out by the installer into libs.ref (see devstack/librelane.py):
 # LibreLane's Liberty filter drops the closing brace of the library when the last cells are one-line groups, as the
 # four pad-frame cells at the end of Debian's file are.
 set ::env(LIB) "\"*_tt_025C_3v30\" \"$::env(PDK_ROOT)/$::env(PDK)/libs.ref/$::env(STD_CELL_LIBRARY)/lib/osu035_stdcells__tt_025C_3v30.lib\""

@@ -17,9 +17,9 @@ from typing import Any
 
 from google.cloud import firestore, pubsub_v1, storage
 
+from devstack.stack import DESIGN_EVENTS_TOPIC, LOCAL_ADMIN, PROJECT_ID, StackLayout
 from shared.domain.job import ACTIVE_STATES, TERMINAL_STATES, Job, SourceObject
 from shared.domain.job_codec import job_from_dict
-from shared.localstack.stack import DESIGN_EVENTS_TOPIC, LOCAL_ADMIN, PROJECT_ID, StackLayout
 
 
 def set_quota_defaults(layout: StackLayout, values: dict[str, Any]) -> int:

@@ -57,7 +57,7 @@ def id_token_for(user: str) -> str:
     if token := os.environ.get("OLC_ID_TOKEN", "").strip():
         return token
     if key := os.environ.get("OLC_DEV_ISSUER_KEY"):
-        from shared.localstack.dev_issuer import DEV_AUDIENCE, mint_id_token
+        from devstack.dev_issuer import DEV_AUDIENCE, mint_id_token
 
         issuer = os.environ.get("OLC_DEV_ISSUER", "")
         return mint_id_token(Path(key), user, issuer=issuer, audience=os.environ.get("OLC_DEV_AUDIENCE", DEV_AUDIENCE))

@@ -8,8 +8,8 @@ import sys
 import time
 from pathlib import Path
 
-from shared.cli import client, render
-from shared.cli.client import ClientConfig, ClientError
+from olc_cli import client, render
+from olc_cli.client import ClientConfig, ClientError
 
 
 def download(args: argparse.Namespace) -> int:

@@ -24,10 +24,10 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from shared.localstack.debian import ensure_packages
-from shared.localstack.process import StackError
+from devstack.debian import ensure_packages
+from devstack.process import StackError
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 INFRA = REPO_ROOT / "infra" / "librelane"
 INSTALL_ROOT = Path(os.environ.get("OLC_LIBRELANE_HOME", "/opt/olc/librelane"))
 PINS = ("librelane==3.0.17", "pyosys==0.70")

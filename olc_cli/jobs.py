@@ -7,8 +7,8 @@ import sys
 import time
 from typing import Any
 
-from shared.cli import client, render
-from shared.cli.client import ClientConfig, ClientError
+from olc_cli import client, render
+from olc_cli.client import ClientConfig, ClientError
 from shared.domain.job import TERMINAL_STATES
 
 _TERMINAL = {s.value for s in TERMINAL_STATES}

@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from shared.cli import client, jobs, results
-from shared.cli.client import ClientConfig, ClientError
+from olc_cli import client, jobs, results
+from olc_cli.client import ClientConfig, ClientError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -155,7 +155,7 @@ def _quota_set(args: argparse.Namespace) -> int:
 
 
 def _stack(args: argparse.Namespace) -> int:
-    from shared.localstack.stack import LocalStack, StackLayout, load_layout
+    from devstack.stack import LocalStack, StackLayout, load_layout
 
     layout = StackLayout.for_name(args.name) if args.action == "up" else load_layout(args.name)
     stack = LocalStack(layout)

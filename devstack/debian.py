@@ -7,7 +7,7 @@ import subprocess
 import threading
 from collections.abc import Sequence
 
-from shared.localstack.process import StackError
+from devstack.process import StackError
 
 # apt-get can legitimately take minutes on a slow mirror; beyond this something is stuck.
 _APT_TIMEOUT_S = 900

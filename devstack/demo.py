@@ -10,12 +10,12 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.cli import client, render
-from shared.cli.client import ClientConfig
+from devstack.load import design_archive, job_record
+from devstack.mailbox import wait_for_mail
+from devstack.stack import REPO_ROOT, LocalStack, StackLayout
+from olc_cli import client, render
+from olc_cli.client import ClientConfig
 from shared.domain.job import JobState
-from shared.localstack.load import design_archive, job_record
-from shared.localstack.mailbox import wait_for_mail
-from shared.localstack.stack import REPO_ROOT, LocalStack, StackLayout
 
 DEMO_USER = "designer@example.com"
 SPM = REPO_ROOT / "examples" / "spm"

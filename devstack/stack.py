@@ -16,10 +16,10 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from shared.localstack import dev_issuer, librelane, process
-from shared.localstack.process import StackError
+from devstack import dev_issuer, librelane, process
+from devstack.process import StackError
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 PROJECT_ID = "olc-local"
 DESIGNS_BUCKET = "olc-designs"
 RESULTS_BUCKET = "olc-results"
@@ -148,7 +148,7 @@ class StackLayout:
             "ID_TOKEN_CERTS_URL": f"{self.issuer_url}/{dev_issuer.CERTS_FILE}",
             "FLOW_RUNNER": "qflow-osu035",
             "EXTRA_FLOWS": "yosys-osu035,librelane-osu035",
-            # The real LibreLane, installed outside the clone by shared/localstack/librelane.py.
+            # The real LibreLane, installed outside the clone by devstack/librelane.py.
             "LIBRELANE_RUNTIME": "native",
             "LIBRELANE_PYTHON": str(librelane.python()),
             "LIBRELANE_PDK_ROOT": str(librelane.pdk_root()),
@@ -190,9 +190,9 @@ def check_prerequisites() -> None:
 def install_system_packages() -> None:
     """What the stack and the tests need: Debian packages (Slurm, munge, sshd, the local flows) and LibreLane in its
     own environment; a no-op when present."""
-    from shared.localstack.debian import ensure_packages
-    from shared.localstack.slurm import LocalSlurm
-    from shared.localstack.sshd import LocalSshd
+    from devstack.debian import ensure_packages
+    from devstack.slurm import LocalSlurm
+    from devstack.sshd import LocalSshd
 
     packages = (*LocalSlurm.PACKAGES, *LocalSshd.PACKAGES, *LOCAL_FLOW_PACKAGES, *librelane.PACKAGES, *BROWSER_PACKAGES)
     ensure_packages(packages)
@@ -485,7 +485,7 @@ class LocalStack:
         return epilog
 
     def _slurm(self):  # noqa: ANN202 - imported lazily so `olc` starts fast
-        from shared.localstack.slurm import LocalSlurm, SlurmSettings
+        from devstack.slurm import LocalSlurm, SlurmSettings
 
         layout = self.layout
         return LocalSlurm(
@@ -499,7 +499,7 @@ class LocalStack:
         )
 
     def _sshd(self):  # noqa: ANN202
-        from shared.localstack.sshd import LocalSshd, SshdSettings
+        from devstack.sshd import LocalSshd, SshdSettings
 
         layout = self.layout
         public = layout.secrets_dir / "olc-ssh-key.pub"
@@ -558,7 +558,7 @@ class LocalStack:
             [
                 sys.executable,
                 "-m",
-                "shared.localstack.ticker",
+                "devstack.ticker",
                 "--topic",
                 TICK_TOPIC,
                 "--every",
