@@ -27,8 +27,10 @@ venv: $(STAMP)
 system-deps: $(STAMP)
 	$(PY) -c "from devstack.stack import install_system_packages; install_system_packages()"
 
+# DEMO_STACK names the stack (default demo; another name gets its own ports, state and cluster).
+DEMO_STACK ?= demo
 demo: $(STAMP) system-deps
-	$(PY) -m devstack.demo
+	$(PY) -m devstack.demo $(DEMO_STACK)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -47,7 +49,7 @@ stack-up: $(STAMP)
 	$(VENV)/bin/olc stack up
 
 stack-down: $(STAMP)
-	$(VENV)/bin/olc stack down
+	$(VENV)/bin/olc stack down --name $(DEMO_STACK)
 
 bench: $(STAMP)
 	$(PY) bench/latency.py

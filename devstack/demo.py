@@ -26,8 +26,8 @@ FLOWS = {
 }
 
 
-def main() -> int:
-    layout = StackLayout.for_name("demo")
+def main(stack: str = "demo") -> int:
+    layout = StackLayout.for_name(stack)
     print("bringing up the local stack (emulators, Cloud Storage, SMTP, Slurm, sshd, functions)...", flush=True)
     timings = LocalStack(layout).up()
     print("  " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()))
@@ -48,10 +48,11 @@ def main() -> int:
         job_id, uploaded_at = submitted[flow]
         _report(layout, job, flow, uploaded_at)
     first = submitted["qflow-osu035"][0]
-    print(f'\nfollow them yourself:  eval "$(.venv/bin/olc stack env)"; export OLC_USER={DEMO_USER}')
+    named = "" if stack == "demo" else f" --name {stack}"
+    print(f'\nfollow them yourself:  eval "$(.venv/bin/olc stack env{named})"; export OLC_USER={DEMO_USER}')
     print(f"                       .venv/bin/olc list; .venv/bin/olc status {first}")
     print("the status page:       .venv/bin/olc stack open")
-    print("stop the stack:        make stack-down")
+    print(f"stop the stack:        .venv/bin/olc stack down{named}")
     return 0 if all(job["state"] == "SUCCEEDED" for job in jobs.values()) else 1
 
 
@@ -91,6 +92,6 @@ def _print_progress(job: dict[str, Any]) -> None:
 
 if __name__ == "__main__":
     started = time.monotonic()
-    code = main()
+    code = main(sys.argv[1] if len(sys.argv) > 1 else "demo")
     print(f"demo finished in {time.monotonic() - started:.1f} s")
     sys.exit(code)

@@ -7,6 +7,7 @@ written to .stack/NAME/stack.json; `down` stops exactly the processes recorded t
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
@@ -39,6 +40,12 @@ LOCAL_FLOW_PACKAGES = ("qflow", "qflow-tech-osu035", "iverilog", "klayout")
 BROWSER_PACKAGES = ("chromium", "chromium-driver")  # the status pages' browser tests (Selenium)
 
 
+def cluster_root(name: str) -> Path:
+    """/var/lib/olc-stack/<name>-<clone>: per stack name and per clone, so two clones' stacks never share a cluster."""
+    clone = hashlib.sha256(str(REPO_ROOT).encode()).hexdigest()[:8]
+    return Path(os.environ.get("OLC_STACK_CLUSTER_ROOT", "/var/lib/olc-stack")) / f"{name}-{clone}"
+
+
 @dataclass(frozen=True)
 class StackLayout:
     name: str
@@ -54,6 +61,9 @@ class StackLayout:
     function_ports: dict[str, int]
     login_user: str
     tick_seconds: float
+    # The cluster's own files (slurm.conf, munge socket, spool, sshd): outside the clone, because the login user's
+    # Slurm clients and munged must read them and a clone may sit in a folder only root can traverse.
+    cluster_dir: str = ""
 
     @classmethod
     def for_name(cls, name: str, root: Path | None = None, tick_seconds: float = 5.0) -> StackLayout:
@@ -73,11 +83,16 @@ class StackLayout:
             function_ports={fn: base + 10 + i for i, fn in enumerate(FUNCTIONS)},
             login_user=f"olc{name}"[:30],
             tick_seconds=tick_seconds,
+            cluster_dir=str(cluster_root(name)),
         )
 
     @property
     def state(self) -> Path:
         return Path(self.state_dir)
+
+    @property
+    def cluster(self) -> Path:
+        return Path(self.cluster_dir or cluster_root(self.name))
 
     @property
     def maildir(self) -> Path:
@@ -115,7 +130,7 @@ class StackLayout:
             "RESULTS_BUCKET": RESULTS_BUCKET,
             "OLC_API_URL": self.url("api"),
             "OLC_MAILDIR": str(self.maildir),
-            "SLURM_CONF": str(self.state / "slurm" / "slurm.conf"),
+            "SLURM_CONF": str(self.cluster / "slurm" / "slurm.conf"),
             # olc signs in by minting ID tokens with the development issuer's key (local stack only).
             "OLC_DEV_ISSUER_KEY": str(self.secrets_dir / dev_issuer.KEY_FILE),
             "OLC_DEV_ISSUER": self.issuer_url,
@@ -232,8 +247,8 @@ class LocalStack:
 
     def _forget_cluster_state(self) -> None:
         self._slurm().down()
-        for leftover in ("slurm/ctld-state", "epilog/spool"):
-            shutil.rmtree(self.state / leftover, ignore_errors=True)
+        shutil.rmtree(self.layout.cluster / "slurm" / "ctld-state", ignore_errors=True)
+        shutil.rmtree(self.state / "epilog" / "spool", ignore_errors=True)
 
     def down(self) -> list[str]:
         stopped = [
@@ -244,6 +259,11 @@ class LocalStack:
         self._sshd().down()
         self._slurm().down()
         stopped += ["sshd", "slurm"]
+        # A stack started before the cluster moved out of the clone (.stack/NAME/slurm, .stack/NAME/sshd).
+        if (self.state / "sshd").is_dir():
+            self._sshd(self.state / "sshd").down()
+        if (self.state / "slurm").is_dir():
+            self._slurm(self.state / "slurm").down()
         return stopped
 
     def status(self) -> dict[str, str]:
@@ -484,13 +504,13 @@ class LocalStack:
         )
         return epilog
 
-    def _slurm(self):  # noqa: ANN202 - imported lazily so `olc` starts fast
+    def _slurm(self, state_dir: Path | None = None):  # noqa: ANN202 - imported lazily so `olc` starts fast
         from devstack.slurm import LocalSlurm, SlurmSettings
 
         layout = self.layout
         return LocalSlurm(
             SlurmSettings(
-                state_dir=self.state / "slurm",
+                state_dir=state_dir or layout.cluster / "slurm",
                 cluster_name=f"olc{layout.name}"[:40],
                 slurmctld_port=layout.slurmctld_port,
                 slurmd_port=layout.slurmd_port,
@@ -498,18 +518,18 @@ class LocalStack:
             )
         )
 
-    def _sshd(self):  # noqa: ANN202
+    def _sshd(self, state_dir: Path | None = None):  # noqa: ANN202
         from devstack.sshd import LocalSshd, SshdSettings
 
         layout = self.layout
         public = layout.secrets_dir / "olc-ssh-key.pub"
         return LocalSshd(
             SshdSettings(
-                state_dir=self.state / "sshd",
+                state_dir=state_dir or layout.cluster / "sshd",
                 port=layout.sshd_port,
                 login_user=layout.login_user,
                 authorized_keys=public.read_text() if public.exists() else "",
-                session_env={"SLURM_CONF": str(self.state / "slurm" / "slurm.conf")},
+                session_env={"SLURM_CONF": str(self.layout.cluster / "slurm" / "slurm.conf")},
             )
         )
 

@@ -29,7 +29,7 @@ def _parser() -> argparse.ArgumentParser:
         epilog='Sign-in: OLC_ID_TOKEN, else the local stack\'s development issuer (`eval "$(olc stack env)"`), '
         "else `gcloud auth print-identity-token`. Every command takes --json for scripts.",
     )
-    parser.add_argument("--user", help="your e-mail (default $OLC_USER): your upload folder and local sign-in")
+    parser.add_argument("--user", help=_USER_HELP)
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     submit = _command(commands, "submit", "upload a design folder or archive; prints the job and its page")
@@ -108,15 +108,24 @@ def _parser() -> argparse.ArgumentParser:
     quota_set.add_argument("--budget-action", choices=["wait", "reject"], help="_defaults: over budget")
     quota_set.set_defaults(handler=_quota_set)
 
-    stack = commands.add_parser("stack", help="the local stack (emulators, Slurm, functions)")
+    stack = commands.add_parser(
+        "stack", help="the local stack (emulators, Slurm, functions)", parents=[_GLOBAL_OPTIONS]
+    )
     stack.add_argument("action", choices=["up", "down", "status", "env", "open"])
     stack.add_argument("--name", default="demo", help="stack name (default demo; the tests use 'test')")
     stack.set_defaults(handler=_stack)
     return parser
 
 
+_USER_HELP = "your e-mail (default $OLC_USER): your upload folder and local sign-in"
+# The global options, accepted after the command too (`olc list --user X` as well as `olc --user X list`). SUPPRESS:
+# a command that does not repeat an option keeps the value given before it.
+_GLOBAL_OPTIONS = argparse.ArgumentParser(add_help=False)
+_GLOBAL_OPTIONS.add_argument("--user", default=argparse.SUPPRESS, help=_USER_HELP)
+
+
 def _command(commands: Any, name: str, help_text: str) -> argparse.ArgumentParser:
-    command = commands.add_parser(name, help=help_text, description=help_text)
+    command = commands.add_parser(name, help=help_text, description=help_text, parents=[_GLOBAL_OPTIONS])
     command.add_argument("--json", action="store_true", help="machine-readable output")
     return command
 

@@ -551,6 +551,12 @@ def _check_zip_entry(path: str, info: zipfile.ZipInfo) -> None:
 # ------------------------------------------------------------------------------------------------- helpers
 def _unreadable(exc: BaseException) -> str:
     detail = str(exc) or type(exc).__name__
+    if isinstance(exc, UnicodeDecodeError):
+        # zipfile decodes a name that its entry marks as UTF-8 strictly, and stops at the first that is not.
+        return (
+            "a file or folder name in the archive is not UTF-8 text although the archive says it is "
+            f"({detail}); rename it with ASCII characters and pack the design again"
+        )
     if isinstance(exc, EOFError) or "unexpected end of data" in detail or "truncated" in detail.lower():
         return _cut_short(detail)
     if "crc" in detail.lower():

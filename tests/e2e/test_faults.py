@@ -79,7 +79,7 @@ def test_slurmctld_restarted_while_jobs_run(stack):
     slurm = stack.stack._slurm()
     _, job_ids = _burst(stack, "ctld", 20)
     time.sleep(3.0)
-    process.stop_daemon(stack.layout.state / "slurm", "slurmctld")
+    process.stop_daemon(stack.layout.cluster / "slurm", "slurmctld")
     time.sleep(2.0)
     slurm.up()
     _report(stack, "slurmctld restarted", job_ids)

@@ -187,6 +187,15 @@ def _archive_cases() -> list[Case]:
             zip_([*design(), ("spm/src/cafX.v", VERILOG)], patch={"spm/src/cafX.v": {"name": b"spm/src/caf\x82.v"}}),
             "does not mark as utf-8",
         ),
+        Case(
+            "zip-utf8-flag-non-utf8-name",
+            "bytes.zip",
+            zip_(
+                [*design(), ("spm/src/cafX.v", VERILOG)],
+                patch={"spm/src/cafX.v": {"name": b"spm/src/caf\xff.v", "flags": 0x800}},
+            ),
+            "not utf-8 text although the archive says it is",
+        ),
         # --- entry types
         Case(
             "tar-symlink",

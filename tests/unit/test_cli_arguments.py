@@ -1,0 +1,31 @@
+"""The olc command line's argument parsing (the commands themselves are tested against the stack in tests/e2e)."""
+
+from __future__ import annotations
+
+import pytest
+
+from olc_cli.main import _parser
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--user", "ada@example.com", "list"],
+        ["list", "--user", "ada@example.com"],
+        ["list", "--state", "RUNNING", "--user", "ada@example.com", "--json"],
+        ["quota", "show", "--user", "ada@example.com"],
+        ["stack", "open", "--user", "ada@example.com"],
+    ],
+)
+def test_global_options_work_before_or_after_the_command(argv: list[str]) -> None:
+    assert _parser().parse_args(argv).user == "ada@example.com"
+
+
+def test_a_user_after_the_command_wins_over_one_before() -> None:
+    assert _parser().parse_args(["--user", "a@example.com", "status", "j1", "--user", "b@example.com"]).user == (
+        "b@example.com"
+    )
+
+
+def test_no_user_means_the_environment_decides() -> None:
+    assert _parser().parse_args(["list"]).user is None
