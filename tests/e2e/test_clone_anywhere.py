@@ -4,6 +4,7 @@ user) must never need to read the clone."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import stat
@@ -11,7 +12,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from devstack.stack import REPO_ROOT
+from devstack.stack import REPO_ROOT, cluster_root
 
 STACK = "anywhere"
 
@@ -36,6 +37,9 @@ def test_make_demo_works_from_a_clone_in_a_folder_others_cannot_traverse() -> No
             )
         finally:
             subprocess.run(["make", "stack-down", f"DEMO_STACK={STACK}"], cwd=clone, env=env, timeout=120, check=False)
+            # The clone's cluster files (devstack.stack.cluster_root, keyed by the clone's path).
+            clone_key = hashlib.sha256(str(clone.resolve()).encode()).hexdigest()[:8]
+            shutil.rmtree(cluster_root(STACK).parent / f"{STACK}-{clone_key}", ignore_errors=True)
         output = demo.stdout + demo.stderr
         assert demo.returncode == 0, output[-6000:]
         assert output.count("state         SUCCEEDED") == 2, output[-6000:]
