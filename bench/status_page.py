@@ -57,7 +57,7 @@ from shared.services.queries import get_job, list_jobs
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
-PAGE_SIZE = 25  # what the "my jobs" page asks for on load (shared/web/assets/app.js jobsPage.PAGE_SIZE)
+PAGE_SIZE = 25  # what the "my jobs" page asks for on load (shared/web/assets/jobs-page.js PAGE_SIZE)
 NOT_ENDED = (JobState.QUEUED, JobState.SUBMITTED, JobState.RUNNING)  # what the page polls for
 ACTIVE_QUERY = "state=QUEUED,SUBMITTED,RUNNING&limit=100"
 STAGES = ("prepare", "synthesis", "placement", "sta", "routing", "post-route-sta", "migrate", "drc", "lvs", "gdsii")

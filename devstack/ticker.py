@@ -7,6 +7,7 @@ import os
 import time
 
 from shared.adapters.pubsub_publisher import PubSubPublisher
+from shared.domain.messages import Tick
 
 
 def main() -> None:
@@ -17,7 +18,7 @@ def main() -> None:
     publisher = PubSubPublisher(os.environ["GOOGLE_CLOUD_PROJECT"])
     while True:
         try:
-            publisher.publish(args.topic, {"kind": "tick", "at": time.time()}, kind="tick")
+            publisher.publish(args.topic, Tick(at=time.time()))
         except Exception as exc:
             print(f"tick not published: {exc}", flush=True)
         time.sleep(args.every)

@@ -19,6 +19,7 @@ from shared.adapters.firestore_replay_guard import FirestoreReplayGuard
 from shared.adapters.gcs_results import GcsResultsStore
 from shared.adapters.gcs_store import GcsObjectStore, storage_client
 from shared.adapters.identity import IdTokenIdentity
+from shared.adapters.pareto_plot import PillowParetoPlotter
 from shared.adapters.pubsub_publisher import PubSubPublisher
 from shared.adapters.smtp_mailer import DisabledMailer, SmtpMailer
 from shared.adapters.ssh_slurm import SshSlurmCluster
@@ -30,9 +31,11 @@ from shared.domain.job_script import ClusterTarget
 from shared.domain.quota import QuotaLimits
 from shared.ports import Cluster, Mailer, ObjectStore, SecretSource
 from shared.services.cancel import CancelDeps
-from shared.services.complete import CompletionDeps
+from shared.services.completion.run_end import CompletionDeps
+from shared.services.dead_letters import DeadLetterDeps
 from shared.services.dispatch import DispatchDeps, ScriptFactory
 from shared.services.ingest import IngestDeps, IngestPolicy
+from shared.services.jobs_topic import JobsTopicDeps
 from shared.services.notify import Notifier
 
 INFRA_SLURM = Path(__file__).resolve().parent.parent / "infra" / "slurm"
@@ -149,7 +152,8 @@ def runners() -> dict[str, FlowRunner]:
             container_binary=config.container_binary,
             librelane_runtime=config.librelane_runtime,
             librelane_python=config.librelane_python,
-        )
+        ),
+        render_script=(INFRA_SLURM / "render_layout.py").read_text(),
     )
 
 
@@ -269,7 +273,17 @@ def completion_deps() -> CompletionDeps:
         hook_master_key=hook_master_key,
         quotas=quotas(),
         replays=FirestoreReplayGuard(firestore_client()),
+        plotter=PillowParetoPlotter(),
         results_bucket=config.results_bucket,
         jobs_topic=config.jobs_topic,
         wait_for_slurm_s=config.completion_wait_s,
+    )
+
+
+def jobs_topic_deps() -> JobsTopicDeps:
+    return JobsTopicDeps(
+        dispatch=dispatch_deps(),
+        completion=completion_deps(),
+        dead_letters=DeadLetterDeps(dead_letters(), jobs(), notifier()),
+        reconcile_after_s=settings().reconcile_after_s,
     )

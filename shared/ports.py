@@ -10,8 +10,10 @@ from typing import IO, Protocol
 from shared.domain.events import DeadLetter
 from shared.domain.job import Job, JobState
 from shared.domain.mail import OutgoingMail
+from shared.domain.messages import Published
 from shared.domain.quota import QuotaLimits, UserQuota
 from shared.domain.slurm import SlurmJobStatus, SlurmSubmission, SubmitResult
+from shared.domain.sweeps.judging import ParetoChart
 
 
 class SecretSource(Protocol):
@@ -112,7 +114,9 @@ class Lease(Protocol):
 
 
 class MessagePublisher(Protocol):
-    def publish(self, topic: str, message: dict[str, object], **attributes: str) -> None: ...
+    def publish(self, topic: str, message: Published) -> None:
+        """Publish `message` on `topic` in its wire form (shared/domain/messages.py `encode`)."""
+        ...
 
 
 class ObjectGone(LookupError):
@@ -189,3 +193,9 @@ class ClusterError(RuntimeError):
 
 class Mailer(Protocol):
     def send(self, mail: OutgoingMail) -> None: ...
+
+
+class ParetoPlotter(Protocol):
+    def draw_png(self, chart: ParetoChart) -> bytes:
+        """The chart of a sweep's runs (what it shows is decided in shared/domain/sweeps/judging.py) as a PNG."""
+        ...

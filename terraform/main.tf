@@ -5,8 +5,9 @@
 #   Slurm (login node over SSH, Direct VPC egress) <------------------------------------+
 #   compute node: job kit -> results bucket; epilog -> completion hook --"slot-freed"--> jobs topic
 #
-# Every function environment variable is a setting of shared/config.py; tests/static/test_terraform_consistency.py
-# checks this file and the modules against the code.
+# Every function environment variable is a setting of shared/config.py: the tunable ones come from var.service
+# (local.service_env), the rest from the resources (modules/functions, local.wiring_env);
+# tests/static/test_terraform_consistency.py checks this file and the modules against the code.
 
 provider "google" {
   project        = var.project_id
@@ -35,7 +36,11 @@ locals {
   # Members with static keys (their values are only known after apply; for_each needs the keys at plan time).
   compute_members = local.create_cluster || var.existing_compute_member != "" ? { cluster = module.slurm_cluster.compute_member } : {}
   login_members   = local.create_cluster ? { login = module.slurm_cluster.login_member } : {}
-  smtp_login      = var.smtp_user != ""
+  smtp_login      = var.service.smtp_user != ""
+
+  # The settings of var.service as environment variables, mechanically: the attribute's name upper-cased, lists
+  # joined with commas, numbers and booleans as text; an unset attribute (null) is left out: the code's default.
+  service_env = { for name, value in var.service : upper(name) => join(",", flatten([value])) if value != null }
 
   # The project id, but only once every API below is enabled: passing it this way orders each module after the
   # APIs while keeping the value known at plan time.
@@ -145,20 +150,10 @@ module "secrets" {
   hook_key_version      = var.hook_key_version
   labels                = local.labels
 
-  ssh_key_readers = {
-    dispatcher = module.functions.members.dispatcher
-    completion = module.functions.members.completion
-  }
-  hook_key_readers = merge({
-    dispatcher = module.functions.members.dispatcher
-    completion = module.functions.members.completion
-  }, local.compute_members)
-  smtp_password_readers = {
-    ingest     = module.functions.members.ingest
-    dispatcher = module.functions.members.dispatcher
-    completion = module.functions.members.completion
-    api        = module.functions.members.api # cancelling a queued job e-mails the owner
-  }
+  # Exactly the functions told a secret's name (the `secrets` of each function in modules/functions).
+  ssh_key_readers       = module.functions.secret_readers.ssh_key
+  hook_key_readers      = merge(module.functions.secret_readers.hook_key, local.compute_members)
+  smtp_password_readers = module.functions.secret_readers.smtp_password
 }
 
 module "functions" {
@@ -172,43 +167,12 @@ module "functions" {
   source_bucket   = module.buckets.function_source_bucket
   source_zip_path = var.function_source_zip
 
-  designs_bucket          = module.buckets.designs_bucket
-  results_bucket          = module.buckets.results_bucket
-  jobs_topic              = module.pubsub.jobs_topic_name
-  ssh_key_secret_id       = module.secrets.ssh_key_secret_id
-  hook_key_secret_id      = module.secrets.hook_key_secret_id
-  smtp_password_secret_id = module.secrets.smtp_password_secret_id
-
-  flow_runner                = var.flow_runner
-  job_concurrency            = var.job_concurrency
-  user_concurrency           = var.user_concurrency
-  user_max_queued            = var.user_max_queued
-  user_monthly_core_hours    = var.user_monthly_core_hours
-  budget_action              = var.budget_action
-  admins                     = var.admins
-  id_token_audiences         = var.id_token_audiences
-  id_token_issuers           = var.id_token_issuers
-  id_token_certs_url         = var.id_token_certs_url
-  default_cpus               = var.default_cpus
-  default_memory_mb          = var.default_memory_mb
-  default_time_limit_minutes = var.default_time_limit_minutes
-  max_upload_bytes           = var.max_upload_bytes
-  container_binary           = var.container_binary
-
-  slurm_login_host   = module.slurm_cluster.login_host
-  slurm_login_port   = var.slurm_login_port
-  slurm_login_user   = var.slurm_login_user
-  slurm_host_key     = var.slurm_host_key
-  login_node_zone    = module.slurm_cluster.login_node_zone
-  login_node_pattern = module.slurm_cluster.login_node_pattern
-  slurm_partition    = module.slurm_cluster.partition
-  slurm_work_root    = var.slurm_work_root
-
-  smtp_host     = var.smtp_host
-  smtp_port     = var.smtp_port
-  smtp_user     = var.smtp_user
-  smtp_starttls = var.smtp_starttls
-  mail_from     = var.mail_from
+  settings       = local.service_env
+  designs_bucket = module.buckets.designs_bucket
+  results_bucket = module.buckets.results_bucket
+  jobs_topic     = module.pubsub.jobs_topic_name
+  secret_ids     = module.secrets.ids
+  login_node     = module.slurm_cluster.login_node
 
   vpc_egress          = local.vpc_egress
   vpc_network         = module.slurm_cluster.network
@@ -242,13 +206,13 @@ module "slurm_cluster" {
   deployment_name       = "${var.name_prefix}-slurm"
   slurm_cluster_name    = var.slurm_cluster_name
   labels                = local.labels
-  login_user            = var.slurm_login_user
+  login_user            = var.service.slurm_login_user
   ssh_public_key        = var.ssh_public_key
-  work_root             = var.slurm_work_root
+  work_root             = var.service.slurm_work_root
   hook_url              = module.functions.urls.completion
-  hook_key_secret_id    = module.secrets.hook_key_secret_id
+  hook_key_secret_id    = module.secrets.ids.hook_key
   function_network_tags = local.function_network_tags
-  partition_name        = var.slurm_partition
+  partition_name        = var.service.slurm_partition
 
   controller_machine_type = var.controller_machine_type
   controller_disk_size_gb = var.controller_disk_size_gb

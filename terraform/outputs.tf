@@ -67,20 +67,12 @@ output "firestore" {
 
 output "secrets" {
   description = "Secret ids; add the SSH key (and SMTP password) versions yourself (docs/deploy.md)."
-  value = {
-    ssh_key       = module.secrets.ssh_key_secret_id
-    hook_key      = module.secrets.hook_key_secret_id
-    smtp_password = module.secrets.smtp_password_secret_id
-  }
+  value       = module.secrets.ids
 }
 
 output "login_node" {
   description = "How the functions find the login node (SLURM_LOGIN_HOST, or LOGIN_NODE_ZONE + LOGIN_NODE_PATTERN)."
-  value = {
-    host    = module.slurm_cluster.login_host
-    zone    = module.slurm_cluster.login_node_zone
-    pattern = module.slurm_cluster.login_node_pattern
-  }
+  value       = module.slurm_cluster.login_node
 }
 
 output "cluster_files" {

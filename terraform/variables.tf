@@ -171,185 +171,131 @@ variable "hook_key_version" {
 }
 
 # ---------------------------------------------------------------------- service settings (shared/config.py)
-variable "flow_runner" {
-  description = "Flow that runs designs (FLOW_RUNNER); the cluster needs its image on /apps."
-  type        = string
-  default     = "librelane"
+# The one Terraform declaration of the functions' settings. Each attribute is a variable of shared/config.py under
+# its upper-cased name; the environment is derived from this object (main.tf, local.service_env), and
+# tests/static/test_terraform_consistency.py checks the attributes against shared/config.py.
+variable "service" {
+  description = "Settings of the functions: each attribute sets the shared/config.py variable of its upper-cased name (job_concurrency: JOB_CONCURRENCY; lists comma-separated). Unset attributes without a default keep the code's default. Table: README.md, \"Service settings\"."
+  nullable    = false
+  default     = {}
+
+  type = object({
+    # admission and quotas
+    job_concurrency         = optional(number, 10)
+    user_concurrency        = optional(number, 3)
+    user_max_queued         = optional(number, 50)
+    user_monthly_core_hours = optional(number, 200)
+    budget_action           = optional(string, "wait")
+    admins                  = optional(list(string), [])
+
+    # flows and their images on the cluster
+    flow_runner        = optional(string, "librelane")
+    extra_flows        = optional(list(string))
+    openlane_image     = optional(string)
+    openlane_pdk_root  = optional(string)
+    librelane_image    = optional(string)
+    librelane_pdk_root = optional(string)
+    container_binary   = optional(string, "apptainer")
+    librelane_runtime  = optional(string)
+    librelane_python   = optional(string)
+
+    # runs and uploads
+    default_cpus               = optional(number, 1)
+    default_memory_mb          = optional(number, 4096)
+    default_time_limit_minutes = optional(number, 50)
+    max_time_limit_minutes     = optional(number)
+    max_cpus_per_job           = optional(number)
+    max_memory_mb_per_job      = optional(number)
+    max_sweep_runs             = optional(number)
+    max_upload_bytes           = optional(number, 268435456)
+    max_archive_entries        = optional(number)
+    max_unpacked_bytes         = optional(number)
+    max_file_bytes             = optional(number)
+    max_compression_ratio      = optional(number)
+
+    # the login node and Slurm
+    slurm_login_port        = optional(number, 22)
+    slurm_login_user        = optional(string, "olc")
+    slurm_host_key          = optional(string, "")
+    slurm_partition         = optional(string, "olc")
+    slurm_work_root         = optional(string, "/home/olc/jobs")
+    slurm_command_timeout_s = optional(number)
+    job_heartbeat_s         = optional(number)
+
+    # e-mail
+    smtp_host     = optional(string, "")
+    smtp_port     = optional(number, 587)
+    smtp_user     = optional(string, "")
+    smtp_starttls = optional(bool, true)
+    mail_from     = optional(string, "OpenLane Cloud <noreply@openlane.cloud>")
+
+    # sign-in to the API (only the api function gets these)
+    id_token_audiences = optional(list(string), [])
+    id_token_issuers   = optional(list(string), ["https://accounts.google.com", "accounts.google.com"])
+    id_token_certs_url = optional(string, "https://www.googleapis.com/oauth2/v1/certs")
+
+    # timing of the dispatcher, the reconciler and the completion hook
+    dispatch_lease_s  = optional(number)
+    submit_give_up_s  = optional(number)
+    reconcile_after_s = optional(number)
+    completion_wait_s = optional(number)
+  })
+
+  # shared/config.py parses every number as positive (_positive_int, _positive_float); strings are not numbers here.
+  validation {
+    condition     = alltrue([for name, value in var.service : value > 0 && (floor(value) == value || contains(["user_monthly_core_hours", "max_compression_ratio"], name)) if value != null && can(value + 0) && !can(length(value))])
+    error_message = "Numbers in service are positive, and whole but for user_monthly_core_hours and max_compression_ratio."
+  }
 
   validation {
-    condition     = contains(["openlane1", "librelane"], var.flow_runner)
-    error_message = "flow_runner is openlane1 or librelane (qflow-osu035 is for the local stack only)."
+    condition     = contains(["openlane1", "librelane"], var.service.flow_runner)
+    error_message = "service.flow_runner is openlane1 or librelane (qflow-osu035 is for the local stack only)."
   }
-}
-
-variable "job_concurrency" {
-  description = "Most jobs active in Slurm at once (JOB_CONCURRENCY)."
-  type        = number
-  default     = 10
 
   validation {
-    condition     = var.job_concurrency >= 1 && floor(var.job_concurrency) == var.job_concurrency
-    error_message = "job_concurrency is a whole number, at least 1."
+    condition     = alltrue([for flow in coalesce(var.service.extra_flows, []) : contains(["qflow-osu035", "yosys-osu035", "openlane1", "librelane", "librelane-osu035"], flow)])
+    error_message = "service.extra_flows names flows of shared/config.py (FLOW_RUNNERS)."
   }
-}
-
-variable "user_concurrency" {
-  description = "Most jobs of one user active at once (USER_CONCURRENCY)."
-  type        = number
-  default     = 3
 
   validation {
-    condition     = var.user_concurrency >= 1 && floor(var.user_concurrency) == var.user_concurrency
-    error_message = "user_concurrency is a whole number, at least 1."
+    condition     = contains(["wait", "reject"], var.service.budget_action)
+    error_message = "service.budget_action is wait or reject."
   }
-}
-
-variable "user_max_queued" {
-  description = "Most jobs of one user waiting; further uploads are rejected (USER_MAX_QUEUED)."
-  type        = number
-  default     = 50
 
   validation {
-    condition     = var.user_max_queued >= 1 && floor(var.user_max_queued) == var.user_max_queued
-    error_message = "user_max_queued is a whole number, at least 1."
+    condition     = contains(["singularity", "apptainer"], var.service.container_binary)
+    error_message = "service.container_binary is singularity or apptainer (the created cluster installs Apptainer)."
   }
-}
-
-variable "user_monthly_core_hours" {
-  description = "Core-hours one user may use per calendar month (USER_MONTHLY_CORE_HOURS)."
-  type        = number
-  default     = 200
 
   validation {
-    condition     = var.user_monthly_core_hours > 0
-    error_message = "user_monthly_core_hours must be positive."
+    condition     = contains(["container", "native"], coalesce(var.service.librelane_runtime, "container")) && (var.service.librelane_runtime != "native" || startswith(coalesce(var.service.librelane_python, "-"), "/"))
+    error_message = "service.librelane_runtime is container or native; native needs librelane_python, an absolute path."
   }
-}
-
-variable "budget_action" {
-  description = "`wait` or `reject`: what happens to a run that would exceed the monthly budget (BUDGET_ACTION)."
-  type        = string
-  default     = "wait"
 
   validation {
-    condition     = contains(["wait", "reject"], var.budget_action)
-    error_message = "budget_action is wait or reject."
+    condition     = var.service.default_memory_mb >= 256
+    error_message = "service.default_memory_mb is at least 256."
   }
-}
-
-variable "admins" {
-  description = "E-mails with admin rights (ADMINS)."
-  type        = list(string)
-  default     = []
-}
-
-variable "id_token_audiences" {
-  description = "Audiences accepted in users' ID tokens: OAuth client ids of the web page and CLI, or the Firebase project id (ID_TOKEN_AUDIENCES)."
-  type        = list(string)
-  default     = []
-}
-
-variable "id_token_issuers" {
-  description = "Issuers of accepted ID tokens (ID_TOKEN_ISSUERS)."
-  type        = list(string)
-  default     = ["https://accounts.google.com", "accounts.google.com"]
-}
-
-variable "id_token_certs_url" {
-  description = "Where the issuers publish their signing certificates (ID_TOKEN_CERTS_URL)."
-  type        = string
-  default     = "https://www.googleapis.com/oauth2/v1/certs"
-}
-
-variable "default_cpus" {
-  description = "CPUs per run (DEFAULT_CPUS)."
-  type        = number
-  default     = 1
 
   validation {
-    condition     = var.default_cpus >= 1 && floor(var.default_cpus) == var.default_cpus
-    error_message = "default_cpus is a whole number, at least 1."
+    condition     = var.service.max_upload_bytes <= 536870912
+    error_message = "service.max_upload_bytes is at most 512 MiB (ingest spools the archive in memory-backed /tmp)."
   }
-}
-
-variable "default_memory_mb" {
-  description = "Memory per run in MB (DEFAULT_MEMORY_MB)."
-  type        = number
-  default     = 4096
 
   validation {
-    condition     = var.default_memory_mb >= 256 && floor(var.default_memory_mb) == var.default_memory_mb
-    error_message = "default_memory_mb is a whole number, at least 256."
+    condition     = var.service.smtp_port != 25 && var.service.smtp_port <= 65535 && var.service.slurm_login_port <= 65535
+    error_message = "service.smtp_port and slurm_login_port are TCP ports; smtp_port is not 25 (blocked for egress on Google Cloud)."
   }
-}
-
-variable "default_time_limit_minutes" {
-  description = "Time limit per run in minutes (DEFAULT_TIME_LIMIT_MINUTES)."
-  type        = number
-  default     = 50
 
   validation {
-    condition     = var.default_time_limit_minutes >= 1 && floor(var.default_time_limit_minutes) == var.default_time_limit_minutes
-    error_message = "default_time_limit_minutes is a whole number, at least 1."
+    condition     = startswith(var.service.slurm_work_root, "/")
+    error_message = "service.slurm_work_root must be an absolute path."
   }
-}
-
-variable "max_upload_bytes" {
-  description = "Largest accepted upload in bytes (MAX_UPLOAD_BYTES); ingest has 1 GiB of memory for validating it."
-  type        = number
-  default     = 268435456
 
   validation {
-    condition     = var.max_upload_bytes >= 1 && var.max_upload_bytes <= 536870912
-    error_message = "max_upload_bytes is 1 byte to 512 MiB (ingest spools the archive in memory-backed /tmp)."
+    condition     = can(regex("^[A-Za-z0-9_.-]{1,64}$", var.service.slurm_partition))
+    error_message = "service.slurm_partition is a Slurm partition name."
   }
-}
-
-variable "container_binary" {
-  description = "`singularity` or `apptainer` on the compute nodes (CONTAINER_BINARY); the created cluster installs Apptainer."
-  type        = string
-  default     = "apptainer"
-
-  validation {
-    condition     = contains(["singularity", "apptainer"], var.container_binary)
-    error_message = "container_binary is singularity or apptainer."
-  }
-}
-
-# ------------------------------------------------------------------------------------------------- e-mail
-variable "smtp_host" {
-  description = "SMTP relay host (SMTP_HOST); empty disables e-mail."
-  type        = string
-  default     = ""
-}
-
-variable "smtp_port" {
-  description = "SMTP relay port (SMTP_PORT); outbound port 25 is blocked on Google Cloud."
-  type        = number
-  default     = 587
-
-  validation {
-    condition     = var.smtp_port != 25 && var.smtp_port >= 1 && var.smtp_port <= 65535
-    error_message = "smtp_port is a port other than 25 (blocked for egress on Google Cloud)."
-  }
-}
-
-variable "smtp_user" {
-  description = "SMTP login name (SMTP_USER); non-empty creates the SMTP password secret for you to fill."
-  type        = string
-  default     = ""
-}
-
-variable "smtp_starttls" {
-  description = "Use STARTTLS with the relay (SMTP_STARTTLS)."
-  type        = bool
-  default     = true
-}
-
-variable "mail_from" {
-  description = "Sender of the e-mails (MAIL_FROM)."
-  type        = string
-  default     = "OpenLane Cloud <noreply@openlane.cloud>"
 }
 
 # ---------------------------------------------------------------------------------------------- the cluster
@@ -368,40 +314,6 @@ variable "slurm_cluster_name" {
   description = "Slurm cluster name of the created cluster (prefixes its VM names)."
   type        = string
   default     = "olc"
-}
-
-variable "slurm_login_user" {
-  description = "Account that submits the runs on the login node (SLURM_LOGIN_USER)."
-  type        = string
-  default     = "olc"
-}
-
-variable "slurm_work_root" {
-  description = "Absolute folder on the cluster's shared disk for run work dirs (SLURM_WORK_ROOT)."
-  type        = string
-  default     = "/home/olc/jobs"
-
-  validation {
-    condition     = startswith(var.slurm_work_root, "/")
-    error_message = "slurm_work_root must be an absolute path."
-  }
-}
-
-variable "slurm_partition" {
-  description = "Partition the runs go to (SLURM_PARTITION); created with that name in create mode."
-  type        = string
-  default     = "olc"
-
-  validation {
-    condition     = can(regex("^[A-Za-z0-9_.-]{1,64}$", var.slurm_partition))
-    error_message = "slurm_partition is a Slurm partition name."
-  }
-}
-
-variable "slurm_host_key" {
-  description = "Login node's SSH host key (`type base64`, SLURM_HOST_KEY); empty: trust on first use."
-  type        = string
-  default     = ""
 }
 
 variable "ssh_public_key" {
@@ -465,17 +377,6 @@ variable "existing_login_host" {
   validation {
     condition     = var.cluster_mode != "existing" || var.existing_login_host != ""
     error_message = "existing_login_host is required with cluster_mode = \"existing\"."
-  }
-}
-
-variable "slurm_login_port" {
-  description = "SSH port of the login node (SLURM_LOGIN_PORT)."
-  type        = number
-  default     = 22
-
-  validation {
-    condition     = var.slurm_login_port >= 1 && var.slurm_login_port <= 65535
-    error_message = "slurm_login_port is a TCP port."
   }
 }
 

@@ -1,10 +1,10 @@
-"""Publish JSON messages to Pub/Sub topics (the emulator when PUBSUB_EMULATOR_HOST is set)."""
+"""Publish messages to Pub/Sub topics (the emulator when PUBSUB_EMULATOR_HOST is set)."""
 
 from __future__ import annotations
 
-import json
-
 from google.cloud import pubsub_v1
+
+from shared.domain.messages import Published, encode
 
 _PUBLISH_TIMEOUT_S = 30
 
@@ -14,7 +14,7 @@ class PubSubPublisher:
         self._project_id = project_id
         self._client = client or pubsub_v1.PublisherClient()
 
-    def publish(self, topic: str, message: dict[str, object], **attributes: str) -> None:
+    def publish(self, topic: str, message: Published) -> None:
         path = self._client.topic_path(self._project_id, topic)
-        data = json.dumps(message, separators=(",", ":")).encode()
-        self._client.publish(path, data, **attributes).result(timeout=_PUBLISH_TIMEOUT_S)
+        wire = encode(message)
+        self._client.publish(path, wire.data, **wire.attributes).result(timeout=_PUBLISH_TIMEOUT_S)

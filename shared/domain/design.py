@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from shared.domain.sweep import SweepSpec
-
+# sweeps/spec.py imports nothing of this module (the design as one run sees it is sweeps/run_settings.py).
+from shared.domain.sweeps.spec import SweepSpec
 
 # The config file of one run of a sweep, written by the flow from the run's settings (see flows/openlane.py).
 RUN_CONFIG_FILE = "olc-run-config.json"

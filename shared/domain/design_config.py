@@ -27,15 +27,9 @@ from shared.domain.config_schema import (
     shown,
 )
 from shared.domain.design import DesignSpec
-from shared.domain.sweep import (
-    SWEEP_KEY,
-    SweepError,
-    SweepSpec,
-    default_objective,
-    parse_sweep,
-    schema_check,
-    sweepable_parameters,
-)
+from shared.domain.sweeps.errors import SWEEP_KEY, SweepError
+from shared.domain.sweeps.objective import default_objective
+from shared.domain.sweeps.spec import SweepSpec, parse_sweep, schema_check, sweepable_parameters
 
 HDL_SUFFIXES = (".v", ".sv", ".vh", ".svh")
 FLOW_KEY = "OLC_FLOW"

@@ -1,9 +1,13 @@
-"""Normalise the two shapes in which an upload reaches ingest.
+"""The shapes in which events reach the functions.
 
+Uploads reach ingest in two:
 - Eventarc Cloud Storage trigger: CloudEvent `google.cloud.storage.object.v1.finalized`, data = StorageObjectData.
 - Bucket Pub/Sub notification (JSON_API_V1; what the local Cloud Storage emulator emits), delivered through a push
   subscription as `google.cloud.pubsub.topic.v1.messagePublished`: attributes eventType/bucketId/objectId/
   objectGeneration, data = the object resource as base64 JSON.
+
+Every Pub/Sub message (the jobs topic's, the tick's, a dead letter) reaches its function as such a push delivery:
+`pubsub_message_from_cloudevent` unwraps it into a `PubSubMessage`, which shared/domain/messages.py decodes.
 """
 
 from __future__ import annotations
@@ -52,15 +56,21 @@ def upload_from_cloudevent(event_type: str, data: Any) -> UploadEvent | None:
 
 def decode_message_data(message: Mapping[str, Any]) -> dict[str, Any]:
     """A Pub/Sub message's data as JSON (push deliveries carry it base64-encoded)."""
-    raw = message.get("data") or ""
     try:
-        decoded = base64.b64decode(raw, validate=True) if isinstance(raw, str) else bytes(raw)
-        value = json.loads(decoded or b"{}")
-    except (binascii.Error, ValueError) as exc:
+        value = json.loads(_message_bytes(message) or b"{}")
+    except ValueError as exc:
         raise EventShapeError(f"message data is not base64 JSON: {exc}") from exc
     if not isinstance(value, dict):
         raise EventShapeError("message data is not a JSON object")
     return value
+
+
+def _message_bytes(message: Mapping[str, Any]) -> bytes:
+    raw = message.get("data") or ""
+    try:
+        return base64.b64decode(raw, validate=True) if isinstance(raw, str) else bytes(raw)
+    except (binascii.Error, TypeError, ValueError) as exc:
+        raise EventShapeError(f"message data is not base64: {exc}") from exc
 
 
 def _from_object_resource(resource: Mapping[str, Any]) -> UploadEvent:
@@ -90,19 +100,57 @@ def _as_mapping(value: Any) -> Mapping[str, Any]:
     return value
 
 
+@dataclass(frozen=True)
+class PubSubMessage:
+    """One Pub/Sub message as it is published and as a push subscription delivers it."""
+
+    data: bytes
+    attributes: Mapping[str, str] = field(default_factory=dict)
+    message_id: str = ""  # Pub/Sub's id; empty until published
+
+
+def pubsub_message_from_cloudevent(event_type: str, data: Any) -> PubSubMessage:
+    """The message a Pub/Sub push delivery carries (its data no longer base64); EventShapeError for anything else."""
+    if event_type != PUBSUB_PUBLISHED:
+        raise EventShapeError(f"expected a Pub/Sub delivery ({PUBSUB_PUBLISHED}), got {event_type!r}")
+    message = _as_mapping(_as_mapping(data).get("message"))
+    attributes = _as_mapping(message.get("attributes") or {})
+    return PubSubMessage(
+        data=_message_bytes(message),
+        attributes={str(k): str(v) for k, v in attributes.items()},
+        message_id=message_id_of(data),
+    )
+
+
+def message_id_of(data: Any) -> str:
+    """The Pub/Sub message id of a push delivery, as far as it can be read (for logs about unusable ones)."""
+    message = data.get("message") if isinstance(data, Mapping) else None
+    if not isinstance(message, Mapping):
+        return ""
+    return str(message.get("messageId") or message.get("message_id") or "")
+
+
 DEAD_LETTER_SOURCE = "CloudPubSubDeadLetterSourceSubscription"
 DEAD_LETTER_COUNT = "CloudPubSubDeadLetterSourceDeliveryCount"
 
 
 @dataclass(frozen=True)
 class DeadLetter:
-    """A message Pub/Sub gave up delivering, as its dead-letter topic hands it on."""
+    """A message Pub/Sub gave up delivering, as its dead-letter topic hands it on: the original data, and the
+    original attributes plus Pub/Sub's CloudPubSubDeadLetter* ones (shared/domain/messages.py reads and writes it)."""
 
     message_id: str
-    source_subscription: str
-    delivery_attempts: int
     attributes: Mapping[str, str]
-    data: dict[str, Any]
+    data: dict[str, Any] | None  # the original message's data; None when it was not a JSON object
+
+    @property
+    def source_subscription(self) -> str:
+        return self.attributes.get(DEAD_LETTER_SOURCE, "")
+
+    @property
+    def delivery_attempts(self) -> int:
+        count = self.attributes.get(DEAD_LETTER_COUNT, "0")
+        return int(count) if count.isdigit() else 0
 
     @property
     def upload(self) -> SourceObject | None:
@@ -115,27 +163,3 @@ class DeadLetter:
             )
         except (KeyError, ValueError):
             return None
-
-
-def dead_letter_from_cloudevent(event_type: str, data: Any) -> DeadLetter | None:
-    """The dead letter this push delivery carries, or None for an ordinary message."""
-    if event_type != PUBSUB_PUBLISHED or not isinstance(data, Mapping):
-        return None
-    message = data.get("message")
-    if not isinstance(message, Mapping):
-        return None
-    attributes = {str(k): str(v) for k, v in (message.get("attributes") or {}).items()}
-    if DEAD_LETTER_SOURCE not in attributes:
-        return None
-    try:
-        body = decode_message_data(message)
-    except EventShapeError:
-        body = {}
-    count = attributes.get(DEAD_LETTER_COUNT, "0")
-    return DeadLetter(
-        message_id=str(message.get("messageId") or message.get("message_id") or ""),
-        source_subscription=attributes[DEAD_LETTER_SOURCE],
-        delivery_attempts=int(count) if count.isdigit() else 0,
-        attributes=attributes,
-        data=body,
-    )

@@ -9,7 +9,7 @@ from typing import Any
 from shared.domain.design import DesignSpec, Resources
 from shared.domain.job import Job, JobState, RunProgress, SourceObject, StageMark, StateChange
 from shared.domain.metrics import Metrics
-from shared.domain.sweep import SweepSpec
+from shared.domain.sweeps.spec import SweepSpec
 
 
 def job_to_dict(job: Job) -> dict[str, Any]:

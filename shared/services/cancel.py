@@ -12,8 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from shared.domain import sweep_runs
 from shared.domain.job import ACTIVE_STATES, JobState, advance
+from shared.domain.messages import Cancel
+from shared.domain.sweeps import runs as sweep_runs
 from shared.ports import Cluster, JobRepository, MessagePublisher, QuotaStore
 from shared.services.notify import Notifier
 from shared.services.queries import NotFound
@@ -53,7 +54,7 @@ def cancel_job(deps: CancelDeps, caller: str, job_id: str, now: Callable[[], dat
             return CancelResult(job.id, updated.state.value, "cancelled before it started")
         job = updated or job  # the dispatcher submitted it meanwhile: cancel it in Slurm below
     if job.state in ACTIVE_STATES:
-        deps.publisher.publish(deps.jobs_topic, {"kind": "cancel", "job_id": job_id}, kind="cancel")
+        deps.publisher.publish(deps.jobs_topic, Cancel(job_id))
         log.info("cancel requested", extra=fields(job_id=job_id, slurm_job_id=job.slurm_job_id, by=caller))
         return CancelResult(job.id, job.state.value, "stopping: the run is being cancelled in Slurm")
     return CancelResult(job.id, job.state.value, f"job is {job.state.value}; try again in a moment")

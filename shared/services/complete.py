@@ -1,9 +1,10 @@
 """Use case: the cluster reports on a run — a stage started or is still running with the tail of its log (from the
 job kit), or the job ended (from the epilog).
 
-The epilog cannot tell success, cancel and timeout apart, so the end is decided from Slurm's final state and the
-run's manifest together (shared/domain/outcome.py). Everything here is idempotent: a repeated or late call changes
-nothing once the job is final.
+This is the completion hook: it authenticates the report and hands it on. The epilog cannot tell success, cancel
+and timeout apart, so an end is decided from Slurm's final state and the run's manifest together, by the completion
+use cases in shared/services/completion/ (single.py for a job, sweep.py for a run of a sweep). Everything here is
+idempotent: a repeated or late call changes nothing once the job is final.
 """
 
 from __future__ import annotations
@@ -21,21 +22,11 @@ from shared.domain.callback_auth import (
     job_key,
     verify,
 )
-from shared.domain.flows.base import FlowPlan, FlowRunner
-from shared.domain.job import Job, JobState, StepReport, advance, record_stage
-from shared.domain.outcome import RunManifest, decide_outcome
-from shared.domain.slurm import SlurmJobStatus
+from shared.domain.job import StepReport, record_stage
 from shared.domain.upload import JOB_ID_PATTERN
-from shared.services.run_results import (
-    CompletionDeps,
-    Reply,
-    missing_metric_warnings,
-    quick_links,
-    read_manifest,
-    read_metrics,
-    wait_for_outcome,
-)
-from shared.services.sweep_completion import handle_run_report
+from shared.services.completion.run_end import CompletionDeps, Reply
+from shared.services.completion.single import finish_job
+from shared.services.completion.sweep import handle_run_report
 from shared.structured_log import fields, get, job_context
 
 log = get(__name__)
@@ -109,93 +100,6 @@ def _array_task_of(job_id: str, slurm_job_id: str, deps: CompletionDeps) -> int 
         return None
     status = deps.cluster.status([slurm_job_id]).get(slurm_job_id)
     return status.array_task_id if status else None
-
-
-def finish_job(
-    job_id: str,
-    slurm_job_id: str,
-    deps: CompletionDeps,
-    now: Callable[[], datetime],
-    cluster_ended_at: datetime | None = None,
-    known_status: SlurmJobStatus | None = None,
-) -> Reply:
-    """Decide and record how the run ended, e-mail the owner and free the slot. Also the reconciler's path."""
-    job = deps.jobs.get(job_id)
-    if job is None:
-        return Reply(404, "no such job")
-    if job.state.is_terminal:
-        deps.notifier.job_ended(job)  # a no-op unless an earlier call recorded the end but died before mailing
-        return Reply(200, f"already {job.state.value}")
-    manifest = read_manifest(job, deps)
-    status = known_status
-    outcome = decide_outcome(status.state, manifest, job.resources.time_limit_minutes) if status else None
-    if outcome is None:
-        outcome, status = wait_for_outcome(job, slurm_job_id, manifest, deps)
-    if outcome is None:
-        return Reply(503, "Slurm has not finished the job yet; retry")
-    if manifest is None:
-        manifest = read_manifest(job, deps)  # may have landed while Slurm was finishing
-    runner, plan = _runner_and_plan(job, deps)
-    metrics = read_metrics(job, manifest, runner, plan, deps)
-    artifacts = quick_links(job, manifest, plan, deps)
-    warnings = missing_metric_warnings(plan, metrics) if outcome.state is JobState.SUCCEEDED else ()
-    ended_at = now()
-    core_hours = _core_hours(job, status, manifest)
-    applied: list[Job] = []
-
-    def change(current: Job) -> Job | None:
-        moved = advance(
-            current,
-            outcome.state,
-            ended_at,
-            outcome.reason,
-            slurm_job_id=current.slurm_job_id or slurm_job_id,
-            metrics=metrics,
-            artifacts=artifacts,
-            error_excerpt=manifest.error_excerpt if manifest and outcome.state is not JobState.SUCCEEDED else None,
-            flow_runtime_s=manifest.runtime_s if manifest else None,
-            stage=(manifest.failed_stage or manifest.stage_reached) if manifest else current.stage,
-            cluster_ended_at=cluster_ended_at,
-            core_hours=core_hours,
-            warnings=warnings,
-        )
-        applied[:] = [moved] if moved else []
-        return moved
-
-    final = deps.jobs.mutate(job_id, change)
-    if final is None:
-        return Reply(404, "no such job")
-    if applied and core_hours:
-        # Only the call that recorded the end counts the usage, so a repeated call cannot count it twice.
-        deps.quotas.add_usage(final.owner, ended_at.strftime("%Y-%m"), core_hours)
-    # run_s feeds the log-based metric <prefix>/run_time (terraform/modules/monitoring): Slurm's elapsed time, else
-    # the flow's own runtime from the manifest.
-    run_s = status.elapsed_s if status and status.elapsed_s is not None else (manifest.runtime_s if manifest else None)
-    log.info(
-        "job ended",
-        extra=fields(state=final.state.value, reason=final.reason, slurm_job_id=slurm_job_id, run_s=run_s),
-    )
-    deps.notifier.job_ended(final)
-    if applied:
-        deps.publisher.publish(deps.jobs_topic, {"kind": "slot-freed", "job_id": job_id}, kind="slot-freed")
-    return Reply(200, final.state.value)
-
-
-def _core_hours(job: Job, status: SlurmJobStatus | None, manifest: RunManifest | None) -> float | None:
-    """Actual usage: Slurm's elapsed time x allocated CPUs; the manifest's runtime when Slurm forgot the job."""
-    if status and status.elapsed_s is not None:
-        return round(status.elapsed_s * (status.cpus or job.resources.cpus) / 3600, 6)
-    if manifest and manifest.runtime_s is not None:
-        return round(manifest.runtime_s * job.resources.cpus / 3600, 6)
-    return None
-
-
-def _runner_and_plan(job: Job, deps: CompletionDeps) -> tuple[FlowRunner | None, FlowPlan | None]:
-    """The plan the run was rendered from (plans are pure, so re-deriving it gives the same files)."""
-    runner = deps.runners.get(job.flow or "")
-    if runner is None or job.design is None:
-        return runner, None
-    return runner, runner.plan(job.design, job.resources)
 
 
 def _epoch(value: Any) -> datetime | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from shared.domain.events import DeadLetter
@@ -20,6 +20,13 @@ from shared.services.notify import Notifier
 from shared.structured_log import fields, get
 
 log = get(__name__)
+
+
+@dataclass(frozen=True)
+class DeadLetterDeps:
+    store: DeadLetterStore
+    jobs: JobRepository
+    notifier: Notifier
 
 
 def record_dead_letter(
@@ -36,12 +43,13 @@ def record_dead_letter(
             source_subscription=letter.source_subscription,
             delivery_attempts=letter.delivery_attempts,
             message_id=letter.message_id,
+            data_is_json=letter.data is not None,
         ),
     )
     if job_id is None:
         return None
     reason = (
-        f"a '{letter.data.get('kind') or letter.attributes.get('eventType') or 'message'}' message for this job could "
+        f"a '{_field(letter, 'kind') or letter.attributes.get('eventType') or 'message'}' message for this job could "
         f"not be processed after {letter.delivery_attempts} attempts; operators have been alerted"
     )
     if jobs.get(job_id) is None and letter.upload is not None:
@@ -54,8 +62,13 @@ def record_dead_letter(
 def _job_id(letter: DeadLetter) -> str | None:
     if letter.upload is not None:
         return job_id_for(letter.upload)
-    named = str(letter.data.get("job_id", ""))
+    named = _field(letter, "job_id")
     return named if JOB_ID_PATTERN.match(named) else None
+
+
+def _field(letter: DeadLetter, name: str) -> str:
+    """A field of the original message, or "" (also when its data was not JSON: the attributes still tell)."""
+    return str(letter.data.get(name) or "") if letter.data is not None else ""
 
 
 def _reject_unprocessed_upload(

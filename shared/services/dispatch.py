@@ -8,14 +8,16 @@ round, so a holder that stalled past its lease never submits on stale counts.
 
 from __future__ import annotations
 
+import os
+import socket
 import statistics
+import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from shared.domain import sweep_runs
 from shared.domain.callback_auth import job_key
 from shared.domain.flows.base import FlowRunner
 from shared.domain.job import (
@@ -30,7 +32,8 @@ from shared.domain.job import (
 from shared.domain.job_script import ClusterTarget, RenderError, kit_spec, render_job_script, sweep_spec
 from shared.domain.quota import Admission, QuotaLimits, UserState, WaitingJob, estimated_starts, plan_admission
 from shared.domain.slurm import SlurmSubmission
-from shared.domain.sweep import apply_run_settings
+from shared.domain.sweeps import runs as sweep_runs
+from shared.domain.sweeps.run_settings import apply_run_settings
 from shared.ports import Cluster, ClusterError, JobRepository, Lease, QuotaStore
 from shared.services.notify import Notifier
 from shared.structured_log import fields, get
@@ -99,6 +102,11 @@ class DispatchReport:
 
 def month_of(moment: datetime) -> str:
     return moment.strftime("%Y-%m")
+
+
+def lease_holder() -> str:
+    """A name for one invocation in the lease document: host, process and a random part."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 def dispatch(deps: DispatchDeps, holder: str, now: Callable[[], datetime]) -> DispatchReport:

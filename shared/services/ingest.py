@@ -14,6 +14,7 @@ from shared.domain.design import DesignSpec, Resources
 from shared.domain.design_config import DesignConfigError, parse_design_config
 from shared.domain.events import UploadEvent
 from shared.domain.job import Job, JobState, new_job
+from shared.domain.messages import Queued
 from shared.domain.quota import QuotaLimits, queued_limit_reason
 from shared.domain.upload import UploadNameError, is_archive_name, job_id_for, owner_of, results_prefix
 from shared.ports import JobRepository, MessagePublisher, ObjectGone, ObjectStore, QuotaStore
@@ -153,4 +154,4 @@ def _tell_owner(job: Job, deps: IngestDeps) -> None:
 def _announce(job: Job, deps: IngestDeps) -> None:
     """Tell the dispatcher a job waits. Repeated on redelivery so a crash after the write cannot strand it."""
     if job.state is JobState.QUEUED:
-        deps.publisher.publish(deps.policy.jobs_topic, {"kind": "queued", "job_id": job.id}, kind="queued")
+        deps.publisher.publish(deps.policy.jobs_topic, Queued(job.id))

@@ -14,12 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from shared.domain import sweep_runs
 from shared.domain.job import ACTIVE_STATES, Job
 from shared.domain.outcome import is_final_slurm_state
 from shared.domain.slurm import SlurmJobStatus
-from shared.services.complete import CompletionDeps, finish_job
-from shared.services.sweep_completion import finish_sweep, repair_run
+from shared.domain.sweeps import runs as sweep_runs
+from shared.services.completion.run_end import CompletionDeps
+from shared.services.completion.single import finish_job
+from shared.services.completion.sweep import finish_sweep, repair_run
 from shared.structured_log import fields, get
 
 log = get(__name__)

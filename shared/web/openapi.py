@@ -1,12 +1,14 @@
 """The OpenAPI 3.1 document, generated from the route table so it cannot drift from what is served.
 
-docs/openapi.json is this document, written by `python -m shared.web.openapi > docs/openapi.json`; a test keeps
-the two equal.
+`document(routes)` builds it from the table it is given; app.py, which owns the table, serves it at
+/v1/openapi.json. docs/openapi.json is this document, written by `python -m shared.web.openapi > docs/openapi.json`
+(the one use that starts from the table rather than from app.py); a test keeps the two equal.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from shared.web.routing import PARAMETER_PATTERNS, Route
@@ -23,11 +25,9 @@ _ERROR_TEXT = {
 _PARAMETER_TEXT = {"job_id": "A job id, e.g. j0123456789abcdef012.", "user": "A user's e-mail, or `_defaults`."}
 
 
-def document() -> dict[str, Any]:
-    from shared.web.app import ROUTES
-
+def document(routes: Iterable[Route]) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
-    for route in ROUTES:
+    for route in routes:
         if route.in_api_document:
             paths.setdefault(route.path, {})[route.method.lower()] = _operation(route)
     return {
@@ -108,4 +108,8 @@ def _error_response(status: int) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    print(json.dumps(document(), indent=2, sort_keys=True))
+    # Run as a program this module is __main__, not shared.web.openapi, so taking the table from app.py (which
+    # imports shared.web.openapi) is no import cycle.
+    from shared.web.app import ROUTES
+
+    print(json.dumps(document(ROUTES), indent=2, sort_keys=True))

@@ -1,4 +1,9 @@
-"""The status pages: small HTML shells (shared/web/pages/) that fetch their data from the API in the browser.
+"""The status pages: small HTML shells that fetch their data from the API in the browser.
+
+Each page is assembled from our own templates in shared/web/pages/ by plain string substitution: `_layout.html` (the
+head, the top bar and the footer, the same on every page) around the page's own content (`jobs.html`, `job.html`,
+`queue.html`: what goes inside <main>), with the page's script module from shared/web/assets/ (`jobs-page.js`, ...,
+which import the shared modules `app.js`, `api.js`, `dom.js` and `format.js`). No user data goes into a template.
 
 The shells hold no personal data, so they are public and cacheable; what a page shows comes from the signed-in
 user's API calls. Assets are read once per instance and served with a content hash in their ETag.
@@ -9,6 +14,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import html
+import re
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -20,18 +27,44 @@ from shared.web.routing import ApiError, Call
 PAGES = Path(__file__).parent / "pages"
 ASSETS = Path(__file__).parent / "assets"
 _TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
+# The only names /assets/ serves: the files shipped in assets/, nothing built from the request.
+ASSET_NAMES = frozenset(path.name for path in ASSETS.iterdir() if path.is_file() and path.suffix in _TYPES)
+_PLACEHOLDER = re.compile(r"\{\{([A-Z_]+)\}\}")
+
+
+@dataclass(frozen=True)
+class _Page:
+    title: str  # before " · OpenLane Cloud"; the job page's script replaces it with the job's name
+    live: str  # the footer's live line until the script says more
+
+
+# name -> the page: its content is pages/<name>.html, its script assets/<name>-page.js.
+_PAGES = {
+    "jobs": _Page("My jobs", "Updates live while jobs are active."),
+    "job": _Page("Job", ""),
+    "queue": _Page("Queue", "Updates every few seconds."),
+}
 
 
 @functools.cache
 def _page(name: str) -> str:
+    page = _PAGES[name]
     config = settings()
     client_id = config.id_token_audiences[0] if config.id_token_audiences else ""
-    return (
-        (PAGES / name)
-        .read_text()
-        .replace("{{SIGN_IN_CLIENT_ID}}", html.escape(client_id))
-        .replace("{{ENVIRONMENT}}", html.escape(config.environment))
-    )
+    current = ' aria-current="page"'
+    values = {
+        "TITLE": html.escape(page.title),
+        "PAGE": name,
+        "SCRIPT": f"{name}-page.js",
+        "NAV_JOBS": current if name == "jobs" else "",  # the top bar's link to the page it is on
+        "NAV_QUEUE": current if name == "queue" else "",
+        "LIVE_STATUS": html.escape(page.live),
+        "SIGN_IN_CLIENT_ID": html.escape(client_id),
+        "ENVIRONMENT": html.escape(config.environment),
+        "BODY": (PAGES / f"{name}.html").read_text(),
+    }
+    # One pass: the page's content is inserted as it is, never searched for placeholders itself.
+    return _PLACEHOLDER.sub(lambda match: values[match.group(1)], (PAGES / "_layout.html").read_text())
 
 
 @functools.cache
@@ -57,15 +90,15 @@ def _html(name: str) -> flask.Response:
 
 
 def my_jobs_page(_call: Call) -> flask.Response:
-    return _html("jobs.html")
+    return _html("jobs")
 
 
 def job_page(_call: Call) -> flask.Response:
-    return _html("job.html")
+    return _html("job")
 
 
 def queue_page(_call: Call) -> flask.Response:
-    return _html("queue.html")
+    return _html("queue")
 
 
 @functools.cache
@@ -76,10 +109,10 @@ def _asset(name: str) -> tuple[bytes, str]:
 
 def asset(call: Call) -> flask.Response:
     name = call.params["asset"]
-    if not (ASSETS / name).is_file():
+    if name not in ASSET_NAMES:
         raise ApiError(404, "no_asset", f"no asset {name}")
     data, digest = _asset(name)
-    response = flask.Response(data, mimetype=_TYPES[Path(name).suffix])
+    response = flask.Response(data, content_type=_TYPES[Path(name).suffix])
     response.set_etag(digest)
     response.headers["Cache-Control"] = "public, max-age=300"
     return response.make_conditional(flask.request)

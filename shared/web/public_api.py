@@ -1,4 +1,4 @@
-"""Handlers of the public routes: the queue overview (no personal data) and the API's own description."""
+"""Handler of the public queue overview (no personal data). The API's own description is served by app.py."""
 
 from __future__ import annotations
 
@@ -37,9 +37,3 @@ def queue(call: Call) -> flask.Response:
     response = flask.jsonify(overview_view(_overview.get(call.now)))
     response.headers["Cache-Control"] = f"public, max-age={int(OVERVIEW_MAX_AGE_S)}"
     return response
-
-
-def openapi_document(_call: Call) -> flask.Response:
-    from shared.web.openapi import document
-
-    return flask.jsonify(document())

@@ -25,6 +25,7 @@ from shared.domain.flows.registry import LIBRELANE_OSU035, ContainerImages, flow
 from shared.domain.job_script import _plan_spec
 from shared.domain.metrics import Metrics
 from tests.integration.stages import design_spec
+from tests.unit.render_script import RENDER_SCRIPT
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
@@ -42,7 +43,7 @@ def runner() -> LibreLaneRunner:
         librelane_runtime="native",
         librelane_python=str(librelane.python()),
     )
-    found = flow_runners(images)[LIBRELANE_OSU035]
+    found = flow_runners(images, render_script=RENDER_SCRIPT)[LIBRELANE_OSU035]
     assert isinstance(found, LibreLaneRunner)
     return found
 

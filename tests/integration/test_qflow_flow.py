@@ -13,6 +13,7 @@ from shared.domain.flows.base import DESIGN_DIR, FlowPlan
 from shared.domain.flows.qflow import QflowOsu035Runner
 from shared.domain.metrics import Metrics
 from tests.integration.stages import StageResult, design_spec, read_png, run_stages
+from tests.unit.render_script import RENDER_SCRIPT
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -29,7 +30,7 @@ def _qflow_installed() -> None:
 def run_example(name: str, work: Path) -> tuple[FlowPlan, list[StageResult], Metrics]:
     folder = EXAMPLES / name
     shutil.copytree(folder, work / DESIGN_DIR)
-    runner = QflowOsu035Runner()
+    runner = QflowOsu035Runner(render_script=RENDER_SCRIPT)
     plan = runner.plan(design_spec(folder, "qflow-osu035"), Resources())
     results = run_stages(plan, work)
     files = {p: (work / p).read_text(errors="replace") for p in plan.metrics_files if (work / p).is_file()}
@@ -84,7 +85,9 @@ def test_render_without_a_layout_says_why_and_does_not_fail(tmp_path: Path) -> N
     """The stage as the plan has it, with real KLayout, when the GDS is not there: no picture, exit 0."""
     (render_stage,) = [
         s
-        for s in QflowOsu035Runner().plan(design_spec(EXAMPLES / "spm", "qflow-osu035"), Resources()).stages
+        for s in QflowOsu035Runner(render_script=RENDER_SCRIPT)
+        .plan(design_spec(EXAMPLES / "spm", "qflow-osu035"), Resources())
+        .stages
         if s.name == "render"
     ]
     plan = FlowPlan(runner="render-only", stages=(render_stage,), artifacts=(), metrics_files=())

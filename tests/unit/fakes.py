@@ -7,6 +7,7 @@ a service under test sees exactly what a round trip through the database would g
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -15,8 +16,10 @@ from typing import IO, Any
 from shared.domain.job import Job, JobState
 from shared.domain.job_codec import job_from_dict, job_to_dict
 from shared.domain.mail import OutgoingMail
+from shared.domain.messages import Published, encode
 from shared.domain.quota import QuotaLimits, UserQuota
 from shared.domain.slurm import SlurmJobStatus, SlurmSubmission, SubmitResult
+from shared.domain.sweeps.judging import ParetoChart
 from shared.ports import ObjectGone
 
 
@@ -241,8 +244,10 @@ class FakeQuotas:
 class FakePublisher:
     messages: list[tuple[str, dict[str, object], dict[str, str]]] = field(default_factory=list)
 
-    def publish(self, topic: str, message: dict[str, object], **attributes: str) -> None:
-        self.messages.append((topic, message, attributes))
+    def publish(self, topic: str, message: Published) -> None:
+        """Keeps what Pub/Sub would carry: the data as JSON and the attributes."""
+        wire = encode(message)
+        self.messages.append((topic, json.loads(wire.data), dict(wire.attributes)))
 
     def kinds(self) -> list[str]:
         return [str(message["kind"]) for _, message, _ in self.messages]
@@ -254,3 +259,14 @@ class FakeMailer:
 
     def send(self, mail: OutgoingMail) -> None:
         self.sent.append(mail)
+
+
+@dataclass
+class FakeParetoPlotter:
+    """ParetoPlotter: keeps every chart it was asked to draw and answers with a stand-in PNG."""
+
+    charts: list[ParetoChart] = field(default_factory=list)
+
+    def draw_png(self, chart: ParetoChart) -> bytes:
+        self.charts.append(chart)
+        return b"\x89PNG\r\n\x1a\n" + f"chart of {len(chart.points)} runs".encode()

@@ -14,7 +14,16 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from fakes import FakeCluster, FakeJobs, FakeMailer, FakePublisher, FakeQuotas, FakeReplayGuard, FakeStore
+from fakes import (
+    FakeCluster,
+    FakeJobs,
+    FakeMailer,
+    FakeParetoPlotter,
+    FakePublisher,
+    FakeQuotas,
+    FakeReplayGuard,
+    FakeStore,
+)
 
 from shared.domain.callback_auth import (
     MAX_SKEW_S,
@@ -26,7 +35,8 @@ from shared.domain.callback_auth import (
     verify,
 )
 from shared.domain.job import JobState, SourceObject, new_job
-from shared.services.complete import CompletionDeps, handle_callback
+from shared.services.complete import handle_callback
+from shared.services.completion.run_end import CompletionDeps
 from shared.services.notify import Notifier
 
 SLURM_DIR = Path(__file__).resolve().parents[2] / "infra" / "slurm"
@@ -146,6 +156,7 @@ def completion_deps(jobs: FakeJobs) -> CompletionDeps:
         hook_master_key=lambda: MASTER,
         quotas=FakeQuotas(),
         replays=FakeReplayGuard(),
+        plotter=FakeParetoPlotter(),
         results_bucket="results",
         jobs_topic="olc-jobs",
     )

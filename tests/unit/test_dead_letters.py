@@ -6,8 +6,9 @@ import base64
 import json
 from datetime import UTC, datetime
 
-from shared.domain.events import dead_letter_from_cloudevent
+from shared.domain.events import DeadLetter, EventShapeError, pubsub_message_from_cloudevent
 from shared.domain.job import JobState, SourceObject
+from shared.domain.messages import decode
 from shared.domain.upload import job_id_for
 from shared.services.dead_letters import record_dead_letter
 from shared.services.notify import Notifier
@@ -24,6 +25,15 @@ class Letters:
 
     def record(self, key, letter, job_id, at) -> None:
         self.kept[key] = (letter, job_id, at)
+
+
+def dead_letter_from_cloudevent(event_type: str, data: dict) -> DeadLetter | None:
+    """The dead letter a delivery carries, read the one way every message is (None: anything else)."""
+    try:
+        message = decode(pubsub_message_from_cloudevent(event_type, data))
+    except EventShapeError:
+        return None
+    return message if isinstance(message, DeadLetter) else None
 
 
 def push(data: dict, attributes: dict, message_id: str = "m1") -> dict:

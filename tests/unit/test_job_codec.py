@@ -10,7 +10,7 @@ from shared.domain.design import DesignSpec, Resources
 from shared.domain.job import Job, JobState, RunProgress, SourceObject, StageMark, StateChange, new_job
 from shared.domain.job_codec import job_from_dict, job_to_dict, job_to_json
 from shared.domain.metrics import Metrics
-from shared.domain.sweep import parse_sweep, schema_check, sweepable_parameters
+from shared.domain.sweeps.spec import parse_sweep, schema_check, sweepable_parameters
 
 T0 = datetime(2025, 3, 4, 5, 6, 7, 890000, tzinfo=UTC)
 

@@ -42,6 +42,7 @@ from shared.domain.slurm_commands import (
     submit_script,
 )
 from shared.domain.upload import job_id_for, results_prefix
+from tests.unit.render_script import RENDER_SCRIPT
 
 SLURM_DIR = Path(__file__).resolve().parents[2] / "infra" / "slurm"
 TEMPLATE = (SLURM_DIR / "job.sh.tmpl").read_text()
@@ -96,7 +97,7 @@ def nasty_plan() -> FlowPlan:
 
 
 def render(job: Job, plan: FlowPlan | None = None, resources: Resources | None = None, target: ClusterTarget = TARGET):
-    plan = plan or QflowOsu035Runner().plan(job.design, job.resources)  # type: ignore[arg-type]
+    plan = plan or QflowOsu035Runner(render_script=RENDER_SCRIPT).plan(job.design, job.resources)  # type: ignore[arg-type]
     spec = kit_spec(job, plan, target, "k" * 64)
     return render_job_script(TEMPLATE, KIT_SOURCE, job, resources or job.resources, spec, target), spec
 

@@ -23,7 +23,8 @@ from shared.domain.flows.openlane import (
     parse_openlane1_metrics,
 )
 from shared.domain.metrics import Metrics
-from shared.domain.sweep import apply_run_settings
+from shared.domain.sweeps.run_settings import apply_run_settings
+from tests.unit.render_script import RENDER_SCRIPT
 
 FIXTURES = Path(__file__).parent / "fixtures" / "openlane"
 IMAGE = "/apps/openlane/openlane.sif"
@@ -65,7 +66,7 @@ def container_part(argv: tuple[str, ...]) -> tuple[str, ...]:
 
 # ------------------------------------------------------------------------------------------ OpenLane 1
 def test_openlane1_renders_spm_exactly() -> None:
-    runner = OpenLane1Runner(IMAGE, PDK_ROOT)
+    runner = OpenLane1Runner(IMAGE, PDK_ROOT, render_script=RENDER_SCRIPT)
     plan = runner.plan(SPM, Resources(cpus=4))
 
     assert plan.runner == "openlane1"
@@ -89,7 +90,7 @@ def test_openlane1_renders_spm_exactly() -> None:
 
 
 def test_openlane1_uses_apptainer_std_cell_library_and_custom_tag() -> None:
-    runner = OpenLane1Runner(IMAGE, PDK_ROOT + "/", "apptainer", run_tag="run 1")
+    runner = OpenLane1Runner(IMAGE, PDK_ROOT + "/", "apptainer", run_tag="run 1", render_script=RENDER_SCRIPT)
     design = spm(flow_variables={**SPM.flow_variables, "STD_CELL_LIBRARY": "sky130_fd_sc_hs"})
     argv = container_part(runner.plan(design, Resources(cpus=2)).stages[0].argv)
 
@@ -101,12 +102,14 @@ def test_openlane1_uses_apptainer_std_cell_library_and_custom_tag() -> None:
 
 
 def test_openlane1_defaults_to_sky130a_when_config_names_no_pdk() -> None:
-    argv = OpenLane1Runner(IMAGE, PDK_ROOT).plan(spm(pdk=""), Resources()).stages[0].argv
+    argv = OpenLane1Runner(IMAGE, PDK_ROOT, render_script=RENDER_SCRIPT).plan(spm(pdk=""), Resources()).stages[0].argv
     assert "PDK=sky130A" in argv
 
 
 def test_hostile_config_name_and_tag_stay_single_argv_elements() -> None:
-    runner = OpenLane1Runner(IMAGE, PDK_ROOT, run_tag=HOSTILE.replace("/", "_").replace("~", "home"))
+    runner = OpenLane1Runner(
+        IMAGE, PDK_ROOT, run_tag=HOSTILE.replace("/", "_").replace("~", "home"), render_script=RENDER_SCRIPT
+    )
     tag = runner.run_tag
     argv = runner.plan(spm(config_file=f"{HOSTILE}.json".replace("/", "_")), Resources()).stages[0].argv
 
@@ -122,7 +125,9 @@ def test_wrapper_script_passes_arguments_through_untouched(tmp_path: Path) -> No
     fake = tmp_path / "singularity"
     fake.write_text('#!/bin/sh\nfor a in "$@"; do printf "<%s>\\n" "$a"; done\n')
     fake.chmod(0o755)
-    runner = LibreLaneRunner(ContainerCommand(LL_IMAGE, PDK_ROOT, str(fake)), run_tag="t $(id)")
+    runner = LibreLaneRunner(
+        ContainerCommand(LL_IMAGE, PDK_ROOT, str(fake)), run_tag="t $(id)", render_script=RENDER_SCRIPT
+    )
     argv = flow_stage(runner.plan(spm(config_file="sub dir/a b;$(id).json"), Resources())).argv
 
     out = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, check=True).stdout
@@ -137,7 +142,12 @@ def test_wrapper_script_passes_arguments_through_untouched(tmp_path: Path) -> No
 def test_wrapper_script_refuses_a_work_dir_it_cannot_bind(tmp_path: Path) -> None:
     work = tmp_path / "a:b"
     work.mkdir()
-    argv = OpenLane1Runner(IMAGE, PDK_ROOT, "/nonexistent/singularity").plan(SPM, Resources()).stages[0].argv
+    argv = (
+        OpenLane1Runner(IMAGE, PDK_ROOT, "/nonexistent/singularity", render_script=RENDER_SCRIPT)
+        .plan(SPM, Resources())
+        .stages[0]
+        .argv
+    )
     result = subprocess.run(argv, cwd=work, capture_output=True, text=True, check=False)
     assert result.returncode == 125
     assert "cannot bind work dir" in result.stderr
@@ -145,7 +155,7 @@ def test_wrapper_script_refuses_a_work_dir_it_cannot_bind(tmp_path: Path) -> Non
 
 def test_unsupported_pdk_is_refused_with_the_choices() -> None:
     with pytest.raises(FlowConfigurationError, match=r"osu035.*sky130A"):
-        OpenLane1Runner(IMAGE, PDK_ROOT).plan(spm(pdk="osu035"), Resources())
+        OpenLane1Runner(IMAGE, PDK_ROOT, render_script=RENDER_SCRIPT).plan(spm(pdk="osu035"), Resources())
 
 
 @pytest.mark.parametrize(
@@ -162,18 +172,18 @@ def test_unsupported_pdk_is_refused_with_the_choices() -> None:
 )
 def test_bad_configuration_is_refused(kwargs: dict[str, str], message: str) -> None:
     with pytest.raises(FlowConfigurationError, match=message):
-        OpenLane1Runner(**kwargs)
+        OpenLane1Runner(**kwargs, render_script=RENDER_SCRIPT)
 
 
 def test_bad_std_cell_library_is_refused() -> None:
     design = spm(flow_variables={"STD_CELL_LIBRARY": "x --pdk-root /"})
     with pytest.raises(FlowConfigurationError, match="STD_CELL_LIBRARY"):
-        LibreLaneRunner(ContainerCommand(LL_IMAGE, PDK_ROOT)).plan(design, Resources())
+        LibreLaneRunner(ContainerCommand(LL_IMAGE, PDK_ROOT), render_script=RENDER_SCRIPT).plan(design, Resources())
 
 
 # ------------------------------------------------------------------------------------------ LibreLane
 def test_librelane_renders_spm_exactly() -> None:
-    runner = LibreLaneRunner(ContainerCommand(LL_IMAGE, PDK_ROOT))
+    runner = LibreLaneRunner(ContainerCommand(LL_IMAGE, PDK_ROOT), render_script=RENDER_SCRIPT)
     plan = runner.plan(SPM, Resources(cpus=8))
 
     assert plan.runner == "librelane"
@@ -198,8 +208,11 @@ def test_librelane_renders_spm_exactly() -> None:
 @pytest.mark.parametrize(
     ("runner", "final"),
     [
-        (OpenLane1Runner(IMAGE, PDK_ROOT, "apptainer"), "design/runs/olc/results/final"),
-        (LibreLaneRunner(ContainerCommand(LL_IMAGE, PDK_ROOT, "apptainer")), "design/runs/olc/final"),
+        (OpenLane1Runner(IMAGE, PDK_ROOT, "apptainer", render_script=RENDER_SCRIPT), "design/runs/olc/results/final"),
+        (
+            LibreLaneRunner(ContainerCommand(LL_IMAGE, PDK_ROOT, "apptainer"), render_script=RENDER_SCRIPT),
+            "design/runs/olc/final",
+        ),
     ],
     ids=["openlane1", "librelane"],
 )
@@ -208,7 +221,7 @@ def test_the_render_stage_draws_the_final_gds_with_the_images_klayout(runner: Fl
     stage = plan.stages[-1]
     image = IMAGE if isinstance(runner, OpenLane1Runner) else LL_IMAGE
     # The never-failing wrapper on the host, around the same container entry as the flow (no PDK options needed).
-    assert stage.argv[:5] == ("sh", "-c", render._WRAPPER, render.WRAPPER_NAME, render.render_script())
+    assert stage.argv[:5] == ("sh", "-c", render._WRAPPER, render.WRAPPER_NAME, RENDER_SCRIPT)
     assert container_part(stage.argv[5:]) == (
         "apptainer",
         "--cleanenv",
@@ -233,16 +246,22 @@ def test_a_failing_render_in_the_container_does_not_fail_the_run(tmp_path: Path)
     fake = tmp_path / "singularity"
     fake.write_text('#!/bin/sh\necho "FATAL: klayout: executable file not found in $PATH" >&2\nexit 255\n')
     fake.chmod(0o755)
-    stage = LibreLaneRunner(ContainerCommand(LL_IMAGE, PDK_ROOT, str(fake))).plan(SPM, Resources()).stages[-1]
+    stage = (
+        LibreLaneRunner(ContainerCommand(LL_IMAGE, PDK_ROOT, str(fake)), render_script=RENDER_SCRIPT)
+        .plan(SPM, Resources())
+        .stages[-1]
+    )
     done = subprocess.run(stage.argv, cwd=tmp_path, capture_output=True, text=True, check=False)
     assert done.returncode == 0
     assert "klayout: executable file not found" in done.stderr
     assert "no layout picture: the renderer exited with status 255" in done.stderr
-    assert (tmp_path / "render" / "render_layout.py").read_text() == render.render_script()
+    assert (tmp_path / "render" / "render_layout.py").read_text() == RENDER_SCRIPT
 
 
 def test_openlane2_module_and_scl() -> None:
-    runner = LibreLaneRunner(ContainerCommand(LL_IMAGE, PDK_ROOT, "apptainer"), module="openlane")
+    runner = LibreLaneRunner(
+        ContainerCommand(LL_IMAGE, PDK_ROOT, "apptainer"), module="openlane", render_script=RENDER_SCRIPT
+    )
     design = spm(pdk="gf180mcuD", flow_variables={"STD_CELL_LIBRARY": "gf180mcu_fd_sc_mcu7t5v0"})
     argv = container_part(flow_stage(runner.plan(design, Resources(cpus=0))).argv)
 
@@ -257,13 +276,13 @@ def test_openlane2_module_and_scl() -> None:
 
 def test_unknown_module_is_refused() -> None:
     with pytest.raises(FlowConfigurationError, match="module"):
-        LibreLaneRunner(ContainerCommand(LL_IMAGE, PDK_ROOT), module="siliconcompiler")
+        LibreLaneRunner(ContainerCommand(LL_IMAGE, PDK_ROOT), module="siliconcompiler", render_script=RENDER_SCRIPT)
 
 
 def test_runners_satisfy_the_protocol() -> None:
     runners: list[FlowRunner] = [
-        OpenLane1Runner(IMAGE, PDK_ROOT),
-        LibreLaneRunner(ContainerCommand(LL_IMAGE, PDK_ROOT)),
+        OpenLane1Runner(IMAGE, PDK_ROOT, render_script=RENDER_SCRIPT),
+        LibreLaneRunner(ContainerCommand(LL_IMAGE, PDK_ROOT), render_script=RENDER_SCRIPT),
     ]
     assert [r.name for r in runners] == ["openlane1", "librelane"]
 
@@ -281,7 +300,7 @@ def ol1_csv(renamed: dict[str, str] | None = None, **changes: str) -> str:
 
 
 def test_openlane1_metrics_from_the_fixture() -> None:
-    runner = OpenLane1Runner(IMAGE, PDK_ROOT)
+    runner = OpenLane1Runner(IMAGE, PDK_ROOT, render_script=RENDER_SCRIPT)
     text = (FIXTURES / "ol1_spm_metrics.csv").read_text()
     metrics = runner.parse_metrics({"design/runs/olc/reports/metrics.csv": text})
 
@@ -339,7 +358,7 @@ def test_openlane1_empty_or_broken_csv(text: str) -> None:
 
 
 def test_librelane_metrics_from_the_fixtures() -> None:
-    runner = LibreLaneRunner(ContainerCommand(LL_IMAGE, PDK_ROOT))
+    runner = LibreLaneRunner(ContainerCommand(LL_IMAGE, PDK_ROOT), render_script=RENDER_SCRIPT)
     metrics = runner.parse_metrics(
         {
             "design/runs/olc/final/metrics.json": (FIXTURES / "librelane_spm_metrics.json").read_text(),
@@ -381,7 +400,7 @@ def test_librelane_failing_run_and_older_names() -> None:
 
 
 def test_librelane_missing_files_give_none_fields() -> None:
-    runner = LibreLaneRunner(ContainerCommand(LL_IMAGE, PDK_ROOT))
+    runner = LibreLaneRunner(ContainerCommand(LL_IMAGE, PDK_ROOT), render_script=RENDER_SCRIPT)
     assert runner.parse_metrics({}) == Metrics()
     only_metrics = runner.parse_metrics(
         {"design/runs/olc/final/metrics.json": (FIXTURES / "librelane_spm_metrics.json").read_text()}
@@ -391,7 +410,7 @@ def test_librelane_missing_files_give_none_fields() -> None:
 
 
 def test_openlane1_missing_file_gives_empty_metrics() -> None:
-    assert OpenLane1Runner(IMAGE, PDK_ROOT).parse_metrics({}) == Metrics()
+    assert OpenLane1Runner(IMAGE, PDK_ROOT, render_script=RENDER_SCRIPT).parse_metrics({}) == Metrics()
 
 
 @pytest.mark.parametrize(
@@ -411,7 +430,11 @@ def test_librelane_odd_json_is_ignored_not_fatal(text: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "runner", [OpenLane1Runner(IMAGE, PDK_ROOT), LibreLaneRunner(ContainerCommand(LL_IMAGE, PDK_ROOT))]
+    "runner",
+    [
+        OpenLane1Runner(IMAGE, PDK_ROOT, render_script=RENDER_SCRIPT),
+        LibreLaneRunner(ContainerCommand(LL_IMAGE, PDK_ROOT), render_script=RENDER_SCRIPT),
+    ],
 )
 def test_a_sweep_run_gets_a_config_of_its_own_settings(runner: FlowRunner, tmp_path: Path) -> None:
     design = apply_run_settings(spm(), {"FP_CORE_UTIL": 35, "CLOCK_PERIOD": 12.5})

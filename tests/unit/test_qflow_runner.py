@@ -14,6 +14,7 @@ from shared.domain.flows import render
 from shared.domain.flows.base import FlowPlan, FlowRunner, FlowStage
 from shared.domain.flows.qflow import QflowOsu035Runner
 from shared.domain.metrics import Metrics
+from tests.unit.render_script import RENDER_SCRIPT
 
 FIXTURES = Path(__file__).parent / "fixtures" / "qflow"
 NASTY = "src/a b;$(touch x).v"
@@ -45,7 +46,7 @@ def spec(**overrides: object) -> DesignSpec:
 
 
 def plan_for(design: DesignSpec) -> FlowPlan:
-    return QflowOsu035Runner().plan(design, Resources())
+    return QflowOsu035Runner(render_script=RENDER_SCRIPT).plan(design, Resources())
 
 
 def stage(plan: FlowPlan, name: str) -> FlowStage:
@@ -60,7 +61,7 @@ def load(folder: str) -> dict[str, str]:
 
 # -------------------------------------------------------------------------------------------------- plan
 def test_is_a_flow_runner_named_after_the_flow() -> None:
-    runner: FlowRunner = QflowOsu035Runner()
+    runner: FlowRunner = QflowOsu035Runner(render_script=RENDER_SCRIPT)
     assert runner.name == "qflow-osu035"
     assert plan_for(spec()).runner == "qflow-osu035"
 
@@ -275,7 +276,7 @@ def test_gdsii_fails_without_a_gds(project: Path) -> None:
 def test_render_stage_draws_the_gds_with_the_cells_filled_from_their_lef() -> None:
     plan = plan_for(spec(top_module="multiplier"))
     render_stage = stage(plan, "render")
-    assert render_stage.argv[:5] == ("sh", "-c", render._WRAPPER, render.WRAPPER_NAME, render.render_script())
+    assert render_stage.argv[:5] == ("sh", "-c", render._WRAPPER, render.WRAPPER_NAME, RENDER_SCRIPT)
     assert render_stage.argv[5:] == (
         "klayout", "-b", "-r", "render/render_layout.py",
         "-rd", "layout=qflow/layout/multiplier.gds",
@@ -312,7 +313,7 @@ def test_a_failing_render_does_not_fail_the_run(tmp_path: Path, klayout: str | N
     done = subprocess.run(argv, cwd=tmp_path, env={"PATH": str(bin_dir)}, capture_output=True, text=True, check=False)
     assert done.returncode == 0
     assert f"warning: no layout picture: the renderer {words}" in done.stderr
-    assert (tmp_path / "render" / "render_layout.py").read_text() == render.render_script()
+    assert (tmp_path / "render" / "render_layout.py").read_text() == RENDER_SCRIPT
 
 
 def test_the_render_stage_hands_klayout_its_arguments_untouched(tmp_path: Path) -> None:
@@ -329,7 +330,7 @@ def test_the_render_stage_hands_klayout_its_arguments_untouched(tmp_path: Path) 
 
 # ------------------------------------------------------------------------------------------------- metrics
 def parse(files: dict[str, str]) -> Metrics:
-    return QflowOsu035Runner().parse_metrics(files)
+    return QflowOsu035Runner(render_script=RENDER_SCRIPT).parse_metrics(files)
 
 
 def test_metrics_of_a_clean_spm_run() -> None:

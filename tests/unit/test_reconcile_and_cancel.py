@@ -8,10 +8,10 @@ from datetime import timedelta
 
 import pytest
 
-from shared.domain import sweep_runs
 from shared.domain.job import JobState, StateChange
 from shared.domain.slurm import SlurmJobStatus
-from shared.domain.sweep import parse_sweep, schema_check, sweepable_parameters
+from shared.domain.sweeps import runs as sweep_runs
+from shared.domain.sweeps.spec import parse_sweep, schema_check, sweepable_parameters
 from shared.services.cancel import CancelDeps, cancel_job, stop_in_slurm
 from shared.services.notify import Notifier
 from shared.services.queries import NotFound

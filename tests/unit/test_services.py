@@ -18,6 +18,7 @@ from fakes import (
     FakeJobs,
     FakeLease,
     FakeMailer,
+    FakeParetoPlotter,
     FakePublisher,
     FakeQuotas,
     FakeReplayGuard,
@@ -32,10 +33,13 @@ from shared.domain.job import Job, JobState, SourceObject, advance, new_job
 from shared.domain.job_script import ClusterTarget
 from shared.domain.quota import QuotaLimits
 from shared.domain.upload import job_id_for, results_prefix
-from shared.services.complete import CompletionDeps, Reply, finish_job, handle_callback
+from shared.services.complete import handle_callback
+from shared.services.completion.run_end import CompletionDeps, Reply
+from shared.services.completion.single import finish_job
 from shared.services.dispatch import DispatchDeps, ScriptFactory, dispatch
 from shared.services.ingest import IngestDeps, IngestPolicy, ingest_upload
 from shared.services.notify import Notifier
+from tests.unit.render_script import RENDER_SCRIPT
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).parent / "fixtures" / "qflow" / "spm"
@@ -43,7 +47,7 @@ T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 OWNER = "ada@example.com"
 MASTER = "hook-master-key"
 FLOW = "qflow-osu035"
-RUNNERS = {FLOW: QflowOsu035Runner()}
+RUNNERS = {FLOW: QflowOsu035Runner(render_script=RENDER_SCRIPT)}
 SPM_CONFIG = {"DESIGN_NAME": "spm", "VERILOG_FILES": "dir::src/*.v", "CLOCK_PORT": "clk"}
 SPM_VERILOG = b"module spm(input clk, output y); assign y = clk; endmodule\n"
 
@@ -430,6 +434,7 @@ class Completion:
         self.publisher = FakePublisher()
         self.mailer = FakeMailer()
         self.quotas = FakeQuotas()
+        self.plotter = FakeParetoPlotter()
         self.clock = Clock(T0 + timedelta(hours=2))
         self.deps = CompletionDeps(
             jobs=self.jobs,
@@ -441,6 +446,7 @@ class Completion:
             hook_master_key=lambda: MASTER,
             quotas=self.quotas,
             replays=FakeReplayGuard(),
+            plotter=self.plotter,
             results_bucket="results",
             jobs_topic="olc-jobs",
             wait_for_slurm_s=wait_s,
@@ -564,7 +570,9 @@ def test_ended_with_a_successful_manifest() -> None:
 
     job = run.stored()
     assert job.state is JobState.SUCCEEDED and job.reason is None
-    expected = QflowOsu035Runner().parse_metrics({k: v for k, v in spm_outputs().items() if not k.endswith(".gds")})
+    expected = QflowOsu035Runner(render_script=RENDER_SCRIPT).parse_metrics(
+        {k: v for k, v in spm_outputs().items() if not k.endswith(".gds")}
+    )
     assert expected.cell_count is not None and expected.area_um2 is not None
     assert job.metrics is not None
     assert (job.metrics.cell_count, job.metrics.area_um2) == (expected.cell_count, expected.area_um2)

@@ -29,8 +29,9 @@ from shared.domain.flows.openlane import (
 from shared.domain.job import Job, JobState, SourceObject, StageMark, StateChange, StepReport, record_stage
 from shared.domain.metrics import Metrics
 from shared.services.complete import step_report
-from shared.services.run_results import missing_metric_warnings
+from shared.services.completion.run_end import missing_metric_warnings
 from shared.web.views import progress, timeline
+from tests.unit.render_script import RENDER_SCRIPT
 
 SLURM_DIR = Path(__file__).resolve().parents[2] / "infra" / "slurm"
 T0 = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
@@ -127,12 +128,18 @@ def test_a_failed_steps_excerpt_is_its_own_log_not_the_flows_tail(kit: ModuleTyp
 
 # ------------------------------------------------------------------------------------------ the plans
 def test_every_openlane_plan_says_where_its_steps_appear() -> None:
-    classic = LibreLaneRunner(ContainerCommand("/apps/ll.sif", "/apps/pdks")).plan(spm(), Resources())
+    classic = LibreLaneRunner(ContainerCommand("/apps/ll.sif", "/apps/pdks"), render_script=RENDER_SCRIPT).plan(
+        spm(), Resources()
+    )
     assert classic.progress == StepProgress("flow", "librelane", "design/runs/olc", (), CLASSIC_STEP_COUNT)
     own_steps = spm(flow_variables={"meta": {"version": 2, "flow": ["Yosys.Synthesis", "OpenROAD.Floorplan"]}})
-    listed = LibreLaneRunner(ContainerCommand("/apps/ll.sif", "/apps/pdks")).plan(own_steps, Resources())
+    listed = LibreLaneRunner(ContainerCommand("/apps/ll.sif", "/apps/pdks"), render_script=RENDER_SCRIPT).plan(
+        own_steps, Resources()
+    )
     assert listed.progress is not None and listed.progress.total == 2
-    ol1 = OpenLane1Runner("/apps/ol.sif", "/apps/pdks").plan(spm(flow="openlane1"), Resources())
+    ol1 = OpenLane1Runner("/apps/ol.sif", "/apps/pdks", render_script=RENDER_SCRIPT).plan(
+        spm(flow="openlane1"), Resources()
+    )
     assert ol1.progress is not None and ol1.progress.layout == "openlane1" and ol1.progress.total == 6
 
 
@@ -142,8 +149,10 @@ def test_native_mode_runs_the_same_command_with_the_nodes_librelane(tmp_path: Pa
     python.parent.mkdir(parents=True)
     python.write_text('#!/bin/sh\necho "PATH=$PATH"; echo "PDK_ROOT=$PDK_ROOT"; for a in "$@"; do echo "<$a>"; done\n')
     python.chmod(0o755)
-    native = LibreLaneRunner(NativeCommand(str(python), "/opt/pdks"), run_tag="t $(id)")
-    contained = LibreLaneRunner(ContainerCommand("/apps/ll.sif", "/opt/pdks"), run_tag="t $(id)")
+    native = LibreLaneRunner(NativeCommand(str(python), "/opt/pdks"), run_tag="t $(id)", render_script=RENDER_SCRIPT)
+    contained = LibreLaneRunner(
+        ContainerCommand("/apps/ll.sif", "/opt/pdks"), run_tag="t $(id)", render_script=RENDER_SCRIPT
+    )
     stage = next(s for s in native.plan(spm(), Resources()).stages if s.name == "flow")
     assert stage.argv[:4] == ("sh", "-c", NATIVE_SCRIPT, "olc-native")
     container_argv = next(s for s in contained.plan(spm(), Resources()).stages if s.name == "flow").argv
@@ -163,7 +172,11 @@ def test_native_mode_refuses_a_relative_interpreter() -> None:
 
 def test_librelane_osu035_refuses_another_pdk() -> None:
     runner = LibreLaneRunner(
-        NativeCommand("/opt/ll/bin/python", "/opt/pdks"), pdks=("osu035",), default_pdk="osu035", steps=FRONT_END_STEPS
+        NativeCommand("/opt/ll/bin/python", "/opt/pdks"),
+        pdks=("osu035",),
+        default_pdk="osu035",
+        steps=FRONT_END_STEPS,
+        render_script=RENDER_SCRIPT,
     )
     with pytest.raises(ValueError, match="sky130A"):
         runner.plan(spm(pdk="sky130A"), Resources())
@@ -176,6 +189,7 @@ def test_run_config_drops_keys_librelane_would_refuse_and_keeps_the_designs() ->
         default_pdk="osu035",
         steps=FRONT_END_STEPS,
         timing_liberty="/usr/share/lib.lib",
+        render_script=RENDER_SCRIPT,
     )
     variables = {
         "DESIGN_NAME": "spm",

@@ -1,4 +1,7 @@
-"""Design-space sweeps (shared/domain/sweep.py): parsing OLC_SWEEP, the runs it makes, and judging the results."""
+"""Design-space sweeps (shared/domain/sweeps/): parsing OLC_SWEEP, the runs it makes, and judging the results.
+
+The drawing of the Pareto chart is tested with its adapter (test_pareto_plot.py).
+"""
 
 from __future__ import annotations
 
@@ -12,35 +15,25 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from PIL import Image
 
 from shared.domain.config_schema import SCHEMA
 from shared.domain.design import DesignSpec
 from shared.domain.metrics import Metrics
-from shared.domain.sweep import (
+from shared.domain.sweeps.errors import SweepError
+from shared.domain.sweeps.judging import SUCCEEDED, RunResult, best_run, pareto_chart, pareto_front
+from shared.domain.sweeps.objective import (
     DEFAULT_OBJECTIVE,
-    MAX_VALUES,
     NUMERIC_METRICS,
-    SUCCEEDED,
     Constraint,
     Objective,
-    RunResult,
-    SweepError,
-    SweepSpec,
-    apply_run_settings,
-    best_run,
-    comparison_table,
     feasible,
-    pareto_front,
-    pareto_plot_png,
     parse_constraint,
-    parse_sweep,
-    schema_check,
-    sweepable_parameters,
 )
+from shared.domain.sweeps.run_settings import apply_run_settings
+from shared.domain.sweeps.spec import MAX_VALUES, SweepSpec, parse_sweep, schema_check, sweepable_parameters
+from shared.domain.sweeps.table import comparison_table
 
 OPENLANE = sweepable_parameters("openlane1")
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 GOOD = Metrics(area_um2=1000.0, wns_ns=0.0, drc_errors=0, lvs_match=True)
 
 
@@ -521,6 +514,35 @@ def test_pareto_front_is_exactly_the_unbeaten_runs(points: list[tuple[int, int]]
     assert [points[i][0] for i in front] == sorted(points[i][0] for i in front)
 
 
+def test_pareto_chart_is_what_the_plot_shows() -> None:
+    spec = spec_of(6)
+    ok = {"drc_errors": 0, "lvs_match": True}
+    results = [
+        result(0, area_um2=100.0, wns_ns=-1.0, **ok),  # infeasible: negative slack
+        result(1, area_um2=200.0, wns_ns=0.0, **ok),
+        RunResult(2, {}, "FAILED", None, "boom"),
+        result(3, area_um2=50.0),  # no slack: not plotted
+        result(4, area_um2=1e31, wns_ns=0.0, **ok),  # beyond any real design: not plotted
+    ]
+    best = best_run(spec, results)
+    front = pareto_front(results)
+    chart = pareto_chart(spec, results, best, front)
+    assert (chart.x, chart.y, chart.objective, chart.best, chart.front) == (
+        "area_um2",
+        "wns_ns",
+        spec.objective,
+        1,
+        (0, 1),
+    )
+    assert [(p.index, p.x, p.y, p.feasible) for p in chart.points] == [(0, 100.0, -1.0, False), (1, 200.0, 0.0, True)]
+    assert chart.best_plotted
+    assert (chart.spec_runs, chart.listed_runs) == (6, 6)
+    assert chart.not_plotted == (("failed", 1), ("pending", 1))
+    assert chart.unmeasured == 2
+    with pytest.raises(ValueError, match="not a numeric metric"):
+        pareto_chart(spec, results, best, front, y="lvs_match")
+
+
 # ------------------------------------------------------------------------------------------------ the table
 def table_inputs() -> tuple[SweepSpec, list[RunResult]]:
     spec = parse({"parameters": {"PL_TARGET_DENSITY": [0.5, 0.7], "CLOCK_PERIOD": [8, 12]}})
@@ -590,88 +612,6 @@ def test_comparison_table_drops_values_that_are_not_json() -> None:
     assert data["runs"][0]["metrics"] == {"wns_ns": -0.5}
     assert text.splitlines()[0] == "run,state,CLOCK_PERIOD,area_um2,wns_ns,feasible,best"
     json.dumps(data, allow_nan=False)
-
-
-# ------------------------------------------------------------------------------------------------ the plot
-def png_image(data: bytes) -> Image.Image:
-    assert data.startswith(PNG_SIGNATURE)
-    image = Image.open(io.BytesIO(data))
-    assert image.format == "PNG"
-    assert image.size == (800, 560)
-    return image.convert("RGB")
-
-
-def colour_near(image: Image.Image, rgb: tuple[int, int, int], tolerance: int = 30) -> int:
-    return sum(
-        count
-        for count, pixel in image.getcolors(maxcolors=1 << 20) or []
-        if all(abs(a - b) <= tolerance for a, b in zip(pixel, rgb, strict=True))
-    )
-
-
-def test_plot_of_a_sweep() -> None:
-    spec = parse({"parameters": {"PL_TARGET_DENSITY": [0.4, 0.5, 0.6], "CLOCK_PERIOD": [6, 8, 10]}})
-    results = [
-        RunResult(
-            i,
-            run,
-            SUCCEEDED,
-            Metrics(
-                area_um2=10000 / run["PL_TARGET_DENSITY"],
-                wns_ns=min(0.0, run["CLOCK_PERIOD"] - 10 + (0.5 - run["PL_TARGET_DENSITY"]) * 4),
-                drc_errors=0,
-                lvs_match=True,
-            ),
-        )
-        for i, run in enumerate(spec.runs)
-    ]
-    results[4] = RunResult(4, spec.runs[4], "FAILED", None, "boom")
-    best = best_run(spec, results)
-    front = pareto_front(results)
-    assert (best, front) == (5, [8, 5])
-    image = png_image(pareto_plot_png(spec, results, best, front))
-    assert len(image.getcolors(maxcolors=1 << 20) or []) > 50  # not blank
-    assert colour_near(image, (234, 88, 12)) > 100  # the best run
-    assert colour_near(image, (22, 163, 74)) > 100  # the front
-    assert colour_near(image, (37, 99, 235)) > 50  # feasible runs
-
-
-@pytest.mark.parametrize(
-    "results",
-    [
-        [],
-        [result(0, "FAILED"), result(1, "TIMEOUT"), result(2, "CANCELLED")],
-        [result(0, **vars(GOOD))],
-        [result(i, area_um2=500.0, wns_ns=-0.1 * i) for i in range(3)],
-        [result(i, area_um2=500.0 + i, wns_ns=0.0) for i in range(3)],
-        [result(i, area_um2=500.0, wns_ns=0.0) for i in range(3)],
-        [result(0, area_um2=0.0, wns_ns=0.0), result(1, area_um2=1e-9, wns_ns=0.0)],
-        [result(0, area_um2=1e29, wns_ns=-1e29), result(1, area_um2=-1e29, wns_ns=1e29), result(2, area_um2=1e300)],
-        [result(0, area_um2=math.inf, wns_ns=math.nan), result(1, area_um2=1.0, wns_ns=1e-300)],
-    ],
-)
-def test_plot_of_degenerate_results(results: list[RunResult]) -> None:
-    spec = spec_of(3)
-    image = png_image(pareto_plot_png(spec, results, best_run(spec, results), pareto_front(results)))
-    assert len(image.getcolors(maxcolors=1 << 20) or []) > 10
-
-
-@settings(max_examples=40, deadline=None)
-@given(st.lists(st.tuples(st.floats(-1e12, 1e12), st.floats(-1e3, 1e3)), max_size=20))
-def test_plot_never_fails(points: list[tuple[float, float]]) -> None:
-    results = [result(i, area_um2=x, wns_ns=y, drc_errors=0, lvs_match=True) for i, (x, y) in enumerate(points)]
-    spec = spec_of(len(points))
-    png_image(pareto_plot_png(spec, results, best_run(spec, results), pareto_front(results)))
-
-
-def test_plot_of_other_metrics() -> None:
-    spec = spec_of(2, Objective("maximize", "max_frequency_mhz"))
-    results = [result(0, cell_count=10, max_frequency_mhz=50.0), result(1, cell_count=12, max_frequency_mhz=80.0)]
-    front = pareto_front(results, x="cell_count", y="max_frequency_mhz")
-    assert front == [0, 1]
-    png_image(pareto_plot_png(spec, results, 1, front, x="cell_count", y="max_frequency_mhz"))
-    with pytest.raises(ValueError, match="not a numeric metric"):
-        pareto_plot_png(spec, results, 1, front, x="lvs_match")
 
 
 # ------------------------------------------------------------------------------------------------ settings

@@ -1,16 +1,16 @@
-"""A sweep job's runs over time (shared/domain/sweep_runs.py): per-run states, slots, and how the job ends."""
+"""A sweep job's runs over time (shared/domain/sweeps/runs.py): per-run states, slots, and how the job ends."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from shared.domain import sweep_runs
 from shared.domain.design import DesignSpec
 from shared.domain.job import Job, JobState, SourceObject, new_job
 from shared.domain.metrics import Metrics
 from shared.domain.slurm import SlurmJobStatus
-from shared.domain.sweep import parse_sweep, schema_check, sweepable_parameters
+from shared.domain.sweeps import runs as sweep_runs
+from shared.domain.sweeps.spec import parse_sweep, schema_check, sweepable_parameters
 
 T0 = datetime(2026, 11, 25, 12, tzinfo=UTC)
 GOOD = Metrics(area_um2=100.0, wns_ns=0.0, drc_errors=0, lvs_match=True)

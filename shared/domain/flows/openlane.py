@@ -188,10 +188,10 @@ def _scl_for(design: DesignSpec) -> str | None:
     return scl
 
 
-def _render_stage(execution: Execution, final_dir: str) -> FlowStage:
+def _render_stage(script: str, execution: Execution, final_dir: str) -> FlowStage:
     # OpenLane names the GDS after the design; the render script draws the first match of the glob.
     command = render.klayout_command(f"{final_dir}/gds/*.gds")
-    return render.render_stage(execution.argv(render.ENV, command), env={})
+    return render.render_stage(script, execution.argv(render.ENV, command), env={})
 
 
 # Writes argv[2] (JSON) to argv[1]; run without a shell, so the values are data, never code.
@@ -244,12 +244,16 @@ class OpenLane1Runner:
         pdk_root: str,
         container_runtime: str = "singularity",
         *,
+        render_script: str,
         flow_script: str = "/openlane/flow.tcl",
         run_tag: str = DEFAULT_RUN_TAG,
         pdks: Sequence[str] = PDKS,
     ) -> None:
+        """`render_script`: the text of infra/slurm/render_layout.py, which the last stage runs (render.py)."""
         self.name = "openlane1"
         self.container = ContainerCommand(image, pdk_root, container_runtime)
+        _require(bool(render_script), "OpenLane 1 draws the layout: the runner needs the render script's text")
+        self.render_script = render_script
         _require(flow_script.startswith("/"), f"flow script {flow_script!r} must be absolute (inside the image)")
         self.flow_script = flow_script
         self.run_tag = _check_run_tag(run_tag)
@@ -285,7 +289,7 @@ class OpenLane1Runner:
             stages=(
                 *_run_config_stages(design),
                 FlowStage(name=STAGE_NAME, argv=self.container.argv(env, command)),
-                _render_stage(self.container, final),
+                _render_stage(self.render_script, self.container, final),
             ),
             progress=StepProgress(STAGE_NAME, OPENLANE1_LAYOUT, run, OPENLANE1_STAGES, len(OPENLANE1_STAGES)),
             artifacts=(
@@ -365,7 +369,10 @@ class LibreLaneRunner:
         steps: Sequence[str] = (),
         timing_liberty: str | None = None,
         render_layout: bool = True,
+        render_script: str = "",
     ) -> None:
+        """`render_script`: the text of infra/slurm/render_layout.py, which the last stage runs (render.py); needed
+        unless `render_layout` is False."""
         _require(module in self.MODULES, f"module {module!r} is not one of {', '.join(self.MODULES)}")
         self.name = name or self.MODULES[module]
         self.module = module
@@ -376,6 +383,8 @@ class LibreLaneRunner:
         self.steps = tuple(steps)
         self.timing_liberty = timing_liberty
         self.render_layout = render_layout
+        _require(render_layout is False or bool(render_script), "drawing the layout needs the render script's text")
+        self.render_script = render_script
 
     @property
     def run_dir(self) -> str:
@@ -427,7 +436,7 @@ class LibreLaneRunner:
             artifacts += [f"{TIMING_DIR}/*.sdc", f"{TIMING_DIR}/sta.tcl", f"{TIMING_DIR}/{opensta.REPORT}"]
             expected["wns_ns"] = TIMING_STAGE
         if self.render_layout:
-            stages.append(_render_stage(self.execution, final))
+            stages.append(_render_stage(self.render_script, self.execution, final))
             artifacts += render.ARTIFACTS
         return FlowPlan(
             runner=self.name,

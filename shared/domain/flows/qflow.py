@@ -165,12 +165,22 @@ class QflowOsu035Runner:
 
     name = "qflow-osu035"
 
+    def __init__(self, *, render_script: str) -> None:
+        """`render_script`: the text of infra/slurm/render_layout.py, which the last stage runs (render.py)."""
+        if not render_script:
+            raise ValueError("the qflow runner draws the layout: it needs the render script's text")
+        self.render_script = render_script
+
     def plan(self, design: DesignSpec, resources: Resources) -> FlowPlan:
         # qflow is single-threaded and small designs need little memory: `resources` changes nothing here.
         top = checked_identifier(design.top_module, "top module")
         if not verilog_sources(design):
             raise ValueError("the design lists no Verilog source files (headers alone cannot be synthesised)")
-        stages = (_prepare_stage(design, top), *(_qflow_stage(step, top) for step in _STEPS), _render_stage(top))
+        stages = (
+            _prepare_stage(design, top),
+            *(_qflow_stage(step, top) for step in _STEPS),
+            _render_stage(self.render_script, top),
+        )
         return FlowPlan(
             runner=self.name,
             stages=stages,
@@ -213,9 +223,9 @@ def _qflow_stage(step: _Step, top: str) -> FlowStage:
     return FlowStage(name=step.stage, argv=("sh", "-c", script, "sh", step.action, top, step.log), cwd=PROJECT_DIR)
 
 
-def _render_stage(top: str) -> FlowStage:
+def _render_stage(script: str, top: str) -> FlowStage:
     gds = f"{PROJECT_DIR}/layout/{top}.gds"
-    return render.render_stage(render.klayout_command(gds, lef_files=(STDCELL_LEF,), lef_layers=GDS_LAYERS))
+    return render.render_stage(script, render.klayout_command(gds, lef_files=(STDCELL_LEF,), lef_layers=GDS_LAYERS))
 
 
 def _source_entries(files: tuple[str, ...]) -> list[tuple[str, str]]:

@@ -40,13 +40,17 @@ class ContainerImages:
 LIBRELANE_OSU035 = "librelane-osu035"
 
 
-def flow_runners(images: ContainerImages) -> dict[str, FlowRunner]:
+def flow_runners(images: ContainerImages, *, render_script: str) -> dict[str, FlowRunner]:
+    """`render_script`: the text of infra/slurm/render_layout.py, which the layout flows run last (render.py); the
+    caller reads it (shared/bootstrap.py), because the domain reads no files."""
     librelane = images.librelane_execution()
     runners: list[FlowRunner] = [
-        QflowOsu035Runner(),
+        QflowOsu035Runner(render_script=render_script),
         SynthStaOsu035Runner(),
-        OpenLane1Runner(images.openlane_image, images.openlane_pdk_root, images.container_binary),
-        LibreLaneRunner(librelane),
+        OpenLane1Runner(
+            images.openlane_image, images.openlane_pdk_root, images.container_binary, render_script=render_script
+        ),
+        LibreLaneRunner(librelane, render_script=render_script),
     ]
     if isinstance(librelane, NativeCommand):
         # LibreLane's own steps up to synthesis on Debian's OSU 0.35 um cells (the PDK configuration the local stack

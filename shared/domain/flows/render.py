@@ -3,7 +3,9 @@
 `render/layout.png` (1200 x 1200) and `render/layout-thumb.png` (320 x 320), relative to the work dir, drawn by
 infra/slurm/render_layout.py (see its docstring for what it draws). The script travels inside the stage's argv,
 like every other script of a plan, so compute nodes need nothing of ours installed; the stage writes it to
-`render/render_layout.py` and runs `klayout -b -r` on it, directly (qflow) or inside the OpenLane image.
+`render/render_layout.py` and runs `klayout -b -r` on it, directly (qflow) or inside the OpenLane image. Its text
+comes from the runner, which gets it from shared/bootstrap.py (the domain reads no files), so a plan depends on
+nothing but its inputs.
 
 A picture is a nicety: the layout exists whether or not it can be drawn (no KLayout on the node, one older than
 0.28, a layout too big for the time allowed). So the stage runs the command through a fixed wrapper that always
@@ -13,9 +15,7 @@ script text and the command as positional arguments and runs them as "$@".
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 from shared.domain.flows.base import FlowStage
 
@@ -33,8 +33,6 @@ ARTIFACTS = (LAYOUT_PNG, LAYOUT_THUMB_PNG)
 PRIMARY_OUTPUTS = {"layout_png": LAYOUT_PNG, "layout_thumb_png": LAYOUT_THUMB_PNG}
 # KLayout is a Qt program; without a display Qt may look for one, and batch mode never needs it.
 ENV = {"QT_QPA_PLATFORM": "offscreen"}
-
-_SCRIPT_SOURCE = Path(__file__).resolve().parents[3] / "infra" / "slurm" / "render_layout.py"
 
 # Arguments: the render script's text, then the command that runs it. `timeout --foreground` stays in the stage's
 # process group, so a cancel (the kit stops the group) still reaches KLayout.
@@ -54,12 +52,6 @@ fi
 exit 0
 """
 WRAPPER_NAME = "olc-render"  # $0 of the wrapper: the name shown in `ps` and in sh errors
-
-
-@functools.cache
-def render_script() -> str:
-    """The text of infra/slurm/render_layout.py (part of this source tree, so plans stay deterministic)."""
-    return _SCRIPT_SOURCE.read_text()
 
 
 def klayout_command(
@@ -86,7 +78,8 @@ def klayout_command(
     return ("klayout", "-b", "-r", SCRIPT_PATH, *defines)
 
 
-def render_stage(command: Sequence[str], env: Mapping[str, str] | None = None) -> FlowStage:
-    """The stage running `command` (klayout_command(), possibly inside a container) so that it never fails."""
-    argv = ("sh", "-c", _WRAPPER, WRAPPER_NAME, render_script(), *command)
+def render_stage(script: str, command: Sequence[str], env: Mapping[str, str] | None = None) -> FlowStage:
+    """The stage writing `script` (the text of infra/slurm/render_layout.py) and running `command` (klayout_command(),
+    possibly inside a container) so that it never fails."""
+    argv = ("sh", "-c", _WRAPPER, WRAPPER_NAME, script, *command)
     return FlowStage(name=STAGE_NAME, argv=argv, env=dict(ENV if env is None else env))

@@ -1,140 +1,129 @@
 # The four Cloud Functions (2nd gen) built from ONE source zip (infra/package_functions.sh; its root main.py re-exports
-# functions/main.py), each with its own service account and only the roles its code path uses:
-#
-#   function    trigger                                   reads / writes
-#   ingest      Eventarc: storage object finalized        designs (read), jobs topic (publish), Firestore, SMTP secret
-#   dispatcher  Pub/Sub push: jobs topic + tick topic     Firestore, SSH + hook + SMTP secrets, login node (SSH, VPC);
-#                                                         on a tick it also reconciles lost job ends through the
-#                                                         completion path: results (read), jobs topic (publish)
-#   completion  HTTP from the cluster (IAM + HMAC)        results (read), jobs topic (publish), Firestore, SSH + hook +
-#                                                         SMTP secrets, login node (SSH, VPC)
-#   api         HTTP, public (verifies Google ID tokens)  Firestore, SMTP secret; cancelling a job that reached Slurm
-#                                                         publishes to the jobs topic and the dispatcher runs scancel,
-#                                                         so the public function holds no SSH key and no VPC access
-#
-# tests/static/test_terraform_consistency.py derives each function's needs from its code path through
-# shared/bootstrap.py and checks that it gets exactly those.
+# functions/main.py): one resource over the table local.functions, each function with its own service account and
+# only the roles, secrets and network its code path uses (tests/static/test_terraform_consistency.py derives each
+# function's needs from its code path through shared/bootstrap.py and checks the table against them).
 #
 # Bucket, topic and secret grants live next to those resources (modules buckets, pubsub, secrets) and take the
-# members output here.
+# members (and secret_readers) output here.
 
 locals {
-  names = {
-    ingest     = "${var.name_prefix}-ingest"
-    dispatcher = "${var.name_prefix}-dispatcher"
-    completion = "${var.name_prefix}-completion"
-    api        = "${var.name_prefix}-api"
+  # One row per entry point of functions/main.py (the key is the entry point):
+  #   trigger        storage: Eventarc, object finalized in the designs bucket; push: the push subscriptions of
+  #                  module pubsub (jobs and tick topics); http: called directly
+  #   cluster        its code path reaches bootstrap.cluster(): SSH to the login node (Direct VPC egress, lookup)
+  #   id_tokens      verifies users' ID tokens: gets the ID_TOKEN_* settings
+  #   secrets        the secrets it reads: it gets their names (SSH_KEY_SECRET, ...) and secretAccessor on them
+  functions = {
+    ingest = {
+      description   = "Validates an uploaded design archive and records the job (QUEUED or REJECTED)."
+      identity      = "OpenLane Cloud ingest function"
+      trigger       = "storage"
+      ingress       = "ALLOW_INTERNAL_ONLY"
+      max_instances = var.ingest_max_instances
+      concurrency   = 1
+      memory        = "1Gi"
+      timeout       = 300
+      cluster       = false
+      id_tokens     = false
+      secrets       = ["smtp_password"]
+    }
+    # One dispatcher works at a time (a Firestore lease); the instance limit only bounds the ones that wait for it.
+    # On a tick it also reconciles lost job ends through the completion path (results read, jobs topic).
+    dispatcher = {
+      description   = "Admits queued jobs into Slurm over SSH, within the concurrency and quota limits."
+      identity      = "OpenLane Cloud dispatcher function"
+      trigger       = "push"
+      ingress       = "ALLOW_INTERNAL_ONLY"
+      max_instances = var.dispatcher_max_instances
+      concurrency   = 1
+      memory        = "512Mi"
+      timeout       = var.dispatcher_timeout_seconds
+      cluster       = true
+      id_tokens     = false
+      secrets       = ["ssh_key", "hook_key", "smtp_password"]
+    }
+    # Called by the cluster: the job kit (stage progress) and the epilog's sender (job ended), with a Google ID token
+    # from the node's metadata server (IAM: run.invoker) and an HMAC signature (per-job key).
+    completion = {
+      description   = "Completion hook: records stage progress and how a run ended, e-mails the owner, frees the slot."
+      identity      = "OpenLane Cloud completion hook"
+      trigger       = "http"
+      ingress       = var.completion_ingress
+      max_instances = var.completion_max_instances
+      concurrency   = 1
+      memory        = "512Mi"
+      timeout       = 120
+      cluster       = true
+      id_tokens     = false
+      secrets       = ["ssh_key", "hook_key", "smtp_password"]
+    }
+    # The users' API: public at the IAM layer because it verifies Google ID tokens itself (audience STATUS_BASE_URL).
+    # It never reaches the cluster: cancels of running jobs go through the jobs topic to the dispatcher; cancelling a
+    # queued job e-mails the owner.
+    api = {
+      description   = "Users' API (/v1): list and read jobs, quotas."
+      identity      = "OpenLane Cloud API"
+      trigger       = "http"
+      ingress       = "ALLOW_ALL"
+      max_instances = var.api_max_instances
+      concurrency   = 16
+      memory        = "512Mi"
+      timeout       = 60
+      cluster       = false
+      id_tokens     = true
+      secrets       = ["smtp_password"]
+    }
   }
+
+  names = { for key in keys(local.functions) : key => "${var.name_prefix}-${key}" }
 
   # Deterministic Cloud Run URLs (https://SERVICE-PROJECT_NUMBER.REGION.run.app): known before the functions exist,
   # so a function can be told its own URL (STATUS_BASE_URL of the api, COMPLETION_URL of completion).
   urls = { for key, name in local.names : key => "https://${name}-${var.project_number}.${var.region}.run.app" }
 
-  runtime_members = {
-    ingest     = "serviceAccount:${google_service_account.ingest.email}"
-    dispatcher = "serviceAccount:${google_service_account.dispatcher.email}"
-    completion = "serviceAccount:${google_service_account.completion.email}"
-    api        = "serviceAccount:${google_service_account.api.email}"
+  runtime_members = { for key, account in google_service_account.runtime : key => "serviceAccount:${account.email}" }
+
+  find_login_node = var.login_node.host == ""
+
+  # The settings that come from resources and wiring, the same for every function. Every key is a variable of
+  # shared/config.py's Settings.
+  wiring_env = {
+    GOOGLE_CLOUD_PROJECT = var.project_id
+    OLC_ENV              = "production"
+    HOOK_AUTH            = "google-id-token"
+    DESIGNS_BUCKET       = var.designs_bucket
+    RESULTS_BUCKET       = var.results_bucket
+    JOBS_TOPIC           = var.jobs_topic
+    COMPLETION_URL       = local.urls.completion
+    STATUS_BASE_URL      = local.urls.api
+    SLURM_LOGIN_HOST     = var.login_node.host
+    LOGIN_NODE_ZONE      = var.login_node.zone
+    LOGIN_NODE_PATTERN   = var.login_node.pattern
   }
 
-  find_login_node = var.slurm_login_host == ""
-
-  # The functions whose code path reaches bootstrap.cluster(): they SSH to the login node.
-  ssh_functions = ["dispatcher", "completion"]
-
-  # One configuration for all four functions (like the local stack's function_env): every key is a variable of
-  # shared/config.py's Settings (tests/static/test_terraform_consistency.py checks this).
-  common_env = {
-    GOOGLE_CLOUD_PROJECT       = var.project_id
-    OLC_ENV                    = "production"
-    DESIGNS_BUCKET             = var.designs_bucket
-    RESULTS_BUCKET             = var.results_bucket
-    JOBS_TOPIC                 = var.jobs_topic
-    COMPLETION_URL             = local.urls.completion
-    STATUS_BASE_URL            = local.urls.api
-    HOOK_AUTH                  = "google-id-token"
-    FLOW_RUNNER                = var.flow_runner
-    JOB_CONCURRENCY            = tostring(var.job_concurrency)
-    USER_CONCURRENCY           = tostring(var.user_concurrency)
-    USER_MAX_QUEUED            = tostring(var.user_max_queued)
-    USER_MONTHLY_CORE_HOURS    = tostring(var.user_monthly_core_hours)
-    BUDGET_ACTION              = var.budget_action
-    ADMINS                     = join(",", var.admins)
-    DEFAULT_CPUS               = tostring(var.default_cpus)
-    DEFAULT_MEMORY_MB          = tostring(var.default_memory_mb)
-    DEFAULT_TIME_LIMIT_MINUTES = tostring(var.default_time_limit_minutes)
-    MAX_UPLOAD_BYTES           = tostring(var.max_upload_bytes)
-    CONTAINER_BINARY           = var.container_binary
-    SLURM_LOGIN_HOST           = var.slurm_login_host
-    SLURM_LOGIN_PORT           = tostring(var.slurm_login_port)
-    SLURM_LOGIN_USER           = var.slurm_login_user
-    SLURM_HOST_KEY             = var.slurm_host_key
-    LOGIN_NODE_ZONE            = var.login_node_zone
-    LOGIN_NODE_PATTERN         = var.login_node_pattern
-    SLURM_PARTITION            = var.slurm_partition
-    SLURM_WORK_ROOT            = var.slurm_work_root
-    SMTP_HOST                  = var.smtp_host
-    SMTP_PORT                  = tostring(var.smtp_port)
-    SMTP_USER                  = var.smtp_user
-    SMTP_STARTTLS              = var.smtp_starttls ? "true" : "false"
-    MAIL_FROM                  = var.mail_from
-  }
-
-  # Secret NAMES (the code reads values through the Secret Manager API, cached per instance): each function is told
-  # only the secrets it reads, and holds secretAccessor on exactly those (module secrets).
-  ingest_env = {
-    SMTP_PASSWORD_SECRET = var.smtp_password_secret_id
-  }
-  dispatcher_env = {
-    SSH_KEY_SECRET       = var.ssh_key_secret_id
-    HOOK_KEY_SECRET      = var.hook_key_secret_id
-    SMTP_PASSWORD_SECRET = var.smtp_password_secret_id
-  }
-  completion_env = {
-    SSH_KEY_SECRET       = var.ssh_key_secret_id
-    HOOK_KEY_SECRET      = var.hook_key_secret_id
-    SMTP_PASSWORD_SECRET = var.smtp_password_secret_id
-  }
-  api_env = {
-    SMTP_PASSWORD_SECRET = var.smtp_password_secret_id
-    ID_TOKEN_AUDIENCES   = join(",", var.id_token_audiences)
-    ID_TOKEN_ISSUERS     = join(",", var.id_token_issuers)
-    ID_TOKEN_CERTS_URL   = var.id_token_certs_url
-  }
-
+  # Each function's environment: the tunable settings (ID_TOKEN_* only where id_tokens), the wiring, and the NAMES
+  # of its secrets (the code reads their values through the Secret Manager API, cached per instance).
+  function_env = { for key, function in local.functions : key => merge(
+    { for name, value in var.settings : name => value if function.id_tokens || !startswith(name, "ID_TOKEN_") },
+    local.wiring_env,
+    { for secret in function.secrets : upper("${secret}_secret") => var.secret_ids[secret] },
+  ) }
 }
 
 # ------------------------------------------------------------------------------------------ service accounts
 
-resource "google_service_account" "ingest" {
+resource "google_service_account" "runtime" {
+  for_each     = local.functions
   project      = var.project_id
-  account_id   = local.names.ingest
-  display_name = "OpenLane Cloud ingest function"
-}
-
-resource "google_service_account" "dispatcher" {
-  project      = var.project_id
-  account_id   = local.names.dispatcher
-  display_name = "OpenLane Cloud dispatcher function"
-}
-
-resource "google_service_account" "completion" {
-  project      = var.project_id
-  account_id   = local.names.completion
-  display_name = "OpenLane Cloud completion hook"
-}
-
-resource "google_service_account" "api" {
-  project      = var.project_id
-  account_id   = local.names.api
-  display_name = "OpenLane Cloud API"
+  account_id   = local.names[each.key]
+  display_name = each.value.identity
 }
 
 # The API signs Cloud Storage links through the IAM Credentials API as itself (signBlob): no key file exists.
 resource "google_service_account_iam_member" "api_signs_its_own_links" {
-  service_account_id = google_service_account.api.name
+  service_account_id = google_service_account.runtime["api"].name
   role               = "roles/iam.serviceAccountTokenCreator"
-  member             = "serviceAccount:${google_service_account.api.email}"
+  member             = local.runtime_members.api
 }
 
 # Identity of event delivery: the Eventarc storage trigger of ingest and the Pub/Sub pushes to the dispatcher.
@@ -218,7 +207,7 @@ resource "google_project_iam_custom_role" "login_finder" {
 }
 
 resource "google_project_iam_member" "login_finders" {
-  for_each = local.find_login_node ? { for name in local.ssh_functions : name => local.runtime_members[name] } : {}
+  for_each = local.find_login_node ? { for key, function in local.functions : key => local.runtime_members[key] if function.cluster } : {}
   project  = var.project_id
   role     = google_project_iam_custom_role.login_finder[0].id
   member   = each.value
@@ -235,16 +224,18 @@ resource "google_storage_bucket_object" "source" {
 
 # ----------------------------------------------------------------------------------------------- functions
 
-resource "google_cloudfunctions2_function" "ingest" {
+resource "google_cloudfunctions2_function" "this" {
+  #checkov:skip=CKV_GCP_124:One resource for the four functions: only the users' API is ALLOW_ALL (it verifies a Google ID token on every request), and the hook of a cluster outside the VPC; tests/static/test_terraform_consistency.py checks each row's ingress.
+  for_each    = local.functions
   project     = var.project_id
   location    = var.region
-  name        = local.names.ingest
-  description = "Validates an uploaded design archive and records the job (QUEUED or REJECTED)."
+  name        = local.names[each.key]
+  description = each.value.description
   labels      = var.labels
 
   build_config {
     runtime         = var.runtime
-    entry_point     = "ingest"
+    entry_point     = each.key
     service_account = google_service_account.build.id
 
     source {
@@ -256,28 +247,41 @@ resource "google_cloudfunctions2_function" "ingest" {
   }
 
   service_config {
-    service_account_email            = google_service_account.ingest.email
-    ingress_settings                 = "ALLOW_INTERNAL_ONLY"
+    service_account_email            = google_service_account.runtime[each.key].email
+    ingress_settings                 = each.value.ingress
     all_traffic_on_latest_revision   = true
     min_instance_count               = 0
-    max_instance_count               = var.ingest_max_instances
-    max_instance_request_concurrency = 1
-    available_memory                 = "1Gi"
+    max_instance_count               = each.value.max_instances
+    max_instance_request_concurrency = each.value.concurrency
+    available_memory                 = each.value.memory
     available_cpu                    = "1"
-    timeout_seconds                  = 300
-    environment_variables            = merge(local.common_env, local.ingest_env)
+    timeout_seconds                  = each.value.timeout
+    environment_variables            = local.function_env[each.key]
+    direct_vpc_egress                = each.value.cluster && var.vpc_egress ? "VPC_EGRESS_PRIVATE_RANGES_ONLY" : null
+
+    dynamic "direct_vpc_network_interface" {
+      for_each = each.value.cluster && var.vpc_egress ? [var.vpc_network] : []
+      content {
+        network    = direct_vpc_network_interface.value
+        subnetwork = var.vpc_subnetwork
+        tags       = var.network_tags
+      }
+    }
   }
 
   # Retries on: a crashed delivery is retried for up to 24 h; ingest is idempotent per (bucket, name, generation).
-  event_trigger {
-    trigger_region        = var.region
-    event_type            = "google.cloud.storage.object.v1.finalized"
-    retry_policy          = "RETRY_POLICY_RETRY"
-    service_account_email = google_service_account.events.email
+  dynamic "event_trigger" {
+    for_each = each.value.trigger == "storage" ? [var.designs_bucket] : []
+    content {
+      trigger_region        = var.region
+      event_type            = "google.cloud.storage.object.v1.finalized"
+      retry_policy          = "RETRY_POLICY_RETRY"
+      service_account_email = google_service_account.events.email
 
-    event_filters {
-      attribute = "bucket"
-      value     = var.designs_bucket
+      event_filters {
+        attribute = "bucket"
+        value     = event_trigger.value
+      }
     }
   }
 
@@ -289,155 +293,14 @@ resource "google_cloudfunctions2_function" "ingest" {
   ]
 }
 
-# Triggered by the push subscriptions of the pubsub module (jobs topic and tick topic), hence no event_trigger here.
-# One dispatcher works at a time (a Firestore lease); the instance limit only bounds the ones that wait for it.
-resource "google_cloudfunctions2_function" "dispatcher" {
-  project     = var.project_id
-  location    = var.region
-  name        = local.names.dispatcher
-  description = "Admits queued jobs into Slurm over SSH, within the concurrency and quota limits."
-  labels      = var.labels
-
-  build_config {
-    runtime         = var.runtime
-    entry_point     = "dispatcher"
-    service_account = google_service_account.build.id
-
-    source {
-      storage_source {
-        bucket = var.source_bucket
-        object = google_storage_bucket_object.source.name
-      }
-    }
-  }
-
-  service_config {
-    service_account_email            = google_service_account.dispatcher.email
-    ingress_settings                 = "ALLOW_INTERNAL_ONLY"
-    all_traffic_on_latest_revision   = true
-    min_instance_count               = 0
-    max_instance_count               = var.dispatcher_max_instances
-    max_instance_request_concurrency = 1
-    available_memory                 = "512Mi"
-    available_cpu                    = "1"
-    timeout_seconds                  = var.dispatcher_timeout_seconds
-    environment_variables            = merge(local.common_env, local.dispatcher_env)
-    direct_vpc_egress                = var.vpc_egress ? "VPC_EGRESS_PRIVATE_RANGES_ONLY" : null
-
-    dynamic "direct_vpc_network_interface" {
-      for_each = var.vpc_egress ? [var.vpc_network] : []
-      content {
-        network    = direct_vpc_network_interface.value
-        subnetwork = var.vpc_subnetwork
-        tags       = var.network_tags
-      }
-    }
-  }
-
-  depends_on = [google_project_iam_member.build_builds, google_project_iam_member.build_reads_source]
-}
-
-# Called by the cluster: the job kit (stage progress) and the epilog's sender (job ended), with a Google ID token
-# from the node's metadata server (IAM: run.invoker) and an HMAC signature (per-job key).
-resource "google_cloudfunctions2_function" "completion" {
-  project     = var.project_id
-  location    = var.region
-  name        = local.names.completion
-  description = "Completion hook: records stage progress and how a run ended, e-mails the owner, frees the slot."
-  labels      = var.labels
-
-  build_config {
-    runtime         = var.runtime
-    entry_point     = "completion"
-    service_account = google_service_account.build.id
-
-    source {
-      storage_source {
-        bucket = var.source_bucket
-        object = google_storage_bucket_object.source.name
-      }
-    }
-  }
-
-  service_config {
-    service_account_email            = google_service_account.completion.email
-    ingress_settings                 = var.completion_ingress
-    all_traffic_on_latest_revision   = true
-    min_instance_count               = 0
-    max_instance_count               = var.completion_max_instances
-    max_instance_request_concurrency = 1
-    available_memory                 = "512Mi"
-    available_cpu                    = "1"
-    timeout_seconds                  = 120
-    environment_variables            = merge(local.common_env, local.completion_env)
-    direct_vpc_egress                = var.vpc_egress ? "VPC_EGRESS_PRIVATE_RANGES_ONLY" : null
-
-    dynamic "direct_vpc_network_interface" {
-      for_each = var.vpc_egress ? [var.vpc_network] : []
-      content {
-        network    = direct_vpc_network_interface.value
-        subnetwork = var.vpc_subnetwork
-        tags       = var.network_tags
-      }
-    }
-  }
-
-  depends_on = [google_project_iam_member.build_builds, google_project_iam_member.build_reads_source]
-}
-
-# The users' API: public at the IAM layer because it verifies Google ID tokens itself (audience STATUS_BASE_URL).
-# It never reaches the cluster: cancels of running jobs go through the jobs topic to the dispatcher.
-resource "google_cloudfunctions2_function" "api" {
-  #checkov:skip=CKV_GCP_124:The users' API is reached from anywhere; it verifies a Google ID token on every request.
-  project     = var.project_id
-  location    = var.region
-  name        = local.names.api
-  description = "Users' API (/v1): list and read jobs, quotas."
-  labels      = var.labels
-
-  build_config {
-    runtime         = var.runtime
-    entry_point     = "api"
-    service_account = google_service_account.build.id
-
-    source {
-      storage_source {
-        bucket = var.source_bucket
-        object = google_storage_bucket_object.source.name
-      }
-    }
-  }
-
-  service_config {
-    service_account_email            = google_service_account.api.email
-    ingress_settings                 = "ALLOW_ALL"
-    all_traffic_on_latest_revision   = true
-    min_instance_count               = 0
-    max_instance_count               = var.api_max_instances
-    max_instance_request_concurrency = 16
-    available_memory                 = "512Mi"
-    available_cpu                    = "1"
-    timeout_seconds                  = 60
-    environment_variables            = merge(local.common_env, local.api_env)
-  }
-
-  depends_on = [google_project_iam_member.build_builds, google_project_iam_member.build_reads_source]
-}
-
 # ------------------------------------------------------------------------------------ who may invoke what
 
-resource "google_cloud_run_v2_service_iam_member" "events_invoke_ingest" {
+# Event delivery: the Eventarc trigger of ingest and the push subscriptions to the dispatcher.
+resource "google_cloud_run_v2_service_iam_member" "events_invoke" {
+  for_each = { for key, function in local.functions : key => function if function.trigger != "http" }
   project  = var.project_id
   location = var.region
-  name     = google_cloudfunctions2_function.ingest.service_config[0].service
-  role     = "roles/run.invoker"
-  member   = "serviceAccount:${google_service_account.events.email}"
-}
-
-resource "google_cloud_run_v2_service_iam_member" "events_invoke_dispatcher" {
-  project  = var.project_id
-  location = var.region
-  name     = google_cloudfunctions2_function.dispatcher.service_config[0].service
+  name     = google_cloudfunctions2_function.this[each.key].service_config[0].service
   role     = "roles/run.invoker"
   member   = "serviceAccount:${google_service_account.events.email}"
 }
@@ -446,7 +309,7 @@ resource "google_cloud_run_v2_service_iam_member" "cluster_invokes_completion" {
   for_each = var.completion_invokers
   project  = var.project_id
   location = var.region
-  name     = google_cloudfunctions2_function.completion.service_config[0].service
+  name     = google_cloudfunctions2_function.this["completion"].service_config[0].service
   role     = "roles/run.invoker"
   member   = each.value
 }
@@ -455,7 +318,7 @@ resource "google_cloud_run_v2_service_iam_member" "public_invokes_api" {
   #checkov:skip=CKV_GCP_102:The API is public by design: it verifies a Google-signed ID token on every request itself.
   project  = var.project_id
   location = var.region
-  name     = google_cloudfunctions2_function.api.service_config[0].service
+  name     = google_cloudfunctions2_function.this["api"].service_config[0].service
   role     = "roles/run.invoker"
   member   = "allUsers"
 }

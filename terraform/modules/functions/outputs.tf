@@ -5,17 +5,21 @@ output "urls" {
 
 output "names" {
   description = "Function names, by function."
-  value = {
-    ingest     = google_cloudfunctions2_function.ingest.name
-    dispatcher = google_cloudfunctions2_function.dispatcher.name
-    completion = google_cloudfunctions2_function.completion.name
-    api        = google_cloudfunctions2_function.api.name
-  }
+  value       = { for key, function in google_cloudfunctions2_function.this : key => function.name }
 }
 
 output "members" {
   description = "IAM member of each function's runtime service account, by function."
   value       = local.runtime_members
+}
+
+output "secret_readers" {
+  description = "By secret (ssh_key, hook_key, smtp_password): the IAM members of the functions that read it, by function."
+  value = {
+    for secret in keys(var.secret_ids) : secret => {
+      for key, function in local.functions : key => local.runtime_members[key] if contains(function.secrets, secret)
+    }
+  }
 }
 
 output "events_service_account_email" {

@@ -57,6 +57,23 @@ variable "source_zip_path" {
   type        = string
 }
 
+# -------------------------------------------------------------------------------------------------- settings
+variable "settings" {
+  description = "The tunable settings as environment variables (NAME = value), every NAME a variable of shared/config.py: the root derives them from its `service` object. Every function gets them, but ID_TOKEN_* only the one that verifies ID tokens."
+  type        = map(string)
+
+  validation {
+    condition     = alltrue([for name in keys(var.settings) : can(regex("^[A-Z][A-Z0-9_]*$", name))])
+    error_message = "settings are keyed by environment variable names such as JOB_CONCURRENCY."
+  }
+
+  # The dispatcher's timeout must cover its lease, and the hook's wait for Slurm must end before the hook's timeout.
+  validation {
+    condition     = tonumber(lookup(var.settings, "DISPATCH_LEASE_S", "0")) <= var.dispatcher_timeout_seconds && tonumber(lookup(var.settings, "COMPLETION_WAIT_S", "0")) < local.functions.completion.timeout
+    error_message = "DISPATCH_LEASE_S must not exceed dispatcher_timeout_seconds, and COMPLETION_WAIT_S must be shorter than the completion hook's timeout."
+  }
+}
+
 # ------------------------------------------------------------------------------------- wiring (from modules)
 variable "designs_bucket" {
   description = "Designs bucket (DESIGNS_BUCKET); ingest's trigger watches it."
@@ -73,176 +90,22 @@ variable "jobs_topic" {
   type        = string
 }
 
-variable "ssh_key_secret_id" {
-  description = "Secret id of the login node SSH key (SSH_KEY_SECRET)."
-  type        = string
+variable "secret_ids" {
+  description = "Secret ids by secret (module secrets); a function given secret `x` gets X_SECRET (SSH_KEY_SECRET, ...). smtp_password is empty for a relay without login."
+  type = object({
+    ssh_key       = string
+    hook_key      = string
+    smtp_password = string
+  })
 }
 
-variable "hook_key_secret_id" {
-  description = "Secret id of the hook master key (HOOK_KEY_SECRET)."
-  type        = string
-}
-
-variable "smtp_password_secret_id" {
-  description = "Secret id of the SMTP password (SMTP_PASSWORD_SECRET); empty for a relay without login."
-  type        = string
-  default     = ""
-}
-
-# ------------------------------------------------------------------------------------------ service settings
-variable "flow_runner" {
-  description = "Flow that runs designs (FLOW_RUNNER)."
-  type        = string
-}
-
-variable "job_concurrency" {
-  description = "Most jobs active in Slurm at once (JOB_CONCURRENCY)."
-  type        = number
-}
-
-variable "user_concurrency" {
-  description = "Most jobs of one user active at once (USER_CONCURRENCY)."
-  type        = number
-}
-
-variable "user_max_queued" {
-  description = "Most jobs of one user waiting (USER_MAX_QUEUED)."
-  type        = number
-}
-
-variable "user_monthly_core_hours" {
-  description = "Core-hours one user may use per month (USER_MONTHLY_CORE_HOURS)."
-  type        = number
-}
-
-variable "budget_action" {
-  description = "`wait` or `reject` when a run would exceed the monthly budget (BUDGET_ACTION)."
-  type        = string
-}
-
-variable "admins" {
-  description = "E-mails with admin rights (ADMINS)."
-  type        = list(string)
-  default     = []
-}
-
-variable "id_token_audiences" {
-  description = "Audiences accepted in users' ID tokens: OAuth client ids of the web page and CLI, or the Firebase project id (ID_TOKEN_AUDIENCES)."
-  type        = list(string)
-  default     = []
-}
-
-variable "id_token_issuers" {
-  description = "Issuers of accepted ID tokens (ID_TOKEN_ISSUERS)."
-  type        = list(string)
-  default     = ["https://accounts.google.com", "accounts.google.com"]
-}
-
-variable "id_token_certs_url" {
-  description = "Where the issuers publish their signing certificates (ID_TOKEN_CERTS_URL)."
-  type        = string
-  default     = "https://www.googleapis.com/oauth2/v1/certs"
-}
-
-variable "default_cpus" {
-  description = "CPUs per run (DEFAULT_CPUS)."
-  type        = number
-}
-
-variable "default_memory_mb" {
-  description = "Memory per run in MB (DEFAULT_MEMORY_MB)."
-  type        = number
-}
-
-variable "default_time_limit_minutes" {
-  description = "Time limit per run in minutes (DEFAULT_TIME_LIMIT_MINUTES)."
-  type        = number
-}
-
-variable "max_upload_bytes" {
-  description = "Largest accepted upload in bytes (MAX_UPLOAD_BYTES)."
-  type        = number
-}
-
-variable "container_binary" {
-  description = "`singularity` or `apptainer` on the compute nodes (CONTAINER_BINARY)."
-  type        = string
-}
-
-# ------------------------------------------------------------------------------------------------ cluster
-variable "slurm_login_host" {
-  description = "Login node address (SLURM_LOGIN_HOST); empty: look it up by name with the Compute API."
-  type        = string
-  default     = ""
-}
-
-variable "slurm_login_port" {
-  description = "SSH port of the login node (SLURM_LOGIN_PORT)."
-  type        = number
-  default     = 22
-}
-
-variable "slurm_login_user" {
-  description = "Account that submits jobs on the login node (SLURM_LOGIN_USER)."
-  type        = string
-}
-
-variable "slurm_host_key" {
-  description = "Login node's SSH host key, `type base64` (SLURM_HOST_KEY); empty: trust on first use."
-  type        = string
-  default     = ""
-}
-
-variable "login_node_zone" {
-  description = "Zone searched for the login node when no host is set (LOGIN_NODE_ZONE)."
-  type        = string
-  default     = ""
-}
-
-variable "login_node_pattern" {
-  description = "Name fragment of the login node instance (LOGIN_NODE_PATTERN)."
-  type        = string
-  default     = "login"
-}
-
-variable "slurm_partition" {
-  description = "Partition the runs go to (SLURM_PARTITION)."
-  type        = string
-}
-
-variable "slurm_work_root" {
-  description = "Folder on the cluster's shared disk for run work dirs (SLURM_WORK_ROOT)."
-  type        = string
-}
-
-# ------------------------------------------------------------------------------------------------ e-mail
-variable "smtp_host" {
-  description = "SMTP relay (SMTP_HOST); empty disables e-mail."
-  type        = string
-  default     = ""
-}
-
-variable "smtp_port" {
-  description = "SMTP relay port (SMTP_PORT); Cloud Run blocks outbound port 25."
-  type        = number
-  default     = 587
-}
-
-variable "smtp_user" {
-  description = "SMTP login name (SMTP_USER)."
-  type        = string
-  default     = ""
-}
-
-variable "smtp_starttls" {
-  description = "Use STARTTLS (SMTP_STARTTLS)."
-  type        = bool
-  default     = true
-}
-
-variable "mail_from" {
-  description = "Sender of the e-mails (MAIL_FROM)."
-  type        = string
+variable "login_node" {
+  description = "How the functions find the login node: host (SLURM_LOGIN_HOST; empty: look it up by name with the Compute API), zone (LOGIN_NODE_ZONE) and name fragment (LOGIN_NODE_PATTERN)."
+  type = object({
+    host    = string
+    zone    = string
+    pattern = string
+  })
 }
 
 # ------------------------------------------------------------------------------------ network and access

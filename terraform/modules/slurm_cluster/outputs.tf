@@ -1,16 +1,10 @@
-output "login_host" {
-  description = "SLURM_LOGIN_HOST: the existing login node, or empty (created cluster: found by name, its IP can change)."
-  value       = local.create ? "" : var.existing_login_host
-}
-
-output "login_node_zone" {
-  description = "LOGIN_NODE_ZONE: zone searched for the login node (empty for an existing cluster)."
-  value       = local.create ? var.zone : ""
-}
-
-output "login_node_pattern" {
-  description = "LOGIN_NODE_PATTERN: name fragment of the login node VM."
-  value       = local.login_pattern
+output "login_node" {
+  description = "How the functions find the login node: host (SLURM_LOGIN_HOST; empty for a created cluster, found by name since its IP can change), zone (LOGIN_NODE_ZONE) and name fragment (LOGIN_NODE_PATTERN)."
+  value = {
+    host    = local.create ? "" : var.existing_login_host
+    zone    = local.create ? var.zone : ""
+    pattern = local.login_pattern
+  }
 }
 
 output "network" {
@@ -31,11 +25,6 @@ output "compute_member" {
 output "login_member" {
   description = "IAM member of the login node (places the images on /apps); empty for an existing cluster."
   value       = local.create ? "serviceAccount:${google_service_account.login[0].email}" : ""
-}
-
-output "partition" {
-  description = "Partition of the runs."
-  value       = var.partition_name
 }
 
 output "epilog_script" {

@@ -12,7 +12,7 @@ from shared.domain.job import Job, JobState, RunProgress, advance
 from shared.domain.metrics import Metrics
 from shared.domain.outcome import is_final_slurm_state
 from shared.domain.slurm import SlurmJobStatus
-from shared.domain.sweep import RunResult, best_run
+from shared.domain.sweeps.judging import RunResult, best_run
 
 _OUTCOME_ORDER = ("SUCCEEDED", "TIMEOUT", "FAILED", "CANCELLED")
 

@@ -2,7 +2,8 @@
 comparison table, the best run and the Pareto plot are written next to the runs' results.
 
 Each run is one Slurm array task with its own results folder (`runs/<index>/`) and manifest; its outcome is decided
-exactly like a single job's (Slurm's final state + the manifest), and a failed run stays a fact about that run.
+exactly like a single job's (run_end.read_run_end: Slurm's final state, then the manifest, read once), and a failed
+run stays a fact about that run.
 """
 
 from __future__ import annotations
@@ -12,18 +13,22 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from shared.domain import sweep_runs
 from shared.domain.job import Job, advance
-from shared.domain.outcome import Outcome, RunManifest, decide_outcome
+from shared.domain.messages import SlotFreed
+from shared.domain.outcome import RunManifest
 from shared.domain.slurm import SlurmJobStatus
-from shared.domain.sweep import apply_run_settings, comparison_table, pareto_front, pareto_plot_png
-from shared.services.run_results import (
+from shared.domain.sweeps import runs as sweep_runs
+from shared.domain.sweeps.judging import pareto_chart, pareto_front
+from shared.domain.sweeps.run_settings import apply_run_settings
+from shared.domain.sweeps.table import comparison_table
+from shared.services.completion.run_end import (
     CompletionDeps,
     Reply,
+    RunEnd,
     quick_links,
     read_manifest,
     read_metrics,
-    wait_for_outcome,
+    read_run_end,
 )
 from shared.structured_log import fields, get, job_context
 
@@ -60,11 +65,10 @@ def handle_run_report(
 
 def finish_run(job: Job, index: int, slurm_job_id: str, deps: CompletionDeps, now: Callable[[], datetime]) -> Reply:
     """A run's end report: Slurm's final state of its task and its manifest decide how it ended."""
-    manifest = read_manifest(job, deps, _run_prefix(job, index))
-    outcome, _status = wait_for_outcome(job, slurm_job_id, manifest, deps)
-    if outcome is None:
+    end = read_run_end(job, deps, prefix=_run_prefix(job, index), slurm_job_id=slurm_job_id)
+    if end is None:
         return Reply(503, "Slurm has not finished the run yet; retry")
-    return _record_run_end(job, index, outcome, manifest, slurm_job_id, deps, now)
+    return _record_run_end(job, index, end, slurm_job_id, deps, now)
 
 
 def repair_run(
@@ -72,30 +76,28 @@ def repair_run(
 ) -> Reply:
     """The reconciler's path for a run whose end report was lost: Slurm's record of its task, which has ended (None
     when Slurm has forgotten the task), and the run's manifest decide, as for a report."""
-    manifest = read_manifest(job, deps, _run_prefix(job, index))
-    outcome = decide_outcome(task.state if task else None, manifest, job.resources.time_limit_minutes)
-    if outcome is None:
+    end = read_run_end(job, deps, prefix=_run_prefix(job, index), status=task)
+    if end is None:
         return Reply(503, f"run {index} has not ended in Slurm")
     slurm_job_id = task.slurm_job_id if task else sweep_runs.run(job, index).slurm_job_id
-    return _record_run_end(job, index, outcome, manifest, slurm_job_id, deps, now)
+    return _record_run_end(job, index, end, slurm_job_id, deps, now)
 
 
 def _record_run_end(
     job: Job,
     index: int,
-    outcome: Outcome,
-    manifest: RunManifest | None,
+    end: RunEnd,
     slurm_job_id: str | None,
     deps: CompletionDeps,
     now: Callable[[], datetime],
 ) -> Reply:
     prefix = _run_prefix(job, index)
-    manifest = manifest or read_manifest(job, deps, prefix)  # may have landed meanwhile
+    outcome, manifest = end.outcome, end.manifest
     runner = deps.runners.get(job.flow or "")
     plan = None
     if runner is not None and job.design is not None and job.design.sweep is not None:
         plan = runner.plan(apply_run_settings(job.design, job.design.sweep.runs[index]), job.resources)
-    metrics = read_metrics(job, manifest, runner, plan, deps, prefix)
+    metrics = read_metrics(manifest, runner, plan, deps, prefix)
     error = manifest.error_excerpt if manifest and outcome.state.value != "SUCCEEDED" else None
     recorded = deps.jobs.mutate(
         job.id,
@@ -107,8 +109,8 @@ def _record_run_end(
     if recorded is None:
         return Reply(404, "no such job")
     if sweep_runs.all_ended(recorded):
-        return finish_sweep(recorded, deps, now)
-    deps.publisher.publish(deps.jobs_topic, {"kind": "slot-freed", "job_id": job.id}, kind="slot-freed")
+        return finish_sweep(recorded, deps, now, manifests={index: manifest})
+    deps.publisher.publish(deps.jobs_topic, SlotFreed(job.id))
     return Reply(200, f"run {index} {outcome.state.value}")
 
 
@@ -116,8 +118,16 @@ def _run_prefix(job: Job, index: int) -> str:
     return f"{job.results_prefix}runs/{index}/"
 
 
-def finish_sweep(job: Job, deps: CompletionDeps, now: Callable[[], datetime]) -> Reply:
-    """Every run has ended: write the summary, then end the job with the best run's figures and links."""
+def finish_sweep(
+    job: Job,
+    deps: CompletionDeps,
+    now: Callable[[], datetime],
+    manifests: Mapping[int, RunManifest | None] | None = None,
+) -> Reply:
+    """Every run has ended: write the summary, then end the job with the best run's figures and links.
+
+    `manifests`: the runs' manifests this call has read already (the run that just ended), by run index.
+    """
     if job.state.is_terminal:
         deps.notifier.job_ended(job)
         return Reply(200, f"already {job.state.value}")
@@ -132,7 +142,7 @@ def finish_sweep(job: Job, deps: CompletionDeps, now: Callable[[], datetime]) ->
     deps.store.write_bytes(
         bucket, summary + "comparison.json", json.dumps(table, indent=2).encode(), "application/json"
     )
-    plot = pareto_plot_png(job.design.sweep, results, best, front)
+    plot = deps.plotter.draw_png(pareto_chart(job.design.sweep, results, best, front))
     deps.store.write_bytes(bucket, summary + "pareto.png", plot, "image/png")
     artifacts = {
         "comparison_csv": f"gs://{bucket}/{summary}comparison.csv",
@@ -141,7 +151,7 @@ def finish_sweep(job: Job, deps: CompletionDeps, now: Callable[[], datetime]) ->
     }
     best_metrics = None
     if best is not None:
-        artifacts |= _best_run_links(job, best, deps)
+        artifacts |= _best_run_links(job, best, deps, manifests or {})
         best_metrics = job.runs[best].metrics if best < len(job.runs) else None
     ended_at = now()
     applied: list[Job] = []
@@ -155,19 +165,23 @@ def finish_sweep(job: Job, deps: CompletionDeps, now: Callable[[], datetime]) ->
     log.info("sweep ended", extra=fields(state=final.state.value, reason=reason, best_run=best))
     deps.notifier.job_ended(final)
     if applied:
-        deps.publisher.publish(deps.jobs_topic, {"kind": "slot-freed", "job_id": job.id}, kind="slot-freed")
+        deps.publisher.publish(deps.jobs_topic, SlotFreed(job.id))
     return Reply(200, final.state.value)
 
 
-def _best_run_links(job: Job, best: int, deps: CompletionDeps) -> dict[str, str]:
-    """The best run's layout and picture as the job's own quick links (the page and e-mail show them)."""
+def _best_run_links(
+    job: Job, best: int, deps: CompletionDeps, manifests: Mapping[int, RunManifest | None]
+) -> dict[str, str]:
+    """The best run's layout and picture as the job's own quick links (the page and e-mail show them). Its manifest
+    is read here only when the best run ended in an earlier call (runs keep no links of their own)."""
     assert job.design is not None and job.design.sweep is not None
     runner = deps.runners.get(job.flow or "")
     if runner is None:
         return {}
     prefix = _run_prefix(job, best)
     plan = runner.plan(apply_run_settings(job.design, job.design.sweep.runs[best]), job.resources)
-    links = quick_links(job, read_manifest(job, deps, prefix), plan, deps, prefix)
+    manifest = manifests[best] if best in manifests else read_manifest(deps, prefix)
+    links = quick_links(manifest, plan, deps, prefix)
     return {k: v for k, v in links.items() if k != "manifest"} | {"best_run": prefix}
 
 

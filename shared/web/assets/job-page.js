@@ -1,0 +1,464 @@
+// One job (/jobs/<id>): state, progress, facts, metrics, a sweep's runs, the timeline, the log tail, the layout
+// picture and the downloads; cancel and delete. Follows an active job live without a reload.
+
+import { api, apiPath, auth, showError, signIn } from "./api.js";
+import { Poller, startPage } from "./app.js";
+import { $, badge, h, markRendered, notice, safeUrl, setBadge, setLive, timeElement, timing } from "./dom.js";
+import {
+  ACTIVE,
+  absoluteTime,
+  bytes,
+  clockTime,
+  coreHours,
+  cornerFails,
+  cornerText,
+  describeMetric,
+  duration,
+  jobName,
+  metricKeys,
+  NOT_MEASURED,
+  numberFormat,
+  plural,
+  STATE_LABELS,
+  stageLabel,
+  startText,
+} from "./format.js";
+
+const JOB_ID = /^j[0-9a-f]{19}$/;
+
+const jobPage = {
+  id: "",
+  job: null,
+  poller: null,
+  wired: false,
+  artifactsShown: false,
+
+  async start() {
+    this.id = decodeURIComponent(location.pathname.split("/")[2] || "");
+    if (!JOB_ID.test(this.id)) {
+      this.notFound();
+      return;
+    }
+    if (!auth.read()) {
+      signIn.show("Sign in to see this job.");
+      return;
+    }
+    signIn.hide();
+    this.wire();
+    let job;
+    try {
+      job = await api(`/v1/jobs/${this.id}`);
+    } catch (error) {
+      if (error.status === 404) this.notFound();
+      else if (error.status !== 401) {
+        showError(error);
+        markRendered("error");
+      }
+      return;
+    }
+    this.render(job);
+    timing("job");
+    await Promise.all([this.loadLog().then(() => timing("log")), this.loadArtifacts().then(() => timing("files"))]);
+    markRendered("job");
+    this.poller ??= new Poller(() => this.refresh(), () => (this.job && ACTIVE.has(this.job.state) ? 3000 : null));
+    if (ACTIVE.has(job.state)) this.poller.start();
+    else this.poller.stop();
+  },
+
+  wire() {
+    if (this.wired) return;
+    this.wired = true;
+    $("cancel-button").addEventListener("click", () => this.cancel().catch(showError));
+    $("delete-button").addEventListener("click", () => this.remove().catch(showError));
+    $("download-all").addEventListener("click", () => this.downloadAll().catch(showError));
+  },
+
+  /** While the job is active: its document every poll (one read), its live log while it runs (one more). */
+  async refresh() {
+    let job;
+    try {
+      job = await api(`/v1/jobs/${this.id}`);
+    } catch (error) {
+      if (error.status === 404) {
+        this.poller.stop();
+        this.notFound();
+        return;
+      }
+      throw error;
+    }
+    this.render(job);
+    const ended = !ACTIVE.has(job.state);
+    if (job.state === "RUNNING" || ended) await this.loadLog();
+    if (ended) {
+      await this.loadArtifacts();
+      this.poller.stop();
+    }
+  },
+
+  notFound() {
+    $("job").hidden = true;
+    $("not-found").hidden = false;
+    document.title = "Job not found · OpenLane Cloud";
+    setLive("");
+    markRendered("not-found");
+  },
+
+  render(job) {
+    this.job = job;
+    const name = jobName(job);
+    const label = STATE_LABELS[job.state] || job.state;
+    document.title = `${name} · ${label} · OpenLane Cloud`;
+    $("job").hidden = false;
+    $("job").dataset.state = job.state;
+    $("job-title").textContent = name;
+    setBadge($("job-state"), job.state);
+    $("job-sub").replaceChildren(
+      h("span", { class: "mono", text: job.id }),
+      job.flow ? ` · ${job.flow}` : "",
+      " · created ",
+      timeElement(job.created_at),
+    );
+    this.renderAlert(job);
+    this.renderProgress(job);
+    this.renderFacts(job);
+    this.renderMetrics(job);
+    this.renderSweep(job);
+    this.renderTimeline(job);
+    $("cancel-button").hidden = !ACTIVE.has(job.state);
+    $("delete-button").hidden = ACTIVE.has(job.state);
+  },
+
+  renderAlert(job) {
+    const box = $("job-alert");
+    let title = "";
+    let text = "";
+    let kind = "error";
+    if (job.state === "REJECTED") {
+      title = "This upload was rejected";
+      text = job.reason || "The archive could not be used.";
+    } else if (job.state === "FAILED") {
+      title = job.stage ? `The run failed in ${job.stage}` : "The run failed";
+      text = job.reason || "";
+    } else if (job.state === "TIMEOUT") {
+      title = "The run reached its time limit";
+      text = job.reason || "Partial results are kept below.";
+    } else if (job.state === "CANCELLED") {
+      title = "This job was cancelled";
+      text = job.reason || "";
+      kind = "info";
+    } else if (ACTIVE.has(job.state) && job.last_error) {
+      title = "Waiting for the cluster";
+      text = job.last_error;
+      kind = "warning";
+    } else if (job.state === "SUCCEEDED" && (job.warnings || []).length) {
+      title = "Finished, with a warning";
+      text = job.warnings.join("\n");
+      kind = "warning";
+    }
+    const excerpt = job.state === "FAILED" || job.state === "TIMEOUT" ? job.error_excerpt || "" : "";
+    box.hidden = !title;
+    box.className = `alert ${kind}`;
+    $("job-alert-title").textContent = title;
+    $("job-alert-text").textContent = text;
+    $("job-alert-text").hidden = !text;
+    $("job-alert-excerpt").textContent = excerpt;
+    $("job-alert-excerpt").hidden = !excerpt;
+  },
+
+  renderProgress(job) {
+    const progress = job.progress;
+    const show = progress && progress.stages_total && !["QUEUED", "REJECTED"].includes(job.state);
+    $("job-progress").hidden = !show;
+    if (!show) return;
+    const done = Math.min(progress.stages_done, progress.stages_total);
+    $("job-progress-bar").style.width = `${Math.round((100 * done) / progress.stages_total)}%`;
+    const current = progress.current || job.stage;
+    const now = ACTIVE.has(job.state) && current ? ` · now: ${current}` : "";
+    // A sweep counts its runs, an OpenLane flow its steps ("step 7 of 10: Yosys.Synthesis").
+    const unit = { runs: "run", steps: "step" }[progress.unit] || "stage";
+    $("job-progress-text").textContent = `${done} of ${plural(progress.stages_total, unit)} done${now}`;
+  },
+
+  renderFacts(job) {
+    const facts = [];
+    const fact = (wide, term, value) =>
+      facts.push(h("div", { class: wide ? "wide" : null }, h("dt", { text: term }), h("dd", {}, value)));
+    const add = (term, value) => fact(false, term, value);
+    const given = (value) => value !== null && value !== undefined;
+    add("Stage", (ACTIVE.has(job.state) && job.progress && job.progress.current) || job.stage || "—");
+    if (job.state === "QUEUED") {
+      add("Place in line", job.queue_position ? `#${job.queue_position}` : "—");
+      const estimate = job.estimated_start_at;
+      const when = estimate && h("time", { datetime: estimate, title: absoluteTime(estimate) }, startText(estimate));
+      add("Expected start", when || "—");
+    }
+    if (given(job.flow_runtime_s)) add("Run time", duration(job.flow_runtime_s));
+    if (given(job.core_hours)) add("Core hours", coreHours(job.core_hours));
+    const res = job.resources || {};
+    if (res.cpus) {
+      const gigabytes = res.memory_mb / 1024;
+      const memory = gigabytes >= 1 ? `${numberFormat.format(gigabytes)} GB` : `${res.memory_mb} MB`;
+      add("Resources", `${plural(res.cpus, "CPU")} · ${memory} · ${res.time_limit_minutes} min limit`);
+    }
+    if (job.upload && job.upload.name) {
+      const size = job.upload.size ? ` (${bytes(job.upload.size)})` : "";
+      fact(true, "Upload", `${job.upload.name.split("/").pop()}${size}`);
+    }
+    add("Last change", timeElement(job.updated_at));
+    add("E-mail", job.notifications_enabled ? "when it ends" : "off");
+    $("job-facts").replaceChildren(...facts);
+  },
+
+  renderMetrics(job) {
+    const metrics = job.metrics || {};
+    $("metrics-section").hidden = Object.keys(metrics).length === 0;
+    // What the run did not measure says so (format.js describeMetric), never 0 or "match".
+    const rows = metricKeys(metrics).map((key) => {
+      const { label, text, measured, warn } = describeMetric(key, metrics);
+      if (!measured) {
+        return h(
+          "tr",
+          { class: "not-measured", dataset: { metric: key } },
+          h("th", { scope: "row", text: label }),
+          h("td", { class: "muted", text }),
+        );
+      }
+      return h(
+        "tr",
+        { class: warn ? "bad" : "", dataset: { metric: key } },
+        h("th", { scope: "row", text: label }),
+        h("td", {}, text, warn ? h("span", { class: "flag", text: " needs attention" }) : null),
+      );
+    });
+    const corners = metrics.corners && typeof metrics.corners === "object" ? metrics.corners : {};
+    const names = Object.keys(corners).sort();
+    if (names.length) {
+      const lines = names.map((name) => {
+        const figures = corners[name] || {};
+        const fails = cornerFails(figures);
+        return h(
+          "div",
+          { dataset: { corner: name } },
+          `${name}: ${cornerText(figures)}`,
+          fails ? h("span", { class: "flag", text: " needs attention" }) : null,
+        );
+      });
+      const warn = names.some((name) => cornerFails(corners[name] || {}));
+      rows.push(
+        h(
+          "tr",
+          { class: warn ? "bad" : "", dataset: { metric: "corners" } },
+          h("th", { scope: "row", text: "Timing corners" }),
+          h("td", {}, ...lines),
+        ),
+      );
+    }
+    $("metrics-body").replaceChildren(...rows);
+  },
+
+  /** A design-space sweep: every run's settings, state and figures; the best run marked. */
+  renderSweep(job) {
+    const sweep = job.sweep;
+    $("sweep-section").hidden = !sweep;
+    if (!sweep) return;
+    const names = Object.keys(sweep.parameters);
+    const figures = ["area_um2", "wns_ns", "drc_errors", "lvs_match"];
+    $("sweep-objective").textContent = `Objective: ${sweep.objective}.`;
+    const headings = ["Run", "State", ...names, "Area", "WNS", "DRC", "LVS"];
+    $("sweep-head").replaceChildren(h("tr", {}, ...headings.map((t) => h("th", { scope: "col", text: t }))));
+    const rows = sweep.runs.map((run) => {
+      const metrics = run.metrics || {};
+      const missing = Object.keys(metrics).length ? NOT_MEASURED : "–"; // "–": the run has no figures (yet)
+      const best = run.run === sweep.best_run;
+      return h(
+        "tr",
+        { class: best ? "best" : "", dataset: { run: String(run.run), state: run.state } },
+        h("th", { scope: "row", text: best ? `${run.run} (best)` : String(run.run) }),
+        h("td", { text: run.stage && run.state === "RUNNING" ? `${run.state} · ${run.stage}` : run.state }),
+        ...names.map((name) => h("td", { text: String(run.settings[name]) })),
+        ...figures.map((key) => h("td", { text: key in metrics ? String(metrics[key]) : missing })),
+      );
+    });
+    $("sweep-body").replaceChildren(...rows);
+  },
+
+  /** State changes and flow stages (inside OpenLane: its steps), each with how long it lasted (until the next
+   * event). */
+  renderTimeline(job) {
+    const events = job.timeline || [];
+    const items = events.map((event, index) => {
+      const next = events[index + 1];
+      const start = Date.parse(event.at);
+      let lasted = "";
+      if (next) lasted = duration((Date.parse(next.at) - start) / 1000);
+      else if (ACTIVE.has(job.state)) lasted = `${duration((Date.now() - start) / 1000)} so far`;
+      const isState = event.kind === "state";
+      return h(
+        "li",
+        { class: `event ${isState ? "event-state" : "event-stage"}`, dataset: { kind: event.kind } },
+        h("time", {
+          class: "event-at",
+          datetime: event.at,
+          title: absoluteTime(event.at),
+          text: clockTime(event.at),
+        }),
+        h(
+          "span",
+          { class: "event-what" },
+          isState ? badge(event.name) : h("span", { class: "stage-name", text: stageLabel(event) }),
+          event.reason ? h("span", { class: "event-reason", text: event.reason }) : null,
+        ),
+        h("span", { class: "event-lasted", text: lasted }),
+      );
+    });
+    $("timeline").replaceChildren(...items);
+  },
+
+  async loadLog() {
+    const job = this.job;
+    if (!job.links || !job.links.logs) {
+      $("log-section").hidden = true;
+      return;
+    }
+    let tail;
+    try {
+      tail = await api(`${apiPath(job.links.logs)}?lines=200`);
+    } catch (error) {
+      if (error.status === 404) {
+        $("log-section").hidden = true; // no log (yet)
+        return;
+      }
+      throw error;
+    }
+    const pre = $("log");
+    const atEnd = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 8;
+    pre.textContent = tail.lines.length ? tail.lines.join("\n") : "(nothing logged yet)";
+    $("log-source").textContent = tail.source === "live" ? "live, from the running stage" : tail.source;
+    $("log-section").hidden = false;
+    if (atEnd) pre.scrollTop = pre.scrollHeight; // follow the end unless the reader scrolled up
+  },
+
+  async loadArtifacts() {
+    const job = this.job;
+    if (this.artifactsShown || !job.links || !job.links.artifacts) return;
+    let listing;
+    try {
+      listing = await api(apiPath(job.links.artifacts));
+    } catch (error) {
+      if (error.status === 404) return;
+      throw error;
+    }
+    this.artifactsShown = true;
+    const files = listing.artifacts || [];
+    const items = [];
+    for (const file of files) {
+      const url = safeUrl(file.url);
+      if (!url) continue;
+      items.push(
+        h(
+          "li",
+          {},
+          h("a", { href: url, rel: "noopener", target: "_blank", text: file.path }),
+          h("span", { class: "size", text: bytes(file.size) }),
+        ),
+      );
+    }
+    $("artifacts").replaceChildren(...items);
+    $("artifacts-summary").textContent = `All files (${items.length})`;
+    $("artifacts-details").open = items.length > 0 && items.length <= 8;
+    $("downloads-section").hidden = !job.links.download && items.length === 0;
+    $("download-all").hidden = !job.links.download;
+    this.showLayout(files);
+    this.showPareto(files);
+  },
+
+  /** A sweep's Pareto plot, through the listing's signed link like the layout picture. */
+  showPareto(files) {
+    const plot = files.find((file) => file.path === "sweep/pareto.png");
+    const url = plot && safeUrl(plot.url);
+    if (!url) return;
+    const image = $("pareto-image");
+    image.alt = `Area against worst slack for every run of ${jobName(this.job)}`;
+    image.src = url;
+    image.hidden = false;
+  },
+
+  /** The layout picture: the listing's signed link works in an <img>, which cannot send the Authorization
+   * header that links.layout needs. */
+  showLayout(files) {
+    if (!this.job.links.layout) return;
+    const find = (pattern) => files.find((file) => pattern.test(file.path));
+    const best = this.job.sweep ? this.job.sweep.best_run : null;
+    const picture =
+      (best !== null && find(new RegExp(`^runs/${best}/files/render/layout\\.png$`))) ||
+      find(/(^|\/)render\/layout\.png$/) ||
+      find(/(^|\/)layout\.png$/);
+    const url = picture && safeUrl(picture.url);
+    if (!url) return;
+    const image = $("layout-image");
+    image.alt = `Layout of ${jobName(this.job)}`;
+    image.src = url;
+    $("layout-link").href = url;
+    $("layout-section").hidden = false;
+  },
+
+  async cancel() {
+    const job = this.job;
+    if (!window.confirm(`Cancel ${jobName(job)}? A running flow is stopped and keeps its partial results.`)) return;
+    $("cancel-button").disabled = true;
+    try {
+      const result = await api(apiPath(job.links.cancel), { method: "POST" });
+      $("action-status").textContent = result.message || "Cancelling…";
+    } finally {
+      $("cancel-button").disabled = false;
+    }
+    this.poller.now();
+  },
+
+  async remove() {
+    const job = this.job;
+    const question =
+      `Delete ${jobName(job)} (${job.id}) and all its results? This cannot be undone. ` +
+      "The uploaded archive is kept.";
+    if (!window.confirm(question)) return;
+    $("delete-button").disabled = true;
+    try {
+      await api(`/v1/jobs/${job.id}?confirm=${job.id}`, { method: "DELETE" });
+    } finally {
+      $("delete-button").disabled = false;
+    }
+    this.poller?.stop();
+    $("job").hidden = true;
+    notice(`Job ${jobName(job)} was deleted.`, "ok");
+    document.title = "Job deleted · OpenLane Cloud";
+  },
+
+  /** The ZIP route needs the Authorization header, so it is fetched here and handed to the browser as a file. */
+  async downloadAll() {
+    const button = $("download-all");
+    const status = $("download-status");
+    button.disabled = true;
+    status.textContent = "Preparing the ZIP…";
+    try {
+      const reply = await api(apiPath(this.job.links.download), { raw: true });
+      const blob = await reply.blob();
+      const disposition = reply.headers.get("Content-Disposition") || "";
+      const match = /filename="?([^";]+)"?/.exec(disposition);
+      const name = match ? match[1] : `${this.job.id}.zip`;
+      const url = URL.createObjectURL(blob);
+      const link = h("a", { href: url, download: name, hidden: true });
+      document.body.append(link);
+      link.click();
+      link.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 60000);
+      status.textContent = `Downloaded ${name} (${bytes(blob.size)}).`;
+    } catch (error) {
+      status.textContent = "";
+      throw error;
+    } finally {
+      button.disabled = false;
+    }
+  },
+};
+
+startPage(jobPage);
