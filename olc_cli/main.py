@@ -32,6 +32,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--user", help=_USER_HELP)
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
+    _job_commands(commands)
+    _result_commands(commands)
+    _account_and_stack_commands(commands)
+    return parser
+
+
+def _job_commands(commands: Any) -> None:
+    """Submit and follow jobs."""
     submit = _command(commands, "submit", "upload a design folder or archive; prints the job and its page")
     submit.add_argument("path", type=Path, help="design folder (config.json + sources) or .tar.gz/.tgz/.tar/.zip")
     submit.add_argument("--watch", "--wait", dest="watch", action="store_true", help="then follow it to the end")
@@ -64,6 +72,9 @@ def _parser() -> argparse.ArgumentParser:
     delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     delete.set_defaults(handler=jobs.delete)
 
+
+def _result_commands(commands: Any) -> None:
+    """What a run left behind."""
     download = _command(commands, "download", "the whole run as a ZIP, or selected files (--artifact)")
     download.add_argument("job_id")
     download.add_argument("--artifact", action="append", metavar="GLOB", help="only files matching, e.g. '*.gds'")
@@ -81,6 +92,9 @@ def _parser() -> argparse.ArgumentParser:
     metrics.add_argument("job_id")
     metrics.set_defaults(handler=results.metrics)
 
+
+def _account_and_stack_commands(commands: Any) -> None:
+    """The old `jobs` spelling, quotas and the local stack."""
     # Kept from the first CLI: `olc jobs list|get`.
     old = commands.add_parser("jobs", help="same as list / status").add_subparsers(required=True, metavar="ACTION")
     old_list = _command(old, "list", "your jobs")
@@ -114,7 +128,6 @@ def _parser() -> argparse.ArgumentParser:
     stack.add_argument("action", choices=["up", "down", "status", "env", "open"])
     stack.add_argument("--name", default="demo", help="stack name (default demo; the tests use 'test')")
     stack.set_defaults(handler=_stack)
-    return parser
 
 
 _USER_HELP = "your e-mail (default $OLC_USER): your upload folder and local sign-in"

@@ -293,9 +293,12 @@ class Settings:
         return (self.flow_runner, *(f for f in self.extra_flows if f != self.flow_runner))
 
     def _check(self) -> None:
+        problems = [*self._flow_problems(), *self._service_problems(), *self._cluster_problems()]
+        if problems:
+            raise ConfigError("configuration: " + "; ".join(problems))
+
+    def _flow_problems(self) -> list[str]:
         problems = []
-        if self.environment not in ("production", "local"):
-            problems.append(f"OLC_ENV must be production or local, not {self.environment!r}")
         if self.flow_runner not in FLOW_RUNNERS:
             problems.append(f"FLOW_RUNNER must be one of {', '.join(FLOW_RUNNERS)}, not {self.flow_runner!r}")
         unknown_flows = [f for f in self.extra_flows if f not in FLOW_RUNNERS]
@@ -308,6 +311,12 @@ class Settings:
         needs_native = [f for f in self.offered_flows if f in NATIVE_LIBRELANE_FLOWS]
         if needs_native and self.librelane_runtime != "native":
             problems.append(f"flows {needs_native} need LIBRELANE_RUNTIME=native (LibreLane installed on the nodes)")
+        return problems
+
+    def _service_problems(self) -> list[str]:
+        problems = []
+        if self.environment not in ("production", "local"):
+            problems.append(f"OLC_ENV must be production or local, not {self.environment!r}")
         if self.secrets_backend not in ("secret-manager", "directory"):
             problems.append(f"SECRETS_BACKEND must be secret-manager or directory, not {self.secrets_backend!r}")
         if self.secrets_backend == "directory" and not self.secrets_dir:
@@ -318,6 +327,13 @@ class Settings:
             problems.append(f"HOOK_AUTH must be none or google-id-token, not {self.hook_auth!r}")
         if self.hook_auth == "none" and self.environment == "production":
             problems.append("HOOK_AUTH=none is only allowed with OLC_ENV=local")
+        for name in ("completion_url", "job_storage_endpoint"):
+            if urlparse(getattr(self, name)).scheme not in ("http", "https"):
+                problems.append(f"{name.upper()} must be an http(s) URL")
+        return problems
+
+    def _cluster_problems(self) -> list[str]:
+        problems = []
         if not self.slurm_work_root.startswith("/"):
             problems.append(f"SLURM_WORK_ROOT must be an absolute path, not {self.slurm_work_root!r}")
         if self.default_cpus > self.max_cpus_per_job or self.default_memory_mb > self.max_memory_mb_per_job:
@@ -326,11 +342,7 @@ class Settings:
             problems.append(f"SLURM_PARTITION {self.slurm_partition!r} is not a partition name")
         if not self.slurm_login_host and not self.login_node_zone:
             problems.append("set SLURM_LOGIN_HOST, or LOGIN_NODE_ZONE so the login node can be looked up")
-        for name in ("completion_url", "job_storage_endpoint"):
-            if urlparse(getattr(self, name)).scheme not in ("http", "https"):
-                problems.append(f"{name.upper()} must be an http(s) URL")
-        if problems:
-            raise ConfigError("configuration: " + "; ".join(problems))
+        return problems
 
 
 @functools.cache

@@ -169,7 +169,7 @@ def shown(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def check_value(key: str, value: Any, setting: Setting, files: Sequence[str]) -> list[str]:
+def check_value(key: str, value: Any, setting: Setting, files: Sequence[str]) -> list[str]:  # noqa: PLR0911 - one answer per kind of setting, in the table's order
     """The problems of one value (empty when it is fine); `files` are the upload's files below the design root."""
     kind = setting.kind
     if kind in ("number", "int"):

@@ -69,7 +69,7 @@ class DesignConfigError(ValueError):
         super().__init__("config.json: " + "; ".join(self.problems))
 
 
-def parse_design_config(
+def parse_design_config(  # noqa: PLR0913 - the deployment's bounds, keyword-only, each a setting of shared/config.py
     config_text: str,
     design_files: Sequence[str],
     *,

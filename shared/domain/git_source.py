@@ -62,7 +62,9 @@ def parse_git_source(
     return GitSource(f"{scheme}://{netloc}{shown_port}{rest}", host, port, checked_ref, checked_path)
 
 
-def _url(url: object, allowed_http_hosts: tuple[str, ...], problems: list[str]) -> tuple[str, str, int, str] | None:
+def _url(  # noqa: PLR0911 - each refused form of URL stops the check with its own reason
+    url: object, allowed_http_hosts: tuple[str, ...], problems: list[str]
+) -> tuple[str, str, int, str] | None:
     if not isinstance(url, str) or not url.strip():
         problems.append("git.url must be the repository's https:// URL, e.g. https://github.com/owner/repo.git")
         return None

@@ -109,7 +109,9 @@ def _base_state(slurm_state: str) -> str:
     return slurm_state.split(maxsplit=1)[0].rstrip("+") if slurm_state else ""
 
 
-def decide_outcome(slurm_state: str | None, manifest: RunManifest | None, time_limit_minutes: int) -> Outcome | None:
+def decide_outcome(  # noqa: PLR0911 - a decision list: the first rule that applies decides, in order
+    slurm_state: str | None, manifest: RunManifest | None, time_limit_minutes: int
+) -> Outcome | None:
     """The terminal state of a run, or None while Slurm says it has not finished."""
     state = _base_state(slurm_state or "")
     if state in _NOT_FINAL:

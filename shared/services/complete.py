@@ -32,7 +32,7 @@ from shared.structured_log import fields, get, job_context
 log = get(__name__)
 
 
-def handle_callback(
+def handle_callback(  # noqa: PLR0911 - the hook's answers: each refusal (auth, replay, shape) is its own reply
     body: bytes, headers: Mapping[str, str], deps: CompletionDeps, now: Callable[[], datetime]
 ) -> Reply:
     try:

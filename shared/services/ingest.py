@@ -79,7 +79,7 @@ def ingest_upload(event: UploadEvent, deps: IngestDeps, now: datetime) -> Job | 
         return deps.jobs.get(job_id) or job
 
 
-def _evaluate(job_id: str, event: UploadEvent, deps: IngestDeps, now: datetime) -> Job:
+def _evaluate(job_id: str, event: UploadEvent, deps: IngestDeps, now: datetime) -> Job:  # noqa: PLR0911 - each check of an upload that fails ends it REJECTED with its own reason
     source = event.source
     policy = deps.policy
     notify = event.metadata.get("notify", "true").lower() not in ("false", "0", "no", "off")

@@ -142,7 +142,7 @@ def base_url(request: flask.Request) -> str:
     return configured.rstrip("/") if configured else request.host_url.rstrip("/")
 
 
-def handle(request: flask.Request) -> flask.Response:
+def handle(request: flask.Request) -> flask.Response:  # noqa: PLR0911 - each route outcome (asset, page, API, errors) is one reply
     set_trace_from_headers(request.headers, settings().project_id)
     try:
         route, params = find_route(ROUTES, request.method, request.path)

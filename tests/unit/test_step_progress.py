@@ -22,6 +22,7 @@ from shared.domain.flows.openlane import (
     FRONT_END_STEPS,
     NATIVE_SCRIPT,
     ContainerCommand,
+    FixedSteps,
     LibreLaneRunner,
     NativeCommand,
     OpenLane1Runner,
@@ -173,9 +174,7 @@ def test_native_mode_refuses_a_relative_interpreter() -> None:
 def test_librelane_osu035_refuses_another_pdk() -> None:
     runner = LibreLaneRunner(
         NativeCommand("/opt/ll/bin/python", "/opt/pdks"),
-        pdks=("osu035",),
-        default_pdk="osu035",
-        steps=FRONT_END_STEPS,
+        fixed=FixedSteps(FRONT_END_STEPS, "osu035"),
         render_script=RENDER_SCRIPT,
     )
     with pytest.raises(ValueError, match="sky130A"):
@@ -185,10 +184,7 @@ def test_librelane_osu035_refuses_another_pdk() -> None:
 def test_run_config_drops_keys_librelane_would_refuse_and_keeps_the_designs() -> None:
     runner = LibreLaneRunner(
         NativeCommand("/opt/ll/bin/python", "/opt/pdks"),
-        pdks=("osu035",),
-        default_pdk="osu035",
-        steps=FRONT_END_STEPS,
-        timing_liberty="/usr/share/lib.lib",
+        fixed=FixedSteps(FRONT_END_STEPS, "osu035", timing_liberty="/usr/share/lib.lib"),
         render_script=RENDER_SCRIPT,
     )
     variables = {
@@ -270,11 +266,7 @@ def test_step_report_parsing(value: object, expected: StepReport | None) -> None
 def test_a_step_that_measured_nothing_is_a_warning() -> None:
     plan = LibreLaneRunner(
         NativeCommand("/opt/ll/bin/python", "/opt/pdks"),
-        pdks=("osu035",),
-        default_pdk="osu035",
-        steps=FRONT_END_STEPS,
-        timing_liberty="/usr/share/lib.lib",
-        render_layout=False,
+        fixed=FixedSteps(FRONT_END_STEPS, "osu035", timing_liberty="/usr/share/lib.lib"),
     ).plan(spm(pdk="osu035"), Resources())
     assert missing_metric_warnings(plan, Metrics(cell_count=3, wns_ns=0.0)) == ()
     (warning,) = missing_metric_warnings(plan, Metrics(cell_count=3))

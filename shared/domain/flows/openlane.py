@@ -37,6 +37,7 @@ import math
 import posixpath
 import re
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from shared.domain.design import RUN_CONFIG_FILE, DesignSpec, Resources
@@ -347,13 +348,23 @@ TIMING_STAGE = "timing"
 TIMING_DIR = "olc_sta"
 
 
+@dataclass(frozen=True)
+class FixedSteps:
+    """A LibreLane flow of exactly these steps (given to LibreLane as the config's meta.flow) on one PDK, optionally
+    followed by a timing stage in which Debian's OpenSTA times the synthesised netlist against `timing_liberty`. It
+    draws no layout: the local `librelane-osu035` flow stops before there is one."""
+
+    steps: tuple[str, ...]
+    pdk: str
+    timing_liberty: str | None = None
+
+
 class LibreLaneRunner:
     """LibreLane (or OpenLane 2 with module="openlane") as one `python3 -m ...` process, in its image or natively.
 
-    By default the design's own flow runs (the Classic flow, or what its meta.flow says). A runner built with
-    `steps` runs exactly those steps (config meta.flow), and with `timing_liberty` adds a timing stage in which
-    Debian's OpenSTA times the synthesised netlist: the local `librelane-osu035` flow is built that way (see
-    registry.py), because LibreLane's own STA steps need an OpenSTA newer than any package here."""
+    By default the design's own flow runs (the Classic flow, or what its meta.flow says) and the last stage draws the
+    layout. A runner built with `fixed` runs those steps instead: the local `librelane-osu035` flow is built that way
+    (see registry.py), because LibreLane's own STA steps need an OpenSTA newer than any package here."""
 
     MODULES = {"librelane": "librelane", "openlane": "openlane2"}
 
@@ -365,25 +376,22 @@ class LibreLaneRunner:
         name: str | None = None,
         run_tag: str = DEFAULT_RUN_TAG,
         pdks: Sequence[str] = PDKS,
-        default_pdk: str = DEFAULT_PDK,
-        steps: Sequence[str] = (),
-        timing_liberty: str | None = None,
-        render_layout: bool = True,
+        fixed: FixedSteps | None = None,
         render_script: str = "",
     ) -> None:
         """`render_script`: the text of infra/slurm/render_layout.py, which the last stage runs (render.py); needed
-        unless `render_layout` is False."""
+        unless the runner has `fixed` steps."""
         _require(module in self.MODULES, f"module {module!r} is not one of {', '.join(self.MODULES)}")
         self.name = name or self.MODULES[module]
         self.module = module
         self.execution = execution
         self.run_tag = _check_run_tag(run_tag)
-        self.pdks = tuple(pdks)
-        self.default_pdk = default_pdk
-        self.steps = tuple(steps)
-        self.timing_liberty = timing_liberty
-        self.render_layout = render_layout
-        _require(render_layout is False or bool(render_script), "drawing the layout needs the render script's text")
+        self.pdks = (fixed.pdk,) if fixed else tuple(pdks)
+        self.default_pdk = fixed.pdk if fixed else DEFAULT_PDK
+        self.steps = fixed.steps if fixed else ()
+        self.timing_liberty = fixed.timing_liberty if fixed else None
+        self.render_layout = fixed is None
+        _require(not self.render_layout or bool(render_script), "drawing the layout needs the render script's text")
         self.render_script = render_script
 
     @property

@@ -66,7 +66,7 @@ report_worst_slack -digits 3
 """
 
 
-def timing_stage(
+def timing_stage(  # noqa: PLR0913 - keyword-only: the stage's name, folder, inputs and mode, each one file or switch
     name: str,
     *,
     project_dir: str,

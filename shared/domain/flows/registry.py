@@ -9,6 +9,7 @@ from shared.domain.flows.openlane import (
     FRONT_END_STEPS,
     ContainerCommand,
     Execution,
+    FixedSteps,
     LibreLaneRunner,
     NativeCommand,
     OpenLane1Runner,
@@ -57,13 +58,7 @@ def flow_runners(images: ContainerImages, *, render_script: str) -> dict[str, Fl
         # installs, infra/librelane/pdk), then Debian's OpenSTA on the netlist: what runs without OpenROAD.
         runners.append(
             LibreLaneRunner(
-                librelane,
-                name=LIBRELANE_OSU035,
-                pdks=("osu035",),
-                default_pdk="osu035",
-                steps=FRONT_END_STEPS,
-                timing_liberty=LIBERTY,
-                render_layout=False,
+                librelane, name=LIBRELANE_OSU035, fixed=FixedSteps(FRONT_END_STEPS, "osu035", timing_liberty=LIBERTY)
             )
         )
     return {runner.name: runner for runner in runners}

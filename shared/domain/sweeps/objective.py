@@ -190,7 +190,7 @@ def parse_constraint(text: str) -> Constraint:
     return constraint
 
 
-def _constraint(text: Any, problems: list[str]) -> Constraint | None:
+def _constraint(text: Any, problems: list[str]) -> Constraint | None:  # noqa: PLR0911 - one reason per malformed condition
     where = f"{SWEEP_KEY}.objective.subject_to"
     if not isinstance(text, str) or len(text) > _MAX_CONDITION_CHARS:
         problems.append(f'{where}: {shown(text)} is not a condition like "wns_ns >= 0"')
