@@ -17,7 +17,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from devstack import dev_issuer, librelane, process
+from devstack import dev_issuer, git_server, librelane, process
 from devstack.process import StackError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -64,6 +64,7 @@ class StackLayout:
     # The cluster's own files (slurm.conf, munge socket, spool, sshd): outside the clone, because the login user's
     # Slurm clients and munged must read them and a clone may sit in a folder only root can traverse.
     cluster_dir: str = ""
+    git_port: int = 0  # the git server (devstack/git_server.py) serving the example designs as examples.git
 
     @classmethod
     def for_name(cls, name: str, root: Path | None = None, tick_seconds: float = 5.0) -> StackLayout:
@@ -84,6 +85,7 @@ class StackLayout:
             login_user=f"olc{name}"[:30],
             tick_seconds=tick_seconds,
             cluster_dir=str(cluster_root(name)),
+            git_port=base + 9,
         )
 
     @property
@@ -106,6 +108,11 @@ class StackLayout:
     def issuer_url(self) -> str:
         """The development identity provider: it publishes its certificates at /certs.json."""
         return f"http://127.0.0.1:{self.issuer_port}"
+
+    @property
+    def git_url(self) -> str:
+        """The local git server: {git_url}/examples.git, ref main or v1, path spm is the spm example."""
+        return f"http://127.0.0.1:{self.git_port}"
 
     def id_token(self, email: str, **claims: object) -> str:
         """An ID token for `email` from this stack's development issuer (what `olc` sends)."""
@@ -135,6 +142,7 @@ class StackLayout:
             "OLC_DEV_ISSUER_KEY": str(self.secrets_dir / dev_issuer.KEY_FILE),
             "OLC_DEV_ISSUER": self.issuer_url,
             "OLC_DEV_AUDIENCE": dev_issuer.DEV_AUDIENCE,
+            "OLC_GIT_SERVER": self.git_url,
         }
 
     def function_env(self, host_key: str) -> dict[str, str]:
@@ -238,6 +246,7 @@ class LocalStack:
         timings["cloud wiring"] = self._timed(self._wire_cloud)
         timings["smtp"] = self._timed(self._smtp)
         timings["identity"] = self._timed(self._identity_provider)
+        timings["git"] = self._timed(self._git_server)
         timings["slurm"] = self._timed(lambda: self._slurm().up())
         sshd = self._sshd()
         timings["sshd"] = self._timed(sshd.up)
@@ -253,7 +262,7 @@ class LocalStack:
     def down(self) -> list[str]:
         stopped = [
             name
-            for name in ["ticker", *FUNCTIONS, "issuer", "smtp", "gcs", "pubsub", "firestore"]
+            for name in ["ticker", *FUNCTIONS, "git", "issuer", "smtp", "gcs", "pubsub", "firestore"]
             if process.stop_daemon(self.state, name)
         ]
         self._sshd().down()
@@ -269,7 +278,7 @@ class LocalStack:
     def status(self) -> dict[str, str]:
         parts = {
             name: "up" if process.running(self.state, name) else "down"
-            for name in ["firestore", "pubsub", "gcs", "smtp", "issuer", *FUNCTIONS, "ticker"]
+            for name in ["firestore", "pubsub", "gcs", "smtp", "issuer", "git", *FUNCTIONS, "ticker"]
         }
         for component in (self._slurm(), self._sshd()):
             parts.update(component.status())
@@ -480,6 +489,25 @@ class LocalStack:
             timeout_s=20,
             what="development identity provider",
             log=process.log_file(self.state, "issuer"),
+        )
+
+    def _git_server(self) -> None:
+        """git http-backend on loopback, serving the example designs as examples.git (branch main, tag v1)."""
+        root = self.state / "git"
+        git_server.publish_examples(root, REPO_ROOT / "examples")
+        port = self.layout.git_port
+        process.start_daemon(
+            self.state,
+            "git",
+            [sys.executable, "-m", "devstack.git_server", "--port", str(port), "--root", str(root)],
+            env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+            cwd=REPO_ROOT,
+        )
+        process.wait_until(
+            lambda: process.port_open(port),
+            timeout_s=20,
+            what="git server",
+            log=process.log_file(self.state, "git"),
         )
 
     def _epilog(self) -> Path:
