@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -104,6 +105,9 @@ class RunProgress:
     slurm_job_id: str | None = None
     metrics: Metrics | None = None
     error: str | None = None
+    # The run's quick links (layout, netlist, ...) as its end recorded them, so closing the sweep need not read the
+    # best run's manifest again.
+    links: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def ended(self) -> bool:

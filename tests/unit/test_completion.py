@@ -136,7 +136,7 @@ def test_each_run_of_a_sweep_reads_its_manifest_once_and_the_last_one_ends_the_s
     assert store.objects[("results", f"{prefix}sweep/pareto.png")].startswith(b"\x89PNG")
 
 
-def test_a_sweeps_close_reads_only_the_best_runs_manifest_when_it_ended_earlier() -> None:
+def test_a_sweeps_close_takes_the_best_runs_links_from_its_recorded_end() -> None:
     run = Completion(JobState.RUNNING)
     sweep(run, [20.0, 30.0])  # run 0, the first to end, is the best
     store = counted(run)
@@ -144,8 +144,8 @@ def test_a_sweeps_close_reads_only_the_best_runs_manifest_when_it_ended_earlier(
     assert run_ended(run, 0) == Reply(200, "run 0 SUCCEEDED")
     store.manifest_reads.clear()
     assert run_ended(run, 1) == Reply(200, "SUCCEEDED")
-    # Its own manifest once; the best run's for the job's links (runs keep none of their own).
-    assert store.manifest_reads == [f"{prefix}runs/1/manifest.json", f"{prefix}runs/0/manifest.json"]
+    # Its own manifest once; the best run's links were recorded when it ended.
+    assert store.manifest_reads == [f"{prefix}runs/1/manifest.json"]
     assert run.stored().artifacts["best_run"] == f"{prefix}runs/0/"
 
 
@@ -167,6 +167,5 @@ def test_the_reconciler_reads_each_lost_runs_manifest_once() -> None:
         f"{prefix}runs/0/manifest.json",
         f"{prefix}runs/1/manifest.json",
         f"{prefix}runs/2/manifest.json",
-        f"{prefix}runs/1/manifest.json",  # the best run's links, read when run 2 closes the sweep
     ]
     assert run.stored().state is JobState.SUCCEEDED

@@ -75,7 +75,14 @@ def full_job() -> Job:
         submit_failing_since=T0 + timedelta(seconds=30),
         notified=("ended",),
         runs=(
-            RunProgress(0, "SUCCEEDED", "gdsii", "4243", Metrics(area_um2=1200.0, wns_ns=0.0)),
+            RunProgress(
+                0,
+                "SUCCEEDED",
+                "gdsii",
+                "4243",
+                Metrics(area_um2=1200.0, wns_ns=0.0),
+                links={"gds": "gs://results/ada@example.com/j0123456789abcdef012/runs/0/files/spm.gds"},
+            ),
             RunProgress(1, "FAILED", "routing", "4244", None, "routing congestion"),
         ),
         array_throttle=2,

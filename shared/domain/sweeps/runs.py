@@ -4,7 +4,7 @@ every run has. Partial failures stay per run: the job succeeds when at least one
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime
 
@@ -88,12 +88,25 @@ def record_run_stage(job: Job, index: int, stage: str, at: datetime, slurm_job_i
 
 
 def record_run_end(
-    job: Job, index: int, state: str, metrics: Metrics | None, error: str | None, slurm_job_id: str | None
+    job: Job,
+    index: int,
+    state: str,
+    metrics: Metrics | None,
+    error: str | None,
+    slurm_job_id: str | None,
+    links: Mapping[str, str] | None = None,
 ) -> Job | None:
     run = _runs(job)[index]
     if job.state.is_terminal or run.ended:
         return None
-    ended = replace(run, state=state, metrics=metrics, error=error, slurm_job_id=run.slurm_job_id or slurm_job_id)
+    ended = replace(
+        run,
+        state=state,
+        metrics=metrics,
+        error=error,
+        slurm_job_id=run.slurm_job_id or slurm_job_id,
+        links=dict(links or {}),
+    )
     return _with_run(job, index, ended)
 
 

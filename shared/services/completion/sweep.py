@@ -98,11 +98,12 @@ def _record_run_end(
     if runner is not None and job.design is not None and job.design.sweep is not None:
         plan = runner.plan(apply_run_settings(job.design, job.design.sweep.runs[index]), job.resources)
     metrics = read_metrics(manifest, runner, plan, deps, prefix)
+    links = quick_links(manifest, plan, deps, prefix)
     error = manifest.error_excerpt if manifest and outcome.state.value != "SUCCEEDED" else None
     recorded = deps.jobs.mutate(
         job.id,
         lambda j: sweep_runs.record_run_end(
-            j, index, outcome.state.value, metrics, error or outcome.reason, slurm_job_id
+            j, index, outcome.state.value, metrics, error or outcome.reason, slurm_job_id, links
         ),
     )
     log.info("sweep run ended", extra=fields(run=index, state=outcome.state.value, slurm_job_id=slurm_job_id))
@@ -172,13 +173,16 @@ def finish_sweep(
 def _best_run_links(
     job: Job, best: int, deps: CompletionDeps, manifests: Mapping[int, RunManifest | None]
 ) -> dict[str, str]:
-    """The best run's layout and picture as the job's own quick links (the page and e-mail show them). Its manifest
-    is read here only when the best run ended in an earlier call (runs keep no links of their own)."""
+    """The best run's layout and picture as the job's own quick links (the page and e-mail show them): the links its
+    end recorded; its manifest is read only for a run recorded before runs kept their links."""
     assert job.design is not None and job.design.sweep is not None
     runner = deps.runners.get(job.flow or "")
     if runner is None:
         return {}
     prefix = _run_prefix(job, best)
+    recorded = next((r.links for r in job.runs if r.index == best and r.links), None)
+    if recorded is not None:
+        return {k: v for k, v in recorded.items() if k != "manifest"} | {"best_run": prefix}
     plan = runner.plan(apply_run_settings(job.design, job.design.sweep.runs[best]), job.resources)
     manifest = manifests[best] if best in manifests else read_manifest(deps, prefix)
     links = quick_links(manifest, plan, deps, prefix)
