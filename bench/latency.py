@@ -19,7 +19,8 @@ import sys
 import time
 from datetime import UTC, datetime
 
-from bench.stats import percentile
+from percentiles import percentile  # bench/percentiles.py: scripts here run with bench/ first on sys.path
+
 from devstack.load import job_record
 from devstack.mailbox import wait_for_mail
 from devstack.stack import REPO_ROOT, LocalStack, StackLayout

@@ -21,7 +21,8 @@ import sys
 import time
 from datetime import UTC, datetime
 
-from bench.stats import percentile
+from percentiles import percentile  # bench/percentiles.py: scripts here run with bench/ first on sys.path
+
 from devstack.load import design_archive, job_record
 from devstack.stack import REPO_ROOT, LocalStack, StackLayout
 from olc_cli import client

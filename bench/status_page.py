@@ -40,8 +40,8 @@ from urllib.parse import urlsplit
 
 from google.cloud import firestore
 from google.cloud.firestore_v1 import aggregation, document, query
+from percentiles import percentile  # bench/percentiles.py: scripts here run with bench/ first on sys.path
 
-from bench.stats import percentile
 from devstack.load import design_archive
 from devstack.stack import DESIGNS_BUCKET, PROJECT_ID, REPO_ROOT, LocalStack, StackLayout
 from olc_cli import client

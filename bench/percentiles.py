@@ -1,4 +1,5 @@
-"""What the benchmarks share: percentiles of a sample (nearest rank, as every table here prints them)."""
+"""What the benchmarks share: percentiles of a sample (nearest rank, as every table here prints them). The scripts run
+as `python bench/NAME.py`, so they import this as `percentiles`."""
 
 from __future__ import annotations
 
