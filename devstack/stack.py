@@ -37,7 +37,8 @@ PUBSUB_EMULATOR = Path("/usr/lib/google-cloud-sdk/platform/pubsub-emulator/bin/c
 PORT_BASES = {"demo": 21100, "test": 21200, "ui": 21300, "cli": 21400}
 FUNCTIONS = {"ingest": "cloudevent", "dispatcher": "cloudevent", "completion": "http", "api": "http"}
 LOCAL_FLOW_PACKAGES = ("qflow", "qflow-tech-osu035", "iverilog", "klayout")
-BROWSER_PACKAGES = ("chromium", "chromium-driver")  # the status pages' browser tests (Selenium)
+# The status pages' browser tests (Selenium), and Node.js for the pages' script tests (tests/unit/test_web_pages.py).
+BROWSER_PACKAGES = ("chromium", "chromium-driver", "nodejs")
 
 
 def cluster_root(name: str) -> Path:

@@ -263,7 +263,9 @@ class StepWatcher:
         folders = []
         for name in names:
             match = _LIBRELANE_STEP_DIR.match(name)
-            if match and os.path.isdir(os.path.join(self.run_dir, name)):
+            path = os.path.join(self.run_dir, name)
+            # Only new folders: flow.log grows over a long flow and is read only when a step has just started.
+            if match and path not in self._known_dirs and os.path.isdir(path):
                 folders.append((int(match.group(1)), name, match.group(2)))
         if not folders:
             return []

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 import flask
 
 from shared.config import settings
+from shared.domain.metrics import KEY_METRICS
 from shared.web.routing import ApiError, Call
 
 PAGES = Path(__file__).parent / "pages"
@@ -61,6 +62,8 @@ def _page(name: str) -> str:
         "LIVE_STATUS": html.escape(page.live),
         "SIGN_IN_CLIENT_ID": html.escape(client_id),
         "ENVIRONMENT": html.escape(config.environment),
+        # The figures a job page lists even when not measured: the domain's list, so the page never keeps a copy.
+        "KEY_METRICS": ",".join(KEY_METRICS),
         "BODY": (PAGES / f"{name}.html").read_text(),
     }
     # One pass: the page's content is inserted as it is, never searched for placeholders itself.

@@ -3,7 +3,8 @@ one job (layout, metrics, log, live updates without a reload), someone else's jo
 
 Screenshots land in test-artifacts/screenshots/: jobs.png, job.png, job-mobile.png (a phone), job-failed.png,
 job-queued.png, queue.png and, when the browser upload can run, jobs-after-upload.png.
-Chromium and its driver come from Debian (chromium, chromium-driver); the tests skip when they are missing.
+Chromium and its driver come from Debian (chromium, chromium-driver), installed by the stack; the tests fail when they
+are missing.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ import flask
 import pytest
 
 from shared.config import Settings
+from shared.domain.metrics import KEY_METRICS
 from shared.web import pages
 from shared.web.routing import PARAMETER_PATTERNS, ApiError, Call
 
@@ -110,6 +111,7 @@ def test_configuration_reaches_the_shell_escaped() -> None:
     html = page_html("job")
     assert 'data-client-id="client&lt;&quot;&amp;&gt;.apps"' in html
     assert 'data-environment="local"' in html
+    assert f'data-key-metrics="{",".join(KEY_METRICS)}"' in html  # the domain's list, not a copy in format.js
     assert 'client<"' not in html
 
 
@@ -175,6 +177,7 @@ def test_only_shipped_assets_are_served(name: str) -> None:
 NODE = shutil.which("node")
 FORMAT_CHECKS = """
 import * as f from "./format.mjs";
+const KEY_METRICS = %KEY_METRICS%;
 const out = {
   stage: f.stageLabel({ name: "Yosys.Synthesis", step: 6, steps: 10 }),
   stagePlain: f.stageLabel({ name: "synthesis" }),
@@ -188,7 +191,7 @@ const out = {
     f.relativeTime("2024-01-01T00:00:00Z", Date.parse("2024-01-01T00:03:00Z")),
     f.relativeTime("2024-01-01T00:00:00Z", Date.parse("2024-01-02T00:00:00Z")),
   ],
-  keys: f.metricKeys({ cell_count: 12, zeta: 1, alpha: 2, corners: {} }),
+  keys: f.metricKeys({ cell_count: 12, zeta: 1, alpha: 2, corners: {} }, KEY_METRICS),
   measured: f.describeMetric("cell_count", { cell_count: 1234.5 }),
   missing: f.describeMetric("lvs_match", {}),
   nulled: f.describeMetric("drc_errors", { drc_errors: null }),
@@ -205,12 +208,13 @@ console.log(JSON.stringify(out));
 """
 
 
-@pytest.mark.skipif(NODE is None, reason="Node.js is not installed")
 def test_format_js_under_node(tmp_path: Path) -> None:
+    # The stack installs Node.js with the browser-test packages (devstack/stack.py): missing means setup is broken.
+    assert NODE is not None, "node (Debian package nodejs) is not installed: run `make system-deps`"
     # A .mjs copy: Node reads a plain .js file as CommonJS.
     (tmp_path / "format.mjs").write_text((pages.ASSETS / "format.js").read_text())
     assert local_imports((pages.ASSETS / "format.js").read_text()) == [], "format.js stays free of the DOM"
-    (tmp_path / "checks.mjs").write_text(FORMAT_CHECKS)
+    (tmp_path / "checks.mjs").write_text(FORMAT_CHECKS.replace("%KEY_METRICS%", json.dumps(list(KEY_METRICS))))
     run = subprocess.run([NODE, "checks.mjs"], cwd=tmp_path, capture_output=True, text=True, timeout=60, check=True)
     out = json.loads(run.stdout)
     assert out["stage"] == "step 6 of 10 · Yosys.Synthesis"

@@ -575,6 +575,7 @@ def parse_openlane1_metrics(text: str) -> Metrics:
     lvs_errors = _as_int(number(OL1_LVS_ERRORS))
     return Metrics(
         cell_count=_as_int(number(*OL1_CELL_COUNT)),
+        # OpenLane 1's metrics.csv has no cell area: its die area is the size a sweep over OL1 runs can compare.
         area_um2=die_mm2 * 1e6 if die_mm2 is not None else None,
         wns_ns=wns,
         tns_ns=number(*OL1_TNS),

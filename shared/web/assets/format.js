@@ -130,25 +130,13 @@ const METRICS = {
   peak_memory_mb: ["Peak memory", (v) => `${numberFormat.format(v)} MB`],
   runtime_s: ["Flow runtime", (v) => duration(v)],
 };
-/** Listed even when the run did not measure them, then as "not measured" (shared/domain/metrics.py KEY_METRICS). */
-const KEY_METRICS = [
-  "cell_count",
-  "area_um2",
-  "wns_ns",
-  "tns_ns",
-  "hold_wns_ns",
-  "drc_errors",
-  "lvs_match",
-  "power_total_w",
-  "wire_length_um",
-  "utilization_pct",
-];
 export const NOT_MEASURED = "not measured";
 
-/** The metrics a job page lists, in order: the known ones the run measured and the key figures even when it did
- * not, then any others by name. The timing corners get their own row. */
-export function metricKeys(metrics) {
-  const known = Object.keys(METRICS).filter((key) => key in metrics || KEY_METRICS.includes(key));
+/** The metrics a job page lists, in order: the known ones the run measured and the key figures (`keyMetrics`:
+ * shared/domain/metrics.py KEY_METRICS, which the page carries) even when it did not, then any others by name. The
+ * timing corners get their own row. */
+export function metricKeys(metrics, keyMetrics) {
+  const known = Object.keys(METRICS).filter((key) => key in metrics || keyMetrics.includes(key));
   const others = Object.keys(metrics).filter((key) => !(key in METRICS) && key !== "corners").sort();
   return [...known, ...others];
 }

@@ -213,7 +213,8 @@ const jobPage = {
     const metrics = job.metrics || {};
     $("metrics-section").hidden = Object.keys(metrics).length === 0;
     // What the run did not measure says so (format.js describeMetric), never 0 or "match".
-    const rows = metricKeys(metrics).map((key) => {
+    const keyMetrics = (document.body.dataset.keyMetrics || "").split(",");
+    const rows = metricKeys(metrics, keyMetrics).map((key) => {
       const { label, text, measured, warn } = describeMetric(key, metrics);
       if (!measured) {
         return h(
