@@ -58,8 +58,8 @@ from shared.services.queries import get_job, list_jobs
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 PAGE_SIZE = 25  # what the "my jobs" page asks for on load (shared/web/assets/jobs-page.js PAGE_SIZE)
-NOT_ENDED = (JobState.QUEUED, JobState.SUBMITTED, JobState.RUNNING)  # what the page polls for
-ACTIVE_QUERY = "state=QUEUED,SUBMITTED,RUNNING&limit=100"
+NOT_ENDED = (JobState.FETCHING, JobState.QUEUED, JobState.SUBMITTED, JobState.RUNNING)  # what the page polls for
+ACTIVE_QUERY = "state=FETCHING,QUEUED,SUBMITTED,RUNNING&limit=100"
 STAGES = ("prepare", "synthesis", "placement", "sta", "routing", "post-route-sta", "migrate", "drc", "lvs", "gdsii")
 DESIGNS = ("spm", "counter", "aes_core", "picorv32", "uart_tx", "fifo_sync", "alu32", "crc16", "sha256", "gcd")
 # Share of each state among the synthetic jobs: mostly history, a few percent active, as on a busy service.

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from devstack import dev_issuer, git_server, librelane, process
+from devstack.flow_versions import flow_versions
 from devstack.process import StackError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -28,6 +29,8 @@ JOBS_TOPIC = "olc-jobs"
 TICK_TOPIC = "olc-tick"
 DESIGN_EVENTS_TOPIC = "olc-design-events"
 DEAD_LETTER_TOPIC = "olc-jobs-dead-letter"
+GIT_FETCH_TOPIC = "olc-git-fetches"
+GIT_MAX_BYTES = 16 << 20
 MAX_DELIVERY_ATTEMPTS = 5
 LOCAL_ADMIN = "admin@example.com"
 URL_SIGNING_KEY = "olc-url-signing-key"  # a service-account-style key the local API signs Cloud Storage links with
@@ -35,7 +38,13 @@ FIRESTORE_EMULATOR = Path("/usr/lib/google-cloud-sdk/platform/cloud-firestore-em
 PUBSUB_EMULATOR = Path("/usr/lib/google-cloud-sdk/platform/pubsub-emulator/bin/cloud-pubsub-emulator")
 # Below the ephemeral range (32768+). "ui" and "cli" let a second test session run beside "test" (OLC_TEST_STACK).
 PORT_BASES = {"demo": 21100, "test": 21200, "ui": 21300, "cli": 21400}
-FUNCTIONS = {"ingest": "cloudevent", "dispatcher": "cloudevent", "completion": "http", "api": "http"}
+FUNCTIONS = {
+    "ingest": "cloudevent",
+    "dispatcher": "cloudevent",
+    "completion": "http",
+    "api": "http",
+    "git_fetcher": "cloudevent",
+}
 LOCAL_FLOW_PACKAGES = ("qflow", "qflow-tech-osu035", "iverilog", "klayout")
 # The status pages' browser tests (Selenium), and Node.js for the pages' script tests (tests/unit/test_web_pages.py).
 BROWSER_PACKAGES = ("chromium", "chromium-driver", "nodejs")
@@ -151,6 +160,13 @@ class StackLayout:
             **self.client_env(),
             "OLC_ENV": "local",
             "JOBS_TOPIC": JOBS_TOPIC,
+            "GIT_FETCH_TOPIC": GIT_FETCH_TOPIC,
+            # The stack's git server is on loopback, which production refuses; only it is allowed, over http.
+            "GIT_ALLOWED_HTTP_HOSTS": "127.0.0.1",
+            "GIT_WORK_DIR": str(self.state / "git-work"),
+            # Small, so a test can push a repository over the cap in a second; production's default is 200 MiB.
+            "GIT_MAX_BYTES": str(GIT_MAX_BYTES),
+            "FLOW_VERSIONS": flow_versions(),
             "SECRETS_BACKEND": "directory",
             "SECRETS_DIR": str(self.secrets_dir),
             "SLURM_LOGIN_HOST": "127.0.0.1",
@@ -369,6 +385,7 @@ class LocalStack:
             (DESIGN_EVENTS_TOPIC, "ingest", True),
             (JOBS_TOPIC, "dispatcher", True),
             (TICK_TOPIC, "dispatcher", False),
+            (GIT_FETCH_TOPIC, "git_fetcher", True),
         )
         dead_letter_path = publisher.topic_path(PROJECT_ID, DEAD_LETTER_TOPIC)
         for topic, function, dead_letters in routes:
@@ -425,7 +442,7 @@ class LocalStack:
                 "finalize",
                 # The status page uploads from the browser straight to the signed URL, with the notify metadata.
                 "-cors-headers",
-                "x-goog-meta-notify",
+                "x-goog-meta-notify,x-goog-meta-cache",
             ],
             env=gcs_env,
         )

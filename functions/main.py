@@ -3,6 +3,7 @@
 from functions.api import api
 from functions.completion import completion
 from functions.dispatcher import dispatcher
+from functions.git_fetcher import git_fetcher
 from functions.ingest import ingest
 
-__all__ = ["api", "completion", "dispatcher", "ingest"]
+__all__ = ["api", "completion", "dispatcher", "git_fetcher", "ingest"]

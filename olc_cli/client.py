@@ -87,14 +87,14 @@ def pack_design(path: Path) -> tuple[str, bytes]:
     return f"{path.resolve().name}.tar.gz", buffer.getvalue()
 
 
-def upload(config: ClientConfig, file_name: str, data: bytes, notify: bool = True) -> SourceObject:
+def upload(config: ClientConfig, file_name: str, data: bytes, notify: bool = True, reuse: bool = True) -> SourceObject:
     from shared.adapters.gcs_store import storage_client
 
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
     base, _, ext = file_name.partition(".")
     object_name = f"{config.user}/{base}-{stamp}.{ext}" if ext else f"{config.user}/{file_name}-{stamp}"
     blob = storage_client(config.project_id).bucket(config.designs_bucket).blob(object_name)
-    blob.metadata = {"notify": "true" if notify else "false"}
+    blob.metadata = {"notify": "true" if notify else "false", "cache": "true" if reuse else "false"}
     blob.upload_from_string(data, content_type="application/gzip" if ext.endswith("gz") else None)
     return SourceObject(config.designs_bucket, object_name, int(blob.generation), len(data))
 
@@ -127,9 +127,12 @@ def api_call(config: ClientConfig, method: str, path: str, body: dict[str, Any] 
         raise ClientError(f"cannot reach the API at {config.api_url}: {exc.reason}") from exc
 
 
-def job_call(config: ClientConfig, job_id: str, method: str = "GET", suffix: str = "") -> dict[str, Any]:
+def job_call(
+    config: ClientConfig, job_id: str, method: str = "GET", suffix: str = "", body: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Call one job's endpoint (`/v1/jobs/<id><suffix>`); a missing job, or another user's, is a ClientError."""
-    reply = api_call(config, method, f"/v1/jobs/{job_id}{suffix}", {} if method == "POST" else None)
+    sent = body if body is not None else ({} if method == "POST" else None)
+    reply = api_call(config, method, f"/v1/jobs/{job_id}{suffix}", sent)
     if reply is None:
         raise ClientError(f"no job {job_id} of yours: is the id right? `olc list` shows your jobs")
     return reply
@@ -145,9 +148,11 @@ def _api_error(exc: urllib.error.HTTPError) -> tuple[str, str]:
         return "http_error", detail[:300]
 
 
-def upload_via_api(config: ClientConfig, file_name: str, data: bytes, notify: bool = True) -> SourceObject:
+def upload_via_api(
+    config: ClientConfig, file_name: str, data: bytes, notify: bool = True, reuse: bool = True
+) -> SourceObject:
     """Upload through a signed URL from the API: needs only the sign-in, no bucket credentials."""
-    ticket = api_call(config, "POST", "/v1/uploads", {"file_name": file_name, "notify": notify})
+    ticket = api_call(config, "POST", "/v1/uploads", {"file_name": file_name, "notify": notify, "reuse": reuse})
     if ticket is None:
         raise ClientError("the API offers no uploads here")
     url = _http_url(ticket["upload_url"])

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from olc_cli import client, render
@@ -17,22 +19,74 @@ POLL_S = 1.0
 
 def submit(args: argparse.Namespace) -> int:
     config = ClientConfig.from_env(args.user)
-    name, data = client.pack_design(args.path)
-    notify = not args.no_email
+    if _is_url(args.source):
+        return _submit_git(config, args)
+    if args.git_path or args.ref != "main":
+        raise ClientError("--ref and --path are for git submissions: give an https:// repository URL")
+    name, data = client.pack_design(Path(args.source))
+    notify, reuse = not args.no_email, not args.no_cache
     if args.via_bucket:
-        source = client.upload(config, name, data, notify=notify)
+        source = client.upload(config, name, data, notify=notify, reuse=reuse)
     else:
-        source = client.upload_via_api(config, name, data, notify=notify)
+        source = client.upload_via_api(config, name, data, notify=notify, reuse=reuse)
     job_id = client.expected_job_id(source)
-    page = f"{config.api_url}/jobs/{job_id}"
-    if not (args.watch or args.wait):
+    summary = {"job_id": job_id, "upload": source.uri, "size": len(data), "page": f"{config.api_url}/jobs/{job_id}"}
+    return _started(config, args, summary, f"uploaded {source.uri} ({len(data)} bytes)")
+
+
+def _submit_git(config: ClientConfig, args: argparse.Namespace) -> int:
+    body = {
+        "git": {"url": args.source, "ref": args.ref, "path": args.git_path},
+        "notify": not args.no_email,
+        "reuse": not args.no_cache,
+    }
+    reply = client.api_call(config, "POST", "/v1/jobs", body) or {}
+    git = reply.get("git") or {}
+    where = f"{git.get('url')} {git.get('ref')}" + (f" (path {git['path']})" if git.get("path") else "")
+    summary = {"job_id": reply["job_id"], "git": git, "page": reply["page"]}
+    return _started(config, args, summary, f"submitted {where}: fetching")
+
+
+def rerun(args: argparse.Namespace) -> int:
+    config = ClientConfig.from_env(args.user)
+    body = {"overrides": _changes(args.changes), "reuse": not args.no_cache}
+    if args.no_email:
+        body["notify"] = False
+    reply = client.job_call(config, args.job_id, "POST", "/rerun", body)
+    summary = {"job_id": reply["job_id"], "parent_job": reply["parent_job"], "page": reply["page"]}
+    return _started(config, args, summary, f"rerun of {reply['parent_job']} from {reply['upload']}")
+
+
+def _started(config: ClientConfig, args: argparse.Namespace, summary: dict[str, Any], what: str) -> int:
+    """Print the new job (JSON with --json), then follow it with --watch."""
+    text = f"{what}\njob {summary['job_id']}\npage {summary['page']}"
+    if not args.watch:
         if args.json:
-            render.print_json({"job_id": job_id, "upload": source.uri, "size": len(data), "page": page})
+            render.print_json(summary)
         else:
-            print(f"uploaded {source.uri} ({len(data)} bytes)\njob {job_id}\npage {page}")
+            print(text)
         return 0
-    print(f"uploaded {source.uri} ({len(data)} bytes)\njob {job_id}\npage {page}", file=sys.stderr)
-    return _follow(config, job_id, args.timeout, args.json)
+    print(text, file=sys.stderr)
+    return _follow(config, summary["job_id"], args.timeout, args.json)
+
+
+def _is_url(source: str) -> bool:
+    # Any scheme counts as a URL here, so file://, ssh:// and the like reach the API and get its reason for refusing.
+    return "://" in source or source.startswith(("git@", "ext::"))
+
+
+def _changes(pairs: list[str]) -> dict[str, Any]:
+    """KEY=VALUE pairs as settings: VALUE as JSON when it parses (12, true, ["a"]), else as text ("AREA 1")."""
+    changes: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ClientError(f"--set {pair!r}: write KEY=VALUE, e.g. --set CLOCK_PERIOD=12")
+        try:
+            changes[key.strip()] = json.loads(value)
+        except ValueError:
+            changes[key.strip()] = value
+    return changes
 
 
 def watch(args: argparse.Namespace) -> int:

@@ -6,10 +6,9 @@ import argparse
 import json
 import os
 import sys
-from pathlib import Path
 from typing import Any
 
-from olc_cli import client, jobs, results
+from olc_cli import client, history, jobs, repos, results
 from olc_cli.client import ClientConfig, ClientError
 
 
@@ -34,19 +33,44 @@ def _parser() -> argparse.ArgumentParser:
 
     _job_commands(commands)
     _result_commands(commands)
+    _repo_commands(commands)
     _account_and_stack_commands(commands)
     return parser
 
 
 def _job_commands(commands: Any) -> None:
     """Submit and follow jobs."""
-    submit = _command(commands, "submit", "upload a design folder or archive; prints the job and its page")
-    submit.add_argument("path", type=Path, help="design folder (config.json + sources) or .tar.gz/.tgz/.tar/.zip")
+    submit = _command(
+        commands, "submit", "upload a design folder or archive, or submit a git repository; prints the job and its page"
+    )
+    submit.add_argument(
+        "source",
+        metavar="PATH_OR_GIT_URL",
+        help="design folder (config.json + sources), .tar.gz/.tgz/.tar/.zip, or https:// URL of a git repository",
+    )
+    submit.add_argument("--ref", default="main", help="git: branch, tag or full commit SHA (default main)")
+    submit.add_argument("--path", dest="git_path", default="", help="git: the design folder in the repository")
+    submit.add_argument("--no-cache", action="store_true", help="run even if a run with the same inputs succeeded")
     submit.add_argument("--watch", "--wait", dest="watch", action="store_true", help="then follow it to the end")
     submit.add_argument("--timeout", type=float, default=3600, help="seconds --watch waits (default 3600)")
     submit.add_argument("--no-email", action="store_true", help="no e-mails about this job")
     submit.add_argument("--via-bucket", action="store_true", help="upload straight to the bucket (gsutil rights)")
     submit.set_defaults(handler=jobs.submit, wait=False)
+    again = _command(commands, "rerun", "run a job again from the same source (upload or commit), with changes")
+    again.add_argument("job_id")
+    again.add_argument(
+        "--set",
+        dest="changes",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a config.json setting to change (repeatable); VALUE is read as JSON when it can be, else as text",
+    )
+    again.add_argument("--watch", "--wait", dest="watch", action="store_true", help="then follow it to the end")
+    again.add_argument("--timeout", type=float, default=3600, help="seconds --watch waits (default 3600)")
+    again.add_argument("--no-email", action="store_true", help="no e-mails about the new job")
+    again.add_argument("--no-cache", action="store_true", help="run even if a run with the same inputs succeeded")
+    again.set_defaults(handler=jobs.rerun, wait=False)
 
     watch = _command(commands, "watch", "follow a job live; exit 0 if it SUCCEEDED, 1 if it ended otherwise")
     watch.add_argument("job_id")
@@ -91,6 +115,27 @@ def _result_commands(commands: Any) -> None:
     metrics = _command(commands, "metrics", "the run's metrics (area, timing, DRC, LVS ...)")
     metrics.add_argument("job_id")
     metrics.set_defaults(handler=results.metrics)
+
+    runs = _command(commands, "history", "the runs of one design by commit, newest first, with their key figures")
+    runs.add_argument("design", help="the design's name (DESIGN_NAME in its config.json)")
+    runs.add_argument("--limit", type=int, default=20, help="how many runs (default 20)")
+    runs.set_defaults(handler=history.history)
+
+
+def _repo_commands(commands: Any) -> None:
+    """Run on every push: registered repositories."""
+    repo = commands.add_parser("repo", help="run the design on every push to a repository's branch")
+    actions = repo.add_subparsers(required=True, metavar="ACTION")
+    add = _command(actions, "add", "register a repository; prints the webhook's URL and secret to add in GitHub")
+    add.add_argument("url", help="the repository's https:// URL, e.g. https://github.com/owner/repo.git")
+    add.add_argument("--branch", default="main", help="pushes to this branch run the design (default main)")
+    add.add_argument("--path", default="", help="the design folder inside the repository (default: its root)")
+    add.set_defaults(handler=repos.add)
+    listing = _command(actions, "list", "your registered repositories (secrets are never shown again)")
+    listing.set_defaults(handler=repos.list_repos)
+    remove = _command(actions, "remove", "stop running pushes of a registered repository")
+    remove.add_argument("repo_id", help="the registration's id (r...), as `olc repo list` shows it")
+    remove.set_defaults(handler=repos.remove)
 
 
 def _account_and_stack_commands(commands: Any) -> None:

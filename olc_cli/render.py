@@ -28,6 +28,9 @@ def ago(stamp: str | None, now: datetime | None = None) -> str:
 
 
 def detail(job: dict[str, Any]) -> str:
+    if job.get("state") == "FETCHING":
+        git = job.get("git") or {}
+        return " ".join(["fetching", *(part for part in (git.get("url"), git.get("ref")) if part)])
     if job.get("queue_position"):
         start = (job.get("estimated_start_at") or "?")[11:19]
         return f"#{job['queue_position']} in queue, start ~{start}"
@@ -50,6 +53,8 @@ def progress_line(job: dict[str, Any]) -> str:
     total = int(progress.get("stages_total") or 0)
     done = int(progress.get("stages_done") or 0)
     state = job["state"]
+    if state == "FETCHING":  # e.g. `FETCHING   fetching https://host/repo.git main`: no stages known yet
+        return f"{state:<10} {detail(job)}"
     if not total:
         return f"{state:<10} {job.get('stage') or detail(job)}"
     filled = round(BAR_WIDTH * done / total)
@@ -62,11 +67,12 @@ def progress_line(job: dict[str, Any]) -> str:
 
 def job_summary(job: dict[str, Any], out: TextIO = sys.stdout) -> None:
     print(f"job      {job['id']}\nstate    {job['state']}", file=out)
-    current = (job.get("progress") or {}).get("current")
-    for key in ("design_name", "stage", "flow", "slurm_job_id", "reason", "last_error"):
-        value = current if key == "stage" and current else job.get(key)
-        if value:
-            print(f"{key.split('_')[0]:<8} {value}", file=out)
+    for line in _field_lines(job):
+        print(line, file=out)
+    if job.get("git"):
+        print(f"git      {git_line(job['git'])}", file=out)
+    for line in lineage_lines(job):
+        print(line, file=out)
     if job.get("queue_position"):
         print(f"queue    #{job['queue_position']}, estimated start {job.get('estimated_start_at') or '?'}", file=out)
     print(f"page     {(job.get('links') or {}).get('page', '-')}", file=out)
@@ -84,6 +90,42 @@ def job_summary(job: dict[str, Any], out: TextIO = sys.stdout) -> None:
         print(f"warning  {warning}", file=out)
     if job.get("error_excerpt"):
         print("error excerpt:\n" + job["error_excerpt"], file=out)
+
+
+def _field_lines(job: dict[str, Any]) -> list[str]:
+    current = (job.get("progress") or {}).get("current")
+    reused = job.get("reused_from")
+    lines = []
+    for key in ("design_name", "stage", "flow", "slurm_job_id", "reason", "last_error"):
+        value = current if key == "stage" and current else job.get(key)
+        if key == "reason" and reused and value and reused in value:
+            continue  # the reuse line says it
+        if value:
+            lines.append(f"{key.split('_')[0]:<8} {value}")
+    return lines
+
+
+def short_commit(commit: str | None) -> str:
+    return (commit or "")[:12]
+
+
+def git_line(git: dict[str, Any]) -> str:
+    """e.g. `https://host/examples.git  main @ 1a2b3c4d5e6f  (path spm)`; the ref alone while it is being fetched."""
+    where = f"{git.get('ref')} @ {short_commit(git['commit'])}" if git.get("commit") else f"{git.get('ref')}"
+    path = f"  (path {git['path']})" if git.get("path") else ""
+    return f"{git.get('url')}  {where}{path}"
+
+
+def lineage_lines(job: dict[str, Any]) -> list[str]:
+    """The job whose results this one reused, and the job it reruns, each with the command that shows it."""
+    lines = []
+    if job.get("reused_from"):
+        lines.append(
+            f"reused   same inputs as job {job['reused_from']}: results reused (olc status {job['reused_from']})"
+        )
+    if job.get("parent_job"):
+        lines.append(f"rerun    rerun of job {job['parent_job']} (olc status {job['parent_job']})")
+    return lines
 
 
 def timeline_label(event: dict[str, Any]) -> str:

@@ -7,6 +7,7 @@ connection are reused.
 from __future__ import annotations
 
 import functools
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from shared.adapters.firestore_dead_letters import FirestoreDeadLetters
 from shared.adapters.firestore_jobs import FirestoreJobs, FirestoreLease
 from shared.adapters.firestore_quota import FirestoreQuotas
 from shared.adapters.firestore_replay_guard import FirestoreReplayGuard
+from shared.adapters.firestore_repos import FirestoreRepos
 from shared.adapters.gcs_results import GcsResultsStore
 from shared.adapters.gcs_store import GcsObjectStore, storage_client
 from shared.adapters.identity import IdTokenIdentity
@@ -34,9 +36,12 @@ from shared.services.cancel import CancelDeps
 from shared.services.completion.run_end import CompletionDeps
 from shared.services.dead_letters import DeadLetterDeps
 from shared.services.dispatch import DispatchDeps, ScriptFactory
+from shared.services.fetch_design import FetchDeps
+from shared.services.git_submit import GitSubmitDeps
 from shared.services.ingest import IngestDeps, IngestPolicy
 from shared.services.jobs_topic import JobsTopicDeps
 from shared.services.notify import Notifier
+from shared.services.repos import RepoDeps
 
 INFRA_SLURM = Path(__file__).resolve().parent.parent / "infra" / "slurm"
 
@@ -168,7 +173,9 @@ def hook_master_key() -> str:
 def ingest_deps() -> IngestDeps:
     config = settings()
     policy = ingest_policy(config)
-    return IngestDeps(jobs(), object_store(), publisher(), notifier(), policy, quotas(), quota_limits(config))
+    return IngestDeps(
+        jobs(), object_store(), publisher(), notifier(), policy, quotas(), quota_limits(config), results_store()
+    )
 
 
 def ingest_policy(config: Settings) -> IngestPolicy:
@@ -189,6 +196,9 @@ def ingest_policy(config: Settings) -> IngestPolicy:
         max_cpus_per_job=config.max_cpus_per_job,
         max_memory_mb_per_job=config.max_memory_mb_per_job,
         max_sweep_runs=config.max_sweep_runs,
+        flow_versions={flow: config.flow_version(flow) for flow in config.offered_flows},
+        reuse_scope=config.result_reuse,
+        results_bucket=config.results_bucket,
     )
 
 
@@ -287,3 +297,37 @@ def jobs_topic_deps() -> JobsTopicDeps:
         dead_letters=DeadLetterDeps(dead_letters(), jobs(), notifier()),
         reconcile_after_s=settings().reconcile_after_s,
     )
+
+
+def git_submit_deps() -> GitSubmitDeps:
+    config = settings()
+    return GitSubmitDeps(
+        jobs(), publisher(), config.designs_bucket, config.git_fetch_topic, config.git_allowed_http_hosts
+    )
+
+
+def fetch_deps() -> FetchDeps:
+    from shared.adapters.git_fetch import GitCliFetcher
+
+    config = settings()
+    fetcher = GitCliFetcher(
+        work_dir=Path(config.git_work_dir or tempfile.gettempdir()) / "olc-git",
+        max_bytes=config.git_max_bytes,
+        timeout_s=config.git_timeout_s,
+        allowed_hosts=config.git_allowed_http_hosts,
+    )
+    return FetchDeps(object_store(), fetcher, config.designs_bucket, config.git_allowed_http_hosts)
+
+
+@functools.cache
+def replay_guard() -> FirestoreReplayGuard:
+    return FirestoreReplayGuard(firestore_client())
+
+
+@functools.cache
+def repos() -> FirestoreRepos:
+    return FirestoreRepos(firestore_client())
+
+
+def repo_deps() -> RepoDeps:
+    return RepoDeps(repos(), replay_guard(), git_submit_deps())

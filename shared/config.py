@@ -259,6 +259,39 @@ class Settings:
     faults_file: str = _setting(
         "OLC_FAULTS_FILE", "Local stack only: JSON file of faults to inject (tests). Ignored in production.", ""
     )
+    git_fetch_topic: str = _setting(
+        "GIT_FETCH_TOPIC",
+        "Pub/Sub topic the git fetcher listens on (a git submission waits for its design).",
+        "olc-git-fetches",
+    )
+    git_allowed_http_hosts: tuple[str, ...] = _setting(
+        "GIT_ALLOWED_HTTP_HOSTS",
+        "Comma-separated git hosts allowed over plain http and without the public-address check (the local stack's "
+        "git server on loopback). Empty in production: https only, to public addresses only.",
+        (),
+        _name_list,
+    )
+    git_max_bytes: int = _setting(
+        "GIT_MAX_BYTES", "Most bytes one git fetch may bring onto the fetcher's disk.", 200 << 20, _positive_int
+    )
+    git_timeout_s: int = _setting("GIT_TIMEOUT_S", "Most seconds one git fetch may take.", 120, _positive_int)
+    git_work_dir: str = _setting(
+        "GIT_WORK_DIR", "Scratch folder of the git fetcher; empty: the system's temporary folder.", ""
+    )
+    flow_versions: tuple[str, ...] = _setting(
+        "FLOW_VERSIONS",
+        "Comma-separated `flow=version` of the tools each flow runs (e.g. `qflow-osu035=qflow 1.4.100`); part of "
+        "the content key, so a new version never reuses an old version's results. Container flows add their "
+        "image reference anyway.",
+        (),
+        _name_list,
+    )
+    result_reuse: str = _setting(
+        "RESULT_REUSE",
+        "`user`: a job with the same inputs as a user's earlier successful job reuses its results; `all`: anyone's "
+        "(tells a user that someone ran the same design); `off`: every job runs.",
+        "user",
+    )
     completion_wait_s: int = _setting(
         "COMPLETION_WAIT_S",
         "Seconds the hook waits for Slurm to finalise a job before asking the caller to retry.",
@@ -287,6 +320,15 @@ class Settings:
         settings = cls(**values)
         settings._check()
         return settings
+
+    def flow_version(self, flow: str) -> str:
+        """What the content key takes as the version of `flow`: FLOW_VERSIONS' entry, plus the image it runs in."""
+        declared = dict(v.split("=", 1) for v in self.flow_versions if "=" in v).get(flow, "")
+        image = {
+            "openlane1": self.openlane_image,
+            "librelane": self.librelane_image if self.librelane_runtime == "container" else "",
+        }.get(flow, "")
+        return " ".join(part for part in (declared, image) if part)
 
     @property
     def offered_flows(self) -> tuple[str, ...]:
@@ -321,6 +363,11 @@ class Settings:
             problems.append(f"SECRETS_BACKEND must be secret-manager or directory, not {self.secrets_backend!r}")
         if self.secrets_backend == "directory" and not self.secrets_dir:
             problems.append("SECRETS_DIR must be set when SECRETS_BACKEND=directory")
+        if self.result_reuse not in ("user", "all", "off"):
+            problems.append(f"RESULT_REUSE must be user, all or off, not {self.result_reuse!r}")
+        bad_versions = [v for v in self.flow_versions if "=" not in v or v.split("=", 1)[0] not in FLOW_RUNNERS]
+        if bad_versions:
+            problems.append(f"FLOW_VERSIONS entries must be flow=version with a known flow: {bad_versions}")
         if self.budget_action not in ("wait", "reject"):
             problems.append(f"BUDGET_ACTION must be wait or reject, not {self.budget_action!r}")
         if self.hook_auth not in ("none", "google-id-token"):

@@ -8,12 +8,14 @@ from datetime import datetime
 from typing import IO, Protocol
 
 from shared.domain.events import DeadLetter
+from shared.domain.git_source import FetchedDesign, GitSource
 from shared.domain.job import Job, JobState
 from shared.domain.mail import OutgoingMail
 from shared.domain.messages import Published
 from shared.domain.quota import QuotaLimits, UserQuota
 from shared.domain.slurm import SlurmJobStatus, SlurmSubmission, SubmitResult
 from shared.domain.sweeps.judging import ParetoChart
+from shared.domain.webhooks import Registration
 
 
 class SecretSource(Protocol):
@@ -47,9 +49,15 @@ class JobRepository(Protocol):
     def oldest_in_state(self, state: JobState, limit: int) -> list[Job]: ...
 
     def list_for_owner(
-        self, owner: str, limit: int = 100, states: Sequence[JobState] = (), before: datetime | None = None
+        self,
+        owner: str,
+        limit: int = 100,
+        states: Sequence[JobState] = (),
+        before: datetime | None = None,
+        design: str | None = None,
     ) -> list[Job]:
-        """The owner's jobs newest first, optionally only in `states` and created before `before`."""
+        """The owner's jobs newest first, optionally only in `states`, of design `design` (its design_name) and
+        created before `before`."""
         ...
 
     def delete(self, job_id: str) -> None: ...
@@ -72,6 +80,10 @@ class JobRepository(Protocol):
 
     def recent_run_seconds(self, limit: int) -> list[float]:
         """Wall seconds from submission to end of the latest successful runs."""
+        ...
+
+    def succeeded_with_key(self, content_key: str, owner: str | None) -> list[Job]:
+        """SUCCEEDED jobs with this content key (of `owner` only, unless None), at most a few."""
         ...
 
 
@@ -119,6 +131,10 @@ class MessagePublisher(Protocol):
         ...
 
 
+class ObjectExists(RuntimeError):
+    """A create-only write found the object there already."""
+
+
 class ObjectGone(LookupError):
     """The object (at that generation) does not exist (any more)."""
 
@@ -136,8 +152,29 @@ class ObjectStore(Protocol):
         """Small object's bytes, or None when absent or larger than `max_bytes` (a cut picture is no picture)."""
         ...
 
-    def write_bytes(self, bucket: str, name: str, data: bytes, content_type: str) -> None:
-        """Create or replace a small object (a sweep's summary files)."""
+    def write_bytes(
+        self,
+        bucket: str,
+        name: str,
+        data: bytes,
+        content_type: str,
+        metadata: Mapping[str, str] | None = None,
+        *,
+        create_only: bool = False,
+    ) -> int:
+        """Create or replace a small object (a sweep's summary files, a git submission's packed design), with
+        custom metadata; returns the new generation. `create_only`: ObjectExists when it exists already."""
+        ...
+
+    def metadata(self, bucket: str, name: str, generation: int | None = None) -> dict[str, str]:
+        """The object's custom metadata (x-goog-meta-*); ObjectGone when that generation no longer exists."""
+        ...
+
+    def copy(
+        self, bucket: str, name: str, new_name: str, metadata: Mapping[str, str], generation: int | None = None
+    ) -> int:
+        """Copy an object within its bucket (server-side), replacing its custom metadata; returns the new
+        generation. ObjectGone when the source no longer exists."""
         ...
 
 
@@ -176,6 +213,17 @@ class ResultsStore(Protocol):
         """Delete every object below `prefix`; returns how many."""
         ...
 
+    def copy_prefix(self, bucket: str, prefix: str, new_prefix: str) -> int:
+        """Copy every object below `prefix` to the same name below `new_prefix` (server-side); returns how many."""
+        ...
+
+
+class DesignFetcher(Protocol):
+    def fetch(self, source: GitSource) -> FetchedDesign:
+        """The design folder of `source` at its ref, packed as a .tar.gz; GitFetchError (shared/domain/git_source.py)
+        saying why not."""
+        ...
+
 
 class Cluster(Protocol):
     def submit(self, submissions: Sequence[SlurmSubmission]) -> SubmitResult:
@@ -199,3 +247,21 @@ class ParetoPlotter(Protocol):
     def draw_png(self, chart: ParetoChart) -> bytes:
         """The chart of a sweep's runs (what it shows is decided in shared/domain/sweeps/judging.py) as a PNG."""
         ...
+
+
+class RepoRegistry(Protocol):
+    """Repository registrations ("run on every push"), one per id."""
+
+    def add(self, registration: Registration) -> None: ...
+
+    def get(self, repo_id: str) -> Registration | None: ...
+
+    def for_owner(self, owner: str, limit: int) -> list[Registration]:
+        """The owner's registrations, oldest first."""
+        ...
+
+    def with_url_key(self, url_key: str, limit: int) -> list[Registration]:
+        """Every registration of the repository with this key (shared/domain/webhooks.py `url_key`), any owner."""
+        ...
+
+    def remove(self, repo_id: str) -> None: ...

@@ -4,6 +4,8 @@
 #                                                                                     |              <- Cloud Scheduler
 #   Slurm (login node over SSH, Direct VPC egress) <------------------------------------+
 #   compute node: job kit -> results bucket; epilog -> completion hook --"slot-freed"--> jobs topic
+#   api (POST /v1/jobs {"git": ...}) --"fetch"--> git-fetch topic --push--> git_fetcher (public egress only, never
+#     the VPC) --git over https--> user-given host; <owner>/olc-git/<job id>.tar.gz -> designs bucket -> ingest
 #
 # Every function environment variable is a setting of shared/config.py: the tunable ones come from var.service
 # (local.service_env), the rest from the resources (modules/functions, local.wiring_env);
@@ -96,14 +98,22 @@ module "buckets" {
   designs_retention_days      = var.designs_retention_days
   uploaders                   = var.uploaders
 
-  design_readers = merge({ ingest = module.functions.members.ingest }, local.compute_members)
-  result_readers = {}
+  # The API reads a job's upload to copy it for a rerun (a server-side rewrite to a new upload).
+  design_readers = merge({
+    ingest = module.functions.members.ingest
+    api    = module.functions.members.api
+  }, local.compute_members)
+  # The git fetcher: create and read <owner>/olc-git/ objects only (no other uploads, no delete).
+  git_design_writers = { git_fetcher = module.functions.members.git_fetcher }
+  result_readers     = {}
   # The API signs users' download links and deletes results on request (objectUser: read, write, delete). The
   # completion hook and the dispatcher (a cancelled sweep) read the runs' manifests and write a sweep's summary.
+  # Ingest copies an earlier identical run's results to a new job (RESULT_REUSE): list, read and write.
   result_writers = merge(local.compute_members, {
     api        = module.functions.members.api
     completion = module.functions.members.completion
     dispatcher = module.functions.members.dispatcher
+    ingest     = module.functions.members.ingest
   })
   # The API signs upload links below the signed-in user's folder: a signed URL acts with the signer's rights.
   design_upload_signers = { api = module.functions.members.api }
@@ -119,7 +129,9 @@ module "pubsub" {
   project_number             = data.google_project.this.number
   jobs_topic_name            = "${var.name_prefix}-jobs"
   tick_topic_name            = "${var.name_prefix}-tick"
+  git_fetch_topic_name       = "${var.name_prefix}-git-fetches"
   dispatcher_url             = module.functions.urls.dispatcher
+  git_fetcher_url            = module.functions.urls.git_fetcher
   push_service_account_email = module.functions.events_service_account_email
   push_service_account_name  = module.functions.events_service_account_name
   labels                     = local.labels
@@ -130,6 +142,8 @@ module "pubsub" {
     dispatcher = module.functions.members.dispatcher # "slot-freed" after a reconciled end
     api        = module.functions.members.api        # "cancel" for a job already in Slurm
   }
+  # A git submission's "fetch"; the git fetcher itself publishes nothing (its upload wakes ingest).
+  git_fetch_publishers = { api = module.functions.members.api }
 }
 
 module "firestore" {
@@ -167,12 +181,13 @@ module "functions" {
   source_bucket   = module.buckets.function_source_bucket
   source_zip_path = var.function_source_zip
 
-  settings       = local.service_env
-  designs_bucket = module.buckets.designs_bucket
-  results_bucket = module.buckets.results_bucket
-  jobs_topic     = module.pubsub.jobs_topic_name
-  secret_ids     = module.secrets.ids
-  login_node     = module.slurm_cluster.login_node
+  settings        = local.service_env
+  designs_bucket  = module.buckets.designs_bucket
+  results_bucket  = module.buckets.results_bucket
+  jobs_topic      = module.pubsub.jobs_topic_name
+  git_fetch_topic = module.pubsub.git_fetch_topic_name
+  secret_ids      = module.secrets.ids
+  login_node      = module.slurm_cluster.login_node
 
   vpc_egress          = local.vpc_egress
   vpc_network         = module.slurm_cluster.network

@@ -42,11 +42,13 @@ output "build_repository" {
 }
 
 output "pubsub" {
-  description = "Jobs topic (JOBS_TOPIC), the dispatcher's push subscriptions and the dead letters."
+  description = "Jobs topic (JOBS_TOPIC), git-fetch topic (GIT_FETCH_TOPIC), their push subscriptions and the dead letters."
   value = {
     jobs_topic               = module.pubsub.jobs_topic_name
     jobs_subscription        = module.pubsub.jobs_subscription
     tick_subscription        = module.pubsub.tick_subscription
+    git_fetch_topic          = module.pubsub.git_fetch_topic_name
+    git_fetch_subscription   = module.pubsub.git_fetch_subscription
     dead_letter_topic        = module.pubsub.jobs_dead_letter_topic_name
     dead_letter_subscription = module.pubsub.jobs_dead_letter_subscription
   }

@@ -234,6 +234,13 @@ variable "service" {
     id_token_issuers   = optional(list(string), ["https://accounts.google.com", "accounts.google.com"])
     id_token_certs_url = optional(string, "https://www.googleapis.com/oauth2/v1/certs")
 
+    # git submissions (the git fetcher; GIT_ALLOWED_HTTP_HOSTS stays empty in production: https to public hosts
+    # only) and the reuse of identical runs' results (ingest)
+    git_max_bytes = optional(number)
+    git_timeout_s = optional(number)
+    flow_versions = optional(list(string))
+    result_reuse  = optional(string, "user")
+
     # timing of the dispatcher, the reconciler and the completion hook
     dispatch_lease_s  = optional(number)
     submit_give_up_s  = optional(number)
@@ -255,6 +262,21 @@ variable "service" {
   validation {
     condition     = alltrue([for flow in coalesce(var.service.extra_flows, []) : contains(["qflow-osu035", "yosys-osu035", "openlane1", "librelane", "librelane-osu035"], flow)])
     error_message = "service.extra_flows names flows of shared/config.py (FLOW_RUNNERS)."
+  }
+
+  validation {
+    condition     = alltrue([for entry in coalesce(var.service.flow_versions, []) : length(split("=", entry)) >= 2 && !strcontains(entry, ",") && contains(["qflow-osu035", "yosys-osu035", "openlane1", "librelane", "librelane-osu035"], split("=", entry)[0])])
+    error_message = "service.flow_versions entries are flow=version (no commas) with a flow of shared/config.py (FLOW_RUNNERS)."
+  }
+
+  validation {
+    condition     = contains(["user", "all", "off"], var.service.result_reuse)
+    error_message = "service.result_reuse is user, all or off."
+  }
+
+  validation {
+    condition     = coalesce(var.service.git_max_bytes, 1) <= 536870912
+    error_message = "service.git_max_bytes is at most 512 MiB (the git fetcher works in memory-backed /tmp)."
   }
 
   validation {

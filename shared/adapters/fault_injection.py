@@ -11,7 +11,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -57,8 +57,25 @@ class FailingStore:
     def read_bytes(self, bucket: str, name: str, max_bytes: int) -> bytes | None:
         return self._inner.read_bytes(bucket, name, max_bytes)
 
-    def write_bytes(self, bucket: str, name: str, data: bytes, content_type: str) -> None:
-        self._inner.write_bytes(bucket, name, data, content_type)
+    def write_bytes(
+        self,
+        bucket: str,
+        name: str,
+        data: bytes,
+        content_type: str,
+        metadata: Mapping[str, str] | None = None,
+        *,
+        create_only: bool = False,
+    ) -> int:
+        return self._inner.write_bytes(bucket, name, data, content_type, metadata, create_only=create_only)
+
+    def metadata(self, bucket: str, name: str, generation: int | None = None) -> dict[str, str]:
+        return self._inner.metadata(bucket, name, generation)
+
+    def copy(
+        self, bucket: str, name: str, new_name: str, metadata: Mapping[str, str], generation: int | None = None
+    ) -> int:
+        return self._inner.copy(bucket, name, new_name, metadata, generation)
 
 
 class CrashingCluster:

@@ -69,11 +69,29 @@ class FirestoreJobs:
         return [job_from_dict(s.to_dict()) for s in query.stream()]
 
     def list_for_owner(
-        self, owner: str, limit: int = 100, states: Sequence[JobState] = (), before: datetime | None = None
+        self,
+        owner: str,
+        limit: int = 100,
+        states: Sequence[JobState] = (),
+        before: datetime | None = None,
+        design: str | None = None,
     ) -> list[Job]:
-        # Two whole chains rather than a conditionally built one, so each query shape (and the composite index it
+        # Whole chains rather than a conditionally built one, so each query shape (and the composite index it
         # needs) is visible to tests/static/test_terraform_consistency.py.
-        if states:
+        if design is not None and states:
+            query = (
+                self._jobs.where(filter=FieldFilter("owner", "==", owner))
+                .where(filter=FieldFilter("design_name", "==", design))
+                .where(filter=FieldFilter("state", "in", [s.value for s in states]))
+                .order_by("created_at", direction=firestore.Query.DESCENDING)
+            )
+        elif design is not None:  # a design's history
+            query = (
+                self._jobs.where(filter=FieldFilter("owner", "==", owner))
+                .where(filter=FieldFilter("design_name", "==", design))
+                .order_by("created_at", direction=firestore.Query.DESCENDING)
+            )
+        elif states:
             query = (
                 self._jobs.where(filter=FieldFilter("owner", "==", owner))
                 .where(filter=FieldFilter("state", "in", [s.value for s in states]))
@@ -134,6 +152,20 @@ class FirestoreJobs:
             if started and ended:
                 seconds.append((ended - started).total_seconds())
         return seconds
+
+    def succeeded_with_key(self, content_key: str, owner: str | None) -> list[Job]:
+        # Equality filters only: Firestore merges the single-field indexes, so no composite index is needed.
+        if owner is None:
+            query = self._jobs.where(filter=FieldFilter("content_key", "==", content_key)).where(
+                filter=FieldFilter("state", "==", JobState.SUCCEEDED.value)
+            )
+        else:
+            query = (
+                self._jobs.where(filter=FieldFilter("content_key", "==", content_key))
+                .where(filter=FieldFilter("state", "==", JobState.SUCCEEDED.value))
+                .where(filter=FieldFilter("owner", "==", owner))
+            )
+        return [job_from_dict(s.to_dict()) for s in query.limit(5).stream()]
 
 
 class FirestoreLease:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
@@ -20,6 +21,8 @@ from google.cloud import storage
 from google.oauth2 import service_account
 
 from shared.ports import StoredObject
+
+_COPY_THREADS = 8
 
 
 class UrlSigningError(RuntimeError):
@@ -91,6 +94,16 @@ class GcsResultsStore:
         with self._client.bucket(bucket).blob(name).open("rb", chunk_size=chunk_bytes) as reader:
             while chunk := reader.read(chunk_bytes):
                 yield chunk
+
+    def copy_prefix(self, bucket: str, prefix: str, new_prefix: str) -> int:
+        if not (prefix.endswith("/") and new_prefix.endswith("/")):
+            raise ValueError(f"refusing to copy {prefix!r} to {new_prefix!r}: prefixes must end with /")
+        source = self._client.bucket(bucket)
+        blobs = list(self._client.list_blobs(bucket, prefix=prefix))
+        # Server-side copies, a few at a time: a run's results are tens of objects, each a round trip.
+        with ThreadPoolExecutor(max_workers=_COPY_THREADS) as pool:
+            list(pool.map(lambda b: source.copy_blob(b, source, new_prefix + b.name[len(prefix) :]), blobs))
+        return len(blobs)
 
     def delete_prefix(self, bucket: str, prefix: str) -> int:
         if not prefix.endswith("/"):

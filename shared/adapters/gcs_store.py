@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Mapping
 from typing import IO
 
 from google.api_core import exceptions as gexc
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 
-from shared.ports import ObjectGone
+from shared.ports import ObjectExists, ObjectGone
 
 # Uploads above this spill from memory to a temporary file while being validated.
 _SPOOL_BYTES = 8 << 20
@@ -49,8 +50,46 @@ class GcsObjectStore:
             return None
         return data.decode("utf-8", errors="replace")
 
-    def write_bytes(self, bucket: str, name: str, data: bytes, content_type: str) -> None:
-        self._client.bucket(bucket).blob(name).upload_from_string(data, content_type=content_type)
+    def write_bytes(
+        self,
+        bucket: str,
+        name: str,
+        data: bytes,
+        content_type: str,
+        metadata: Mapping[str, str] | None = None,
+        *,
+        create_only: bool = False,
+    ) -> int:
+        blob = self._client.bucket(bucket).blob(name)
+        if metadata:
+            blob.metadata = dict(metadata)
+        try:
+            # Generation 0 as the precondition: only if no live object has the name.
+            blob.upload_from_string(data, content_type=content_type, if_generation_match=0 if create_only else None)
+        except gexc.PreconditionFailed as exc:
+            raise ObjectExists(f"gs://{bucket}/{name} exists already") from exc
+        return int(blob.generation or 0)
+
+    def metadata(self, bucket: str, name: str, generation: int | None = None) -> dict[str, str]:
+        blob = self._client.bucket(bucket).get_blob(name, generation=generation)
+        if blob is None:
+            raise ObjectGone(f"gs://{bucket}/{name}#{generation} no longer exists")
+        return dict(blob.metadata or {})
+
+    def copy(
+        self, bucket: str, name: str, new_name: str, metadata: Mapping[str, str], generation: int | None = None
+    ) -> int:
+        source = self._client.bucket(bucket)
+        try:
+            # A rewrite, not copy_blob: only a rewrite may replace the metadata in the same request.
+            target = source.blob(new_name)
+            target.metadata = dict(metadata)
+            token, _, _ = target.rewrite(source.blob(name, generation=generation))
+            while token is not None:
+                token, _, _ = target.rewrite(source.blob(name, generation=generation), token=token)
+        except gexc.NotFound as exc:
+            raise ObjectGone(f"gs://{bucket}/{name} no longer exists") from exc
+        return int(target.generation or 0)
 
     def read_bytes(self, bucket: str, name: str, max_bytes: int) -> bytes | None:
         blob = self._client.bucket(bucket).blob(name)

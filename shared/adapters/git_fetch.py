@@ -22,6 +22,7 @@ Errors are one exception type, `GitFetchError(code, message)`; messages never ho
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 import shutil
@@ -33,34 +34,43 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from shared.domain.git_source import FULL_SHA, GitSource, address_problem
+from shared.domain.git_source import (
+    FETCH_FAILED,
+    FULL_SHA,
+    HOST_REFUSED,
+    PATH_NOT_FOUND,
+    REF_NOT_FOUND,
+    REPOSITORY_NOT_FOUND,
+    TIMED_OUT,
+    TOO_LARGE,
+    FetchedDesign,
+    GitFetchError,
+    GitSource,
+    address_problem,
+)
 
 GIT = "/usr/bin/git"
 POLL_S = 0.05
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]{0,99}$")
 
-REPOSITORY_NOT_FOUND = "repository_not_found"
-REF_NOT_FOUND = "ref_not_found"
-PATH_NOT_FOUND = "path_not_found"
-TOO_LARGE = "too_large"
-TIMED_OUT = "timed_out"
-HOST_REFUSED = "host_refused"
-FETCH_FAILED = "fetch_failed"
-
-
-class GitFetchError(RuntimeError):
-    """Why a design could not be fetched: `code` for programs, `message` for the designer."""
-
-    def __init__(self, code: str, message: str) -> None:
-        self.code = code
-        self.message = message
-        super().__init__(f"{code}: {message}")
-
 
 @dataclass(frozen=True)
-class FetchedDesign:
-    commit_sha: str
-    archive: bytes  # .tar.gz with the design folder as its top folder
+class GitCliFetcher:
+    """The DesignFetcher port (shared/ports.py) over `fetch_design`, with the deployment's caps."""
+
+    work_dir: Path
+    max_bytes: int
+    timeout_s: float
+    allowed_hosts: tuple[str, ...] = ()
+
+    def fetch(self, source: GitSource) -> FetchedDesign:
+        return fetch_design(
+            source,
+            workdir=self.work_dir,
+            max_bytes=self.max_bytes,
+            timeout_s=self.timeout_s,
+            allowed_hosts=self.allowed_hosts,
+        )
 
 
 def fetch_design(
@@ -100,6 +110,32 @@ def _checked_address(source: GitSource) -> str:
     return addresses[0]
 
 
+PINNING_GIT = (2, 37)  # http.curloptResolve; older git ignores it silently, which would un-pin the address
+
+
+class GitUnusable(RuntimeError):
+    """This machine's git cannot fetch safely: a deployment fault, not the designer's (the message is retried and
+    then dead-lettered, which rejects the job and alerts operators)."""
+
+
+@functools.cache
+def git_version() -> tuple[int, int]:
+    try:
+        out = subprocess.run([GIT, "--version"], capture_output=True, text=True, timeout=10, check=True).stdout
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise GitUnusable(f"{GIT} cannot be run here: {exc}") from exc
+    found = re.search(r"(\d+)\.(\d+)", out)
+    if not found:
+        raise GitUnusable(f"{GIT} --version said {out.strip()!r}")
+    return int(found.group(1)), int(found.group(2))
+
+
+def _require_pinning_git() -> None:
+    if git_version() < PINNING_GIT:
+        wanted = ".".join(map(str, PINNING_GIT))
+        raise GitUnusable(f"git {'.'.join(map(str, git_version()))} cannot pin addresses; git {wanted}+ is needed")
+
+
 class _Git:
     def __init__(self, source: GitSource, *, workdir: Path, scratch: Path, max_bytes: int, timeout_s: float) -> None:
         self.source = source
@@ -135,6 +171,7 @@ class _Git:
         if allow_http:
             config.append("protocol.http.allow=always")
         if pinned is not None:
+            _require_pinning_git()
             address = f"[{pinned}]" if ":" in pinned else pinned
             config.append(f"http.curloptResolve={self.source.host}:{self.source.port}:{address}")
         self.config = [arg for item in config for arg in ("-c", item)]

@@ -22,6 +22,7 @@ is read into memory, at most `max_config_bytes` + 1 bytes of it.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import lzma
 import os
 import posixpath
@@ -31,8 +32,8 @@ import tarfile
 import unicodedata
 import zipfile
 import zlib
-from dataclasses import dataclass
-from typing import IO
+from dataclasses import dataclass, field
+from typing import IO, Protocol
 
 CONFIG_NAMES = ("config.json",)
 TCL_CONFIG = "config.tcl"
@@ -136,11 +137,17 @@ class DesignArchive:
     design_root: str  # "" or "name/" — the folder holding config.json
     config_text: str
     total_bytes: int
+    digests: dict[str, str] = field(default_factory=dict)  # SHA-256 (hex) of each file's content, by path
 
     def design_files(self) -> tuple[str, ...]:
         """Files below the design root, relative to it."""
         n = len(self.design_root)
         return tuple(f[n:] for f in self.files if f.startswith(self.design_root))
+
+    def design_file_digests(self) -> dict[str, str]:
+        """The content hash of every file below the design root, by its path relative to that root."""
+        n = len(self.design_root)
+        return {f[n:]: self.digests[f] for f in self.files if f.startswith(self.design_root) and f in self.digests}
 
 
 class ArchiveError(ValueError):
@@ -167,7 +174,11 @@ def read_design_archive(
         raise ArchiveError("the archive contains no files: pack the design folder (config.json and the sources)")
     root = _design_root(scan.configs, scan.tcl_configs)
     return DesignArchive(
-        files=tuple(sorted(scan.files)), design_root=root, config_text=scan.configs[root], total_bytes=scan.total
+        files=tuple(sorted(scan.files)),
+        design_root=root,
+        config_text=scan.configs[root],
+        total_bytes=scan.total,
+        digests=scan.digests,
     )
 
 
@@ -263,6 +274,7 @@ class _Scan:
         self.by_folded_case: dict[str, str] = {}
         self.configs: dict[str, str] = {}
         self.tcl_configs: list[str] = []
+        self.digests: dict[str, str] = {}
 
     def entry(self) -> None:
         self.entries += 1
@@ -316,13 +328,18 @@ class _Scan:
             self.tcl_configs.append(path)
 
     def inspect(self, path: str, member: IO[bytes], size: int) -> None:
-        """Read config.json, or the first bytes of any other file to spot an archive inside under another name."""
+        """Read config.json, or the first bytes of any other file to spot an archive inside under another name;
+        then the rest, for the content hash that tells identical designs apart (shared/domain/content_key.py)."""
+        hashing = _HashingReader(member)
         if posixpath.basename(path) in CONFIG_NAMES:
-            self.configs[_root_of(path)] = _read_config(path, member, size, self.limits)
+            self.configs[_root_of(path)] = _read_config(path, hashing, size, self.limits)
         elif size:
-            kind = _nested_kind(member.read(_HEAD_BYTES))
+            kind = _nested_kind(hashing.read(_HEAD_BYTES))
             if kind:
                 raise _nested(path, f"its content is {_NESTED_WORDS[kind]}")
+        while hashing.read(_DRAIN_CHUNK):  # bounded: zipfile and tarfile stop at the member's declared size
+            pass
+        self.digests[path] = hashing.hexdigest()
 
     def _add_parents(self, path: str) -> None:
         parent = posixpath.dirname(path)
@@ -331,6 +348,26 @@ class _Scan:
                 raise ArchiveError(f"archive entry {parent!r} is both a file and a folder; rename one of them")
             self.folders.add(parent)
             parent = posixpath.dirname(parent)
+
+
+class _Readable(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+class _HashingReader:
+    """A member's reader that hashes what passes through it."""
+
+    def __init__(self, member: _Readable) -> None:
+        self._member = member
+        self._hash = hashlib.sha256()
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._member.read(size)
+        self._hash.update(data)
+        return data
+
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()
 
 
 def _nested(path: str, how: str) -> ArchiveError:
@@ -574,7 +611,7 @@ def _cut_short(detail: str) -> str:
     )
 
 
-def _read_config(path: str, member: IO[bytes], size: int, limits: ArchiveLimits) -> str:
+def _read_config(path: str, member: _Readable, size: int, limits: ArchiveLimits) -> str:
     if size > limits.max_config_bytes:
         raise ArchiveError(f"{path} is larger than {limits.max_config_bytes} bytes")
     # The declared size can lie (zip): read one byte more than allowed to tell.

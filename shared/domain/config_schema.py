@@ -84,6 +84,7 @@ SCHEMA: dict[str, Setting] = {
     "OLC_TIME_LIMIT_MINUTES": Setting("int", "run time limit, up to MAX_TIME_LIMIT_MINUTES"),
     "OLC_CPUS": Setting("int", "CPUs for the run, up to MAX_CPUS_PER_JOB"),
     "OLC_MEMORY_MB": Setting("int", "memory for the run in MB, 256 up to MAX_MEMORY_MB_PER_JOB"),
+    "OLC_CACHE": _flag("reuse the results of an earlier run with the same inputs (default true); false forces a run"),
     # --- clocks and constraints
     "CLOCK_NET": Setting("net", "net driving the clock tree (default: CLOCK_PORT)"),
     "BASE_SDC_FILE": Setting("path", "SDC constraints for synthesis and implementation"),

@@ -36,6 +36,7 @@ FLOW_KEY = "OLC_FLOW"
 TIME_LIMIT_KEY = "OLC_TIME_LIMIT_MINUTES"
 CPUS_KEY = "OLC_CPUS"
 MEMORY_KEY = "OLC_MEMORY_MB"
+CACHE_KEY = "OLC_CACHE"
 MIN_MEMORY_MB = 256
 TCL_CONFIG = "config.tcl"
 MAX_PROBLEMS = 20  # the reason goes into an e-mail; past this many, the rest are counted
@@ -50,6 +51,7 @@ _TOP_ONLY = frozenset(
         TIME_LIMIT_KEY,
         CPUS_KEY,
         MEMORY_KEY,
+        CACHE_KEY,
         SWEEP_KEY,
         "meta",
     }
@@ -285,3 +287,39 @@ def _choice(config: dict[str, Any], key: str, allowed: Sequence[str], problems: 
         problems.append(f"{key} {shown(value)} is not offered; choose one of: {', '.join(allowed)}")
         return None
     return str(value)
+
+
+# ------------------------------------------------------------------------------------------------ overrides
+MAX_OVERRIDES = 50
+# The design's identity and the sweep are what a rerun keeps; a change there is a new design, uploaded as one.
+_NOT_OVERRIDABLE = frozenset({"DESIGN_NAME", "VERILOG_FILES", SWEEP_KEY, "meta"})
+
+
+def override_problems(overrides: object) -> list[str]:
+    """Why these rerun overrides cannot be applied (empty when they can), checked like config.json values. Paths are
+    checked against the design's files when the rerun is ingested, with the whole config."""
+    if not isinstance(overrides, dict):
+        return ['overrides must be a JSON object of settings, e.g. {"CLOCK_PERIOD": 12}']
+    if len(overrides) > MAX_OVERRIDES:
+        return [f"at most {MAX_OVERRIDES} settings can be changed in one rerun, not {len(overrides)}"]
+    problems: list[str] = []
+    for key, value in overrides.items():
+        if key in _NOT_OVERRIDABLE:
+            problems.append(f"{key} cannot be changed in a rerun; upload the changed design instead")
+        elif key not in SCHEMA:
+            problems.append(_unknown(key, "", suggest=True))
+        elif SCHEMA[key].kind not in ("path", "paths"):
+            problems.extend(check_value(key, value, SCHEMA[key], ()))
+    return problems
+
+
+def apply_overrides(config_text: str, overrides: dict[str, Any]) -> str:
+    """config.json with `overrides` set at its top level; unreadable JSON is returned as it was, for
+    parse_design_config to report (as is a config.json with a key set twice: it is read as written)."""
+    if not overrides:
+        return config_text
+    problems: list[str] = []
+    config = _load(config_text, problems)
+    if config is None or problems:
+        return config_text
+    return json.dumps({**config, **overrides}, indent=2)

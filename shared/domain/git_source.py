@@ -34,6 +34,30 @@ class GitSourceError(ValueError):
         super().__init__("; ".join(problems))
 
 
+REPOSITORY_NOT_FOUND = "repository_not_found"
+REF_NOT_FOUND = "ref_not_found"
+PATH_NOT_FOUND = "path_not_found"
+TOO_LARGE = "too_large"
+TIMED_OUT = "timed_out"
+HOST_REFUSED = "host_refused"
+FETCH_FAILED = "fetch_failed"
+
+
+class GitFetchError(RuntimeError):
+    """Why a design could not be fetched: `code` for programs, `message` for the designer."""
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        self.message = message
+        super().__init__(f"{code}: {message}")
+
+
+@dataclass(frozen=True)
+class FetchedDesign:
+    commit_sha: str
+    archive: bytes  # .tar.gz with the design folder as its top folder
+
+
 @dataclass(frozen=True)
 class GitSource:
     url: str  # normalised: scheme and host lower-case, no credentials, no query or fragment
@@ -98,6 +122,11 @@ def _url(  # noqa: PLR0911 - each refused form of URL stops the check with its o
     if scheme == "http" and host not in allowed_http_hosts:
         problems.append("git.url must start with https:// (plain http:// only to hosts this deployment allows)")
         return None
+    # Refused here already when the URL itself says so; names are resolved and checked by the fetcher.
+    named_problem = (host in _METADATA_HOSTS or _ip(host) is not None) and address_problem(host, host)
+    if named_problem and host not in allowed_http_hosts:
+        problems.append(f"git.url: {named_problem}")
+        return None
     if not parts.path or parts.path == "/":
         problems.append("git.url names no repository (a path such as /owner/repo.git)")
         return None
@@ -152,5 +181,6 @@ def address_problem(host: str, address: str) -> str | None:
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
     if not ip.is_global or ip.is_multicast:
-        return f"{host} resolves to {address}, an address inside a private network; only public hosts are fetched"
+        where = f"{host} is" if host == address else f"{host} resolves to {address},"
+        return f"{where} an address inside a private network; only public hosts are fetched"
     return None

@@ -18,6 +18,7 @@ from shared.domain.metrics import Metrics
 
 
 class JobState(enum.StrEnum):
+    FETCHING = "FETCHING"  # a git submission whose design is being fetched; an upload starts QUEUED
     QUEUED = "QUEUED"
     SUBMITTED = "SUBMITTED"
     RUNNING = "RUNNING"
@@ -40,7 +41,13 @@ TERMINAL_STATES = frozenset(
     {JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.TIMEOUT, JobState.REJECTED}
 )
 ACTIVE_STATES = (JobState.SUBMITTED, JobState.RUNNING)
-_RANK = {JobState.QUEUED: 0, JobState.SUBMITTED: 1, JobState.RUNNING: 2, **dict.fromkeys(TERMINAL_STATES, 3)}
+_RANK = {
+    JobState.FETCHING: 0,
+    JobState.QUEUED: 1,
+    JobState.SUBMITTED: 2,
+    JobState.RUNNING: 3,
+    **dict.fromkeys(TERMINAL_STATES, 4),
+}
 
 
 @dataclass(frozen=True)
@@ -55,6 +62,18 @@ class SourceObject:
     @property
     def uri(self) -> str:
         return f"gs://{self.bucket}/{self.name}#{self.generation}"
+
+
+@dataclass(frozen=True)
+class GitOrigin:
+    """Where a git-submitted design came from: the URL, the ref asked for and the design folder, and once fetched
+    the commit it resolved to. `registration` names the repository registration whose push started the job."""
+
+    url: str
+    ref: str
+    path: str = ""
+    commit: str | None = None
+    registration: str | None = None
 
 
 @dataclass(frozen=True)
@@ -152,6 +171,12 @@ class Job:
     notified: tuple[str, ...] = ()
     runs: tuple[RunProgress, ...] = ()  # a sweep's runs, by array task id; empty for a single run
     array_throttle: int | None = None  # a sweep's most runs at once (Slurm --array ...%K), fixed at admission
+    git: GitOrigin | None = None  # set for a design submitted from a git repository
+    # What determines the result (shared/domain/content_key.py); a SUCCEEDED job with the same key can be reused.
+    content_key: str | None = None
+    reused_from: str | None = None  # the job whose results this one reused instead of running
+    parent_job: str | None = None  # the job this one reruns (with changes)
+    reuse_allowed: bool = True  # False: the user asked for a run even if one with the same inputs succeeded
 
     @property
     def is_sweep(self) -> bool:
@@ -195,7 +220,7 @@ def advance(job: Job, to: JobState, at: datetime, reason: str | None = None, **d
     """`job` moved to state `to`, or None when that would not move it forward (duplicate or late event)."""
     if job.state.is_terminal or to.rank <= job.state.rank:
         return None
-    if to is JobState.REJECTED and job.state is not JobState.QUEUED:
+    if to is JobState.REJECTED and job.state not in (JobState.FETCHING, JobState.QUEUED):
         raise InvalidTransition(f"job {job.id}: only a job that has not started can be rejected")
     history = (*job.history, StateChange(to, at, reason))
     # Leaving the queue (every transition does) ends the queue position and estimate.

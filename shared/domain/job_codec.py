@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared.domain.design import DesignSpec, Resources
-from shared.domain.job import Job, JobState, RunProgress, SourceObject, StageMark, StateChange
+from shared.domain.job import GitOrigin, Job, JobState, RunProgress, SourceObject, StageMark, StateChange
 from shared.domain.metrics import Metrics
 from shared.domain.sweeps.spec import SweepSpec
 
@@ -55,6 +55,11 @@ def job_to_dict(job: Job) -> dict[str, Any]:
             for r in job.runs
         ],
         "array_throttle": job.array_throttle,
+        "git": asdict(job.git) if job.git else None,
+        "content_key": job.content_key,
+        "reused_from": job.reused_from,
+        "parent_job": job.parent_job,
+        "reuse_allowed": job.reuse_allowed,
     }
 
 
@@ -95,6 +100,11 @@ def job_from_dict(data: dict[str, Any]) -> Job:
             for r in data.get("runs") or ()
         ),
         array_throttle=data.get("array_throttle"),
+        git=GitOrigin(**data["git"]) if data.get("git") else None,
+        content_key=data.get("content_key"),
+        reused_from=data.get("reused_from"),
+        parent_job=data.get("parent_job"),
+        reuse_allowed=data.get("reuse_allowed", True),
         queue_position=data.get("queue_position"),
         estimated_start_at=_utc(data["estimated_start_at"]) if data.get("estimated_start_at") else None,
         core_hours=data.get("core_hours"),

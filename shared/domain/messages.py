@@ -7,6 +7,8 @@ and the kind's fields, and its Pub/Sub attribute "kind" repeats the kind:
     slot-freed  {"kind": "slot-freed", "job_id": ...}    completion: a run ended, so its slots are free
     cancel      {"kind": "cancel", "job_id": ...}        the API: scancel the job's run
     tick        {"kind": "tick", "at": <epoch s>}        Cloud Scheduler (without "at") or devstack/ticker.py
+    fetch       {"kind": "fetch", "job_id", "owner",     the API or the webhook: fetch a git submission's design
+                 "url", "ref", "path"}                   (git-fetch topic, read by the git fetcher only)
 
 A dead letter (`DeadLetter`, shared/domain/events.py) is a message Pub/Sub gave up delivering: the original data
 (a jobs message, or locally an upload notification) with the original attributes and Pub/Sub's
@@ -56,6 +58,18 @@ class Cancel(_JobMessage):
 
 
 @dataclass(frozen=True)
+class FetchDesign(_JobMessage):
+    """A git submission waits (FETCHING) for its design to be fetched, packed and uploaded. It carries all the
+    fetcher needs, so the fetcher (which talks to hosts users choose) needs no access to the jobs."""
+
+    owner: str
+    url: str
+    ref: str  # what to fetch: the ref asked for, or the pushed commit
+    path: str = ""
+    kind: ClassVar[str] = "fetch"
+
+
+@dataclass(frozen=True)
 class Tick:
     """The scheduler's beat: repair lost ends, admit what fits."""
 
@@ -64,13 +78,14 @@ class Tick:
 
 
 # What this system publishes; a dead letter is only ever received.
-Published = Queued | SlotFreed | Cancel | Tick
+Published = Queued | SlotFreed | Cancel | Tick | FetchDesign
 Message = Published | DeadLetter
 
 _JOB_MESSAGES: dict[str, type[Queued] | type[SlotFreed] | type[Cancel]] = {
     kind.kind: kind for kind in (Queued, SlotFreed, Cancel)
 }
-KINDS = (*_JOB_MESSAGES, Tick.kind)
+KINDS = (*_JOB_MESSAGES, Tick.kind, FetchDesign.kind)
+_MAX_FETCH_FIELD_CHARS = 1000  # the fetcher checks the values again (shared/domain/git_source.py)
 
 
 def encode(message: Message) -> PubSubMessage:
@@ -96,12 +111,22 @@ def decode(message: PubSubMessage) -> Message:
             raise MessageError(f"a tick's 'at' must be a number, not {at!r}")
         return Tick(None if at is None else float(at))
     job_message = _JOB_MESSAGES.get(kind) if isinstance(kind, str) else None
-    if job_message is None:
+    if job_message is None and kind != FetchDesign.kind:
         raise MessageError(f"unknown kind {kind!r} (known: {', '.join(KINDS)})")
     job_id = body.get("job_id")
     if not isinstance(job_id, str) or not JOB_ID_PATTERN.fullmatch(job_id):
         raise MessageError(f"a {kind!r} message needs a job id, not {job_id!r}")
+    if job_message is None:
+        return _fetch(job_id, body)
     return job_message(job_id)
+
+
+def _fetch(job_id: str, body: dict[str, Any]) -> FetchDesign:
+    values = {name: body.get(name, "") for name in ("owner", "url", "ref", "path")}
+    for name, value in values.items():
+        if not isinstance(value, str) or len(value) > _MAX_FETCH_FIELD_CHARS or (name != "path" and not value):
+            raise MessageError(f"a 'fetch' message needs {name} as text, not {value!r}")
+    return FetchDesign(job_id, **values)
 
 
 def _json(value: Any) -> bytes:

@@ -7,6 +7,9 @@ same thing.
   inline (a CID image next to the HTML), links;
 * failed, cancelled, timed out: the stage, the error excerpt (else the last lines of the log), links.
 
+A design from git says where it came from ("Source: URL ref @ commit"); a job that reused an earlier identical run's
+results, or reruns another job with changes, names that job and links to its page.
+
 Every one ends saying how to get no e-mails. User strings (design and file names, reasons, logs) are escaped in the
 HTML and lose control characters in the subject, so an upload can neither inject markup nor headers.
 """
@@ -17,7 +20,7 @@ import html
 import re
 from dataclasses import dataclass
 
-from shared.domain.job import Job, JobState
+from shared.domain.job import GitOrigin, Job, JobState
 from shared.domain.mail import MailImage, OutgoingMail
 from shared.domain.metrics import KEY_METRICS, NOT_MEASURED, Metrics
 
@@ -144,9 +147,20 @@ def thumbnail_cid(job: Job) -> str:
     return f"layout-{job.id}@openlane.cloud"
 
 
+def source_line(git: GitOrigin) -> str:
+    """Where a design from git came from: `URL ref @ commit (folder PATH)`; no commit while it is being fetched."""
+    at = f" @ {git.commit}" if git.commit else ""
+    folder = f" (folder {git.path})" if git.path else ""
+    return f"{git.url} {git.ref}{at}{folder}"
+
+
+def reuse_text(job_id: str) -> str:
+    return f"same inputs as job {job_id}: results reused"
+
+
 def job_accepted_mail(job: Job, links: MailLinks) -> OutgoingMail:
     design = _design(job)
-    facts = [("Design", design), ("Upload", job.source.uri)]
+    facts = [("Design", design), *_origin_facts(job, upload=True)]
     if job.flow:
         facts.append(("Flow", job.flow))
     facts.append(("Resources", _resources(job)))
@@ -155,11 +169,11 @@ def job_accepted_mail(job: Job, links: MailLinks) -> OutgoingMail:
     content = _Content(
         headline=f"Job {job.id} accepted",
         intro=(
-            f"Your upload {_file_name(job)} was accepted as job {job.id} for design {design}. It waits for a free "
+            f"Your {_submission(job)} was accepted as job {job.id} for design {design}. It waits for a free "
             "slot on the cluster; you will get another e-mail when it has ended."
         ),
         facts=facts,
-        links=_link_list(links, downloads=False),
+        links=_link_list(links, downloads=False, job=job),
     )
     return _compose(job, f"job {job.id} {_HEADLINES[JobState.QUEUED]}", content, None)
 
@@ -176,19 +190,24 @@ def job_ended_mail(job: Job, links: MailLinks, thumbnail: bytes | None = None) -
 
 # ------------------------------------------------------------------------------------------------- content
 def _rejected(job: Job, links: MailLinks) -> _Content:
+    kept = (
+        "Nothing was changed in your repository; fix what is listed above and submit again."
+        if job.git is not None
+        else "Your upload is kept unchanged; fix what is listed above and upload again."
+    )
     return _Content(
         headline=f"Job {job.id} rejected",
-        intro=f"Your upload {_file_name(job)} was rejected, so nothing was run.",
-        facts=[("Upload", job.source.uri)],
+        intro=f"Your {_submission(job)} was rejected, so nothing was run.",
+        facts=_origin_facts(job, upload=True),
         problems=rejection_problems(job.reason),
-        links=_link_list(links, downloads=False),
-        closing="Your upload is kept unchanged; fix what is listed above and upload again.",
+        links=_link_list(links, downloads=False, job=job),
+        closing=kept,
     )
 
 
 def _finished(job: Job, links: MailLinks, with_image: bool) -> _Content:
     design = _design(job)
-    facts = [("Design", design), ("Flow", job.flow or "-")]
+    facts = [("Design", design), *_origin_facts(job, upload=False), ("Flow", job.flow or "-")]
     if job.flow_runtime_s is not None:
         facts.append(("Run time", _duration(job.flow_runtime_s)))
     picture = job.artifacts.get("layout_png")
@@ -202,13 +221,18 @@ def _finished(job: Job, links: MailLinks, with_image: bool) -> _Content:
             if key in job.artifacts:
                 facts.append((label, job.artifacts[key]))
     facts += [("Warning", warning) for warning in job.warnings]
+    reused = (
+        f" It had the same inputs as job {job.reused_from}, so that run's results were reused instead of running again."
+        if job.reused_from
+        else ""
+    )
     return _Content(
         headline=f"{design} finished",
-        intro=f"Your job {job.id} for design {design} finished successfully.",
+        intro=f"Your job {job.id} for design {design} finished successfully.{reused}",
         facts=facts,
         metrics=metric_rows(job.metrics),
         image_cid=thumbnail_cid(job) if with_image else None,
-        links=_link_list(links, downloads=True),
+        links=_link_list(links, downloads=True, job=job),
     )
 
 
@@ -218,7 +242,7 @@ def _stopped(job: Job, links: MailLinks) -> _Content:
     step = job.stages[-1] if job.stages and job.stages[-1].name == job.stage else None
     kind = "step" if step is not None and step.step is not None else "stage"
     where = f" in {kind} {job.stage!r}" if job.stage and job.state is JobState.FAILED else ""
-    facts = [("Design", design), ("Flow", job.flow or "-")]
+    facts = [("Design", design), *_origin_facts(job, upload=False), ("Flow", job.flow or "-")]
     if job.reason:
         facts.append(("Reason", job.reason))
     if job.stage:
@@ -244,15 +268,38 @@ def _stopped(job: Job, links: MailLinks) -> _Content:
         facts=facts,
         metrics=metric_rows(job.metrics),
         excerpt=excerpt,
-        links=_link_list(links, downloads=True),
+        links=_link_list(links, downloads=True, job=job),
         closing=closing,
     )
 
 
-def _link_list(links: MailLinks, *, downloads: bool) -> list[tuple[str, str]]:
+def _origin_facts(job: Job, *, upload: bool) -> list[tuple[str, str]]:
+    """Where the design came from (git: "Source"; else, with `upload`, the uploaded object) and the jobs this one
+    reused or reruns."""
+    facts = []
+    if job.git is not None:
+        facts.append(("Source", source_line(job.git)))
+    elif upload:
+        facts.append(("Upload", job.source.uri))
+    if job.reused_from:
+        facts.append(("Reused", reuse_text(job.reused_from)))
+    if job.parent_job:
+        facts.append(("Rerun of", f"job {job.parent_job}"))
+    return facts
+
+
+def _link_list(links: MailLinks, *, downloads: bool, job: Job) -> list[tuple[str, str]]:
     found = [("Job page", links.job_page)]
     if downloads:
         found += [("Download the results", links.download), ("Results", links.results_uri)]
+    # The pages of the jobs this one reused or reruns sit next to its own.
+    own = f"/jobs/{job.id}"
+    if links.job_page and links.job_page.endswith(own):
+        base = links.job_page.removesuffix(job.id)
+        if job.reused_from:
+            found.append((f"Job {job.reused_from} (results reused)", base + job.reused_from))
+        if job.parent_job:
+            found.append((f"Job {job.parent_job} (rerun of)", base + job.parent_job))
     return [(label, url) for label, url in found if url]
 
 
@@ -345,6 +392,13 @@ def _design(job: Job) -> str:
 
 def _file_name(job: Job) -> str:
     return job.source.name.rsplit("/", 1)[-1]
+
+
+def _submission(job: Job) -> str:
+    """What the user sent: "upload spm.tar.gz", or "design from https://host/repo.git (main)"."""
+    if job.git is not None:
+        return f"design from {job.git.url} ({job.git.ref})"
+    return f"upload {_file_name(job)}"
 
 
 def _resources(job: Job) -> str:

@@ -12,6 +12,13 @@ ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".zip")
 # below their own prefix, so the segment cannot be forged (see docs/architecture.md, "Trust model").
 _OWNER = re.compile(r"^[a-z0-9][a-z0-9._%+-]{0,63}@[a-z0-9-]+(\.[a-z0-9-]+)+$")
 JOB_ID_PATTERN = re.compile(r"^j[0-9a-f]{19}$")
+# A git submission's packed design is uploaded as `<owner>/olc-git/<job id>.tar.gz`: the job exists already
+# (FETCHING), so the upload names it rather than making a new one.
+GIT_FOLDER = "olc-git"
+# A fetch that failed leaves `<job id>.fetch-failed.json` there instead, with the reason, for ingest to record.
+FETCH_FAILED_SUFFIX = ".fetch-failed.json"
+GIT_COMMIT_META = "git-commit"  # the packed design's metadata: the commit it was packed from
+_GIT_OBJECT = re.compile(rf"^[^/]+/{GIT_FOLDER}/(j[0-9a-f]{{19}})(?:\.tar\.gz|\.fetch-failed\.json)$")
 
 
 class UploadNameError(ValueError):
@@ -22,6 +29,25 @@ def job_id_for(source: SourceObject) -> str:
     """Deterministic, so every delivery of the same upload event names the same job."""
     digest = hashlib.sha256(f"{source.bucket}\0{source.name}\0{source.generation}".encode()).hexdigest()
     return "j" + digest[:19]
+
+
+def new_job_id(random_hex: str) -> str:
+    """A job id for a job that starts before any upload (a git submission): from 19+ random hex digits."""
+    return "j" + random_hex[:19]
+
+
+def git_archive_name(owner: str, job_id: str) -> str:
+    return f"{owner}/{GIT_FOLDER}/{job_id}.tar.gz"
+
+
+def git_failure_name(owner: str, job_id: str) -> str:
+    return f"{owner}/{GIT_FOLDER}/{job_id}{FETCH_FAILED_SUFFIX}"
+
+
+def job_named_by(object_name: str) -> str | None:
+    """The job id a git submission's archive (or failed fetch) names, or None for every other upload."""
+    match = _GIT_OBJECT.match(object_name)
+    return match.group(1) if match else None
 
 
 def owner_of(object_name: str) -> str:

@@ -1,9 +1,9 @@
 """Use case: a user cancels a job.
 
-QUEUED jobs end at once. For jobs in Slurm the request goes to the dispatcher over the jobs topic (so the public
-API never holds the cluster's SSH key); it runs `scancel`, and the job ends as CANCELLED when Slurm confirms
-(through the epilog and the completion hook, or the reconciler for a job cancelled while pending, which runs no
-epilog). Cancelling a finished job changes nothing and says so.
+Jobs that have not reached Slurm (FETCHING, QUEUED) end at once. For jobs in Slurm the request goes to the
+dispatcher over the jobs topic (so the public API never holds the cluster's SSH key); it runs `scancel`, and the job
+ends as CANCELLED when Slurm confirms (through the epilog and the completion hook, or the reconciler for a job
+cancelled while pending, which runs no epilog). Cancelling a finished job changes nothing and says so.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def cancel_job(deps: CancelDeps, caller: str, job_id: str, now: Callable[[], dat
         raise NotFound(job_id)
     if job.state.is_terminal:
         return CancelResult(job.id, job.state.value, f"job already ended as {job.state.value}; nothing to cancel")
-    if job.state is JobState.QUEUED:
+    if job.state in (JobState.FETCHING, JobState.QUEUED):
         updated = deps.jobs.mutate(job_id, lambda j: advance(j, JobState.CANCELLED, now(), CANCELLED_BY_OWNER))
         if updated is not None and updated.state is JobState.CANCELLED:
             log.info("cancelled while queued", extra=fields(job_id=job_id, by=caller))

@@ -13,8 +13,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from shared.domain.events import DeadLetter
-from shared.domain.job import new_job
-from shared.domain.upload import JOB_ID_PATTERN, UploadNameError, job_id_for, owner_of
+from shared.domain.job import Job, JobState, advance, new_job
+from shared.domain.upload import JOB_ID_PATTERN, UploadNameError, job_id_for, job_named_by, owner_of
 from shared.ports import DeadLetterStore, JobRepository
 from shared.services.notify import Notifier
 from shared.structured_log import fields, get
@@ -55,13 +55,24 @@ def record_dead_letter(
     if jobs.get(job_id) is None and letter.upload is not None:
         _reject_unprocessed_upload(letter, job_id, jobs, notifier, now())
     else:
-        jobs.mutate(job_id, lambda j: None if j.state.is_terminal else replace(j, last_error=reason))
+        at = now()
+        ended = jobs.mutate(job_id, lambda j: _show_on_job(j, reason, at))
+        if ended is not None and ended.state is JobState.REJECTED:
+            notifier.job_ended(ended)
     return job_id
+
+
+def _show_on_job(job: Job, reason: str, at: datetime) -> Job | None:
+    """A git submission whose design could not be fetched ends REJECTED (nothing else would move it on); any other
+    job that has not ended shows the reason and carries on."""
+    if job.state is JobState.FETCHING:
+        return advance(job, JobState.REJECTED, at, f"the design could not be fetched: {reason}")
+    return None if job.state.is_terminal else replace(job, last_error=reason)
 
 
 def _job_id(letter: DeadLetter) -> str | None:
     if letter.upload is not None:
-        return job_id_for(letter.upload)
+        return job_named_by(letter.upload.name) or job_id_for(letter.upload)
     named = _field(letter, "job_id")
     return named if JOB_ID_PATTERN.match(named) else None
 

@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any, assert_never
 
 from shared.domain.events import DeadLetter, EventShapeError, message_id_of, pubsub_message_from_cloudevent
-from shared.domain.messages import Cancel, Message, Queued, SlotFreed, Tick, decode
+from shared.domain.messages import Cancel, FetchDesign, Message, Queued, SlotFreed, Tick, decode
 from shared.services.cancel import stop_in_slurm
 from shared.services.completion.run_end import CompletionDeps
 from shared.services.completion.sweep import finish_cancelled_sweep
@@ -69,6 +69,9 @@ def route(message: Message, deps: JobsTopicDeps, now: Callable[[], datetime]) ->
             _admit(message, deps.dispatch, now)
         case Queued() | SlotFreed():
             _admit(message, deps.dispatch, now)
+        case FetchDesign():
+            # Published on the git-fetch topic, which only the git fetcher reads: here only by mistake.
+            log.error("a fetch message reached the dispatcher; acknowledged", extra=fields(job_id=message.job_id))
         case _:
             assert_never(message)
 

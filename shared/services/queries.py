@@ -28,11 +28,14 @@ def list_jobs(
     limit: int = 100,
     states: Sequence[JobState] = (),
     cursor: str | None = None,
+    *,
+    design: str | None = None,
 ) -> JobPage:
+    """The caller's jobs newest first, a page at a time; only those in `states`, and of design `design`, if given."""
     limit = min(max(limit, 1), MAX_LIST)
     before = PageCursor.decode(cursor).created_at if cursor else None
     # One more than asked tells whether another page exists without a second query.
-    found = jobs.list_for_owner(caller, limit + 1, states=states, before=before)
+    found = jobs.list_for_owner(caller, limit + 1, states=states, before=before, design=design)
     page = found[:limit]
     more = len(found) > limit
     return JobPage(page, PageCursor(page[-1].created_at).encode() if more else None)

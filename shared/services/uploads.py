@@ -31,8 +31,14 @@ class UploadTicket:
     expires_at: datetime
 
 
+@dataclass(frozen=True)
+class UploadWishes:
+    notify: bool = True  # e-mail the owner about the job
+    reuse: bool = True  # reuse an earlier identical run's results (False: --no-cache)
+
+
 def issue_upload(
-    store: ResultsStore, designs_bucket: str, caller: str, file_name: str, notify: bool, now: datetime
+    store: ResultsStore, designs_bucket: str, caller: str, file_name: str, wishes: UploadWishes, now: datetime
 ) -> UploadTicket:
     lowered = file_name.lower()
     suffix = next((s for s in ARCHIVE_SUFFIXES if lowered.endswith(s)), None)
@@ -42,7 +48,11 @@ def issue_upload(
     # A time stamp keeps every upload a new object (a new job) without asking the user for unique names.
     object_name = f"{caller}/{stem}-{time.strftime('%Y%m%dT%H%M%S', now.timetuple())}{suffix}"
     content_type = "application/zip" if suffix == ".zip" else "application/octet-stream"
-    metadata = {"x-goog-meta-notify": "true" if notify else "false"}
+    # Read by ingest (shared/services/ingest.py NOTIFY_META, REUSE_META).
+    metadata = {
+        "x-goog-meta-notify": "true" if wishes.notify else "false",
+        "x-goog-meta-cache": "true" if wishes.reuse else "false",
+    }
     url = store.signed_url(
         designs_bucket,
         object_name,

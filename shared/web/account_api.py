@@ -7,7 +7,7 @@ import flask
 from shared import bootstrap
 from shared.config import settings
 from shared.services.quota_admin import InvalidQuota, set_quota, show_quota
-from shared.services.uploads import InvalidUpload, issue_upload
+from shared.services.uploads import InvalidUpload, UploadWishes, issue_upload
 from shared.web.routing import ApiError, Call
 
 
@@ -15,12 +15,17 @@ def create_upload(call: Call) -> flask.Response:
     body = call.body if isinstance(call.body, dict) else None
     if body is None or not isinstance(body.get("file_name"), str):
         raise ApiError(400, "invalid_body", 'send {"file_name": "design.tar.gz", "notify": true}')
-    notify = body.get("notify", True)
-    if not isinstance(notify, bool):
-        raise ApiError(400, "invalid_body", "notify must be true or false")
+    notify, reuse = body.get("notify", True), body.get("reuse", True)
+    if not isinstance(notify, bool) or not isinstance(reuse, bool):
+        raise ApiError(400, "invalid_body", "notify and reuse must be true or false")
     try:
         ticket = issue_upload(
-            bootstrap.results_store(), settings().designs_bucket, call.user, body["file_name"], notify, call.now
+            bootstrap.results_store(),
+            settings().designs_bucket,
+            call.user,
+            body["file_name"],
+            UploadWishes(notify=notify, reuse=reuse),
+            call.now,
         )
     except InvalidUpload as exc:
         raise ApiError(400, "invalid_file_name", str(exc)) from exc

@@ -10,12 +10,13 @@ import flask
 from shared import bootstrap
 from shared.adapters.identity import Unauthenticated
 from shared.config import settings
+from shared.domain.webhooks import MAX_HOOK_BODY_BYTES
 from shared.services.queries import NotFound
 from shared.services.quota_admin import Forbidden
 from shared.services.results import NoResults
 from shared.structured_log import fields, get, set_trace_from_headers
-from shared.web import account_api, jobs_api, openapi, pages, public_api
-from shared.web.routing import ApiError, Call, QueryParam, Route, find_route
+from shared.web import account_api, jobs_api, openapi, pages, public_api, repos_api, submit_api
+from shared.web.routing import PARAMETER_PATTERNS, ApiError, Call, QueryParam, Route, find_route
 
 log = get(__name__)
 _STATE_FILTER = QueryParam(
@@ -23,6 +24,11 @@ _STATE_FILTER = QueryParam(
 )
 _LIMIT = QueryParam("limit", "Most jobs in one page (1-500, default 50).", {"type": "integer", "minimum": 1})
 _CURSOR = QueryParam("cursor", "`next_cursor` of the previous page.", {"type": "string"})
+_DESIGN_FILTER = QueryParam(
+    "design",
+    "Only runs of this design (its DESIGN_NAME): the design's history.",
+    {"type": "string", "pattern": f"^{PARAMETER_PATTERNS['design_name']}$"},
+)
 
 
 def openapi_document(_call: Call) -> flask.Response:
@@ -39,8 +45,30 @@ ROUTES: tuple[Route, ...] = (
         "caller",
         "List my jobs, newest first",
         "JobList",
-        query=(_STATE_FILTER, _LIMIT, _CURSOR),
+        query=(_STATE_FILTER, _LIMIT, _CURSOR, _DESIGN_FILTER),
         errors=(400,),
+    ),
+    Route(
+        "POST",
+        "/v1/jobs",
+        submit_api.submit_from_git,
+        "caller",
+        "Submit a design from a git repository (fetched in the background; the job starts FETCHING)",
+        "GitSubmission",
+        status=202,
+        request_body="GitSubmitRequest",
+        errors=(400,),
+    ),
+    Route(
+        "POST",
+        "/v1/jobs/{job_id}/rerun",
+        submit_api.rerun_one_job,
+        "job",
+        "Run a job again from the same source, with some settings changed",
+        "RerunTicket",
+        status=201,
+        request_body="RerunRequest",
+        errors=(400, 409),
     ),
     Route("GET", "/v1/jobs/{job_id}", jobs_api.get_one_job, "job", "One job: state, stage, timeline, metrics", "Job"),
     Route("POST", "/v1/jobs/{job_id}/cancel", jobs_api.cancel_one_job, "job", "Cancel a job", "CancelResult"),
@@ -124,6 +152,39 @@ ROUTES: tuple[Route, ...] = (
         request_body="QuotaChange",
         errors=(400,),
     ),
+    # ----------------------------------------------------------------------------------------- repositories
+    Route(
+        "POST",
+        "/v1/repos",
+        repos_api.add_repo,
+        "caller",
+        "Register a repository: every push to its branch runs the design (answers the webhook's URL and secret)",
+        "RepoRegistered",
+        status=201,
+        request_body="RepoRequest",
+        errors=(400, 409),
+    ),
+    Route("GET", "/v1/repos", repos_api.my_repos, "caller", "My registered repositories (no secrets)", "RepoList"),
+    Route(
+        "DELETE",
+        "/v1/repos/{repo_id}",
+        repos_api.delete_repo,
+        "caller",
+        "Remove one of my repository registrations (its pushes start nothing any more)",
+        "RepoRemoved",
+    ),
+    Route(
+        "POST",
+        repos_api.HOOK_PATH,
+        repos_api.git_push_hook,
+        "public",  # no sign-in: each delivery is authenticated by its signature (X-Hub-Signature-256)
+        "Push webhook (GitHub style; X-GitHub-Event, X-GitHub-Delivery, X-Hub-Signature-256 with the registration's "
+        "secret): 202 when a push starts jobs or is ignored, 200 for ping and for a delivery already received",
+        "GitHookResult",
+        request_body="GitPushEvent",
+        errors=(400, 401, 413),
+        max_body_bytes=MAX_HOOK_BODY_BYTES,
+    ),
     # ----------------------------------------------------------------------------------------------- public
     Route("GET", "/v1/queue", public_api.queue, "public", "How busy the queue is (no personal data)", "QueueOverview"),
     Route("GET", "/v1/openapi.json", openapi_document, "public", "This API's OpenAPI 3 document"),
@@ -131,6 +192,15 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/", pages.my_jobs_page, "public", "Status page: my jobs", "text/html", in_api_document=False),
     Route(
         "GET", "/jobs/{job_id}", pages.job_page, "public", "Status page: one job", "text/html", in_api_document=False
+    ),
+    Route(
+        "GET",
+        "/designs/{design_name}",
+        pages.design_page,
+        "public",
+        "Status page: a design's runs",
+        "text/html",
+        in_api_document=False,
     ),
     Route("GET", "/queue", pages.queue_page, "public", "Status page: the queue", "text/html", in_api_document=False),
     Route("GET", "/assets/{asset}", pages.asset, "public", "Page assets", "text/plain", in_api_document=False),
@@ -147,7 +217,9 @@ def handle(request: flask.Request) -> flask.Response:  # noqa: PLR0911 - each ro
     try:
         route, params = find_route(ROUTES, request.method, request.path)
         caller = None if route.access == "public" else bootstrap.identity().caller(request.headers)
-        call = Call(caller, params, request.args, _body(request, route), datetime.now(UTC), base_url(request))
+        raw = _raw_body(request, route)
+        now = datetime.now(UTC)
+        call = Call(caller, params, request.args, _json(raw), now, base_url(request), request.headers, raw)
         response = route.handler(call)
         if response.status_code == 200 and route.status != 200:
             response.status_code = route.status
@@ -167,12 +239,20 @@ def handle(request: flask.Request) -> flask.Response:  # noqa: PLR0911 - each ro
         return ApiError(500, "internal", "something went wrong on our side; it has been logged").response()
 
 
-def _body(request: flask.Request, route: Route) -> object:
+def _raw_body(request: flask.Request, route: Route) -> bytes:
+    """The body's bytes on routes that take one (b"" on the others, which never read it)."""
     if route.request_body is None:
-        return None
+        return b""
+    too_large = ApiError(413, "body_too_large", f"the request body is larger than {route.max_body_bytes >> 10} KiB")
+    if (request.content_length or 0) > route.max_body_bytes:
+        raise too_large
     raw = request.get_data(cache=False)
-    if len(raw) > 64 << 10:
-        raise ApiError(413, "body_too_large", "the request body is larger than 64 KiB")
+    if len(raw) > route.max_body_bytes:
+        raise too_large
+    return raw
+
+
+def _json(raw: bytes) -> object:
     try:
         return json.loads(raw) if raw else None
     except ValueError as exc:

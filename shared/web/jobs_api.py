@@ -9,6 +9,7 @@ import flask
 
 from shared import bootstrap
 from shared.config import settings
+from shared.domain.config_schema import IDENTIFIER
 from shared.domain.job import Job, JobState
 from shared.domain.paging import InvalidCursor
 from shared.services import results
@@ -44,9 +45,21 @@ def list_my_jobs(call: Call) -> flask.Response:
     if unknown:
         raise ApiError(400, "invalid_parameter", f"unknown state {unknown[0]!r}; states: {', '.join(sorted(_STATES))}")
     limit = call.arg_int("limit", 50, 1, MAX_LIST)
+    design = call.args.get("design")
+    if design is not None and not IDENTIFIER.fullmatch(design):
+        raise ApiError(
+            400,
+            "invalid_parameter",
+            "design must be a design's name (its DESIGN_NAME): letters, digits and _, starting with a letter or _",
+        )
     try:
         page = list_jobs(
-            bootstrap.jobs(), call.user, limit, [JobState(s) for s in wanted], call.args.get("cursor") or None
+            bootstrap.jobs(),
+            call.user,
+            limit,
+            [JobState(s) for s in wanted],
+            call.args.get("cursor") or None,
+            design=design,
         )
     except InvalidCursor as exc:
         raise ApiError(400, "invalid_cursor", str(exc)) from exc

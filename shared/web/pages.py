@@ -2,8 +2,9 @@
 
 Each page is assembled from our own templates in shared/web/pages/ by plain string substitution: `_layout.html` (the
 head, the top bar and the footer, the same on every page) around the page's own content (`jobs.html`, `job.html`,
-`queue.html`: what goes inside <main>), with the page's script module from shared/web/assets/ (`jobs-page.js`, ...,
-which import the shared modules `app.js`, `api.js`, `dom.js` and `format.js`). No user data goes into a template.
+`design.html`, `queue.html`: what goes inside <main>), with the page's script module from shared/web/assets/
+(`jobs-page.js`, ..., which import the shared modules `app.js`, `api.js`, `dom.js` and `format.js`). No user data goes
+into a template.
 
 The shells hold no personal data, so they are public and cacheable; what a page shows comes from the signed-in
 user's API calls. Assets are read once per instance and served with a content hash in their ETag.
@@ -43,6 +44,7 @@ class _Page:
 _PAGES = {
     "jobs": _Page("My jobs", "Updates live while jobs are active."),
     "job": _Page("Job", ""),
+    "design": _Page("Design", ""),  # one design's runs; the script puts the design's name in the title
     "queue": _Page("Queue", "Updates every few seconds."),
 }
 
@@ -98,6 +100,10 @@ def my_jobs_page(_call: Call) -> flask.Response:
 
 def job_page(_call: Call) -> flask.Response:
     return _html("job")
+
+
+def design_page(_call: Call) -> flask.Response:
+    return _html("design")
 
 
 def queue_page(_call: Call) -> flask.Response:

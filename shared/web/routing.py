@@ -22,7 +22,13 @@ import flask
 # admin:  admins only.
 Access = Literal["public", "caller", "job", "user", "admin"]
 PARAMETER = re.compile(r"\{(\w+)\}")
-PARAMETER_PATTERNS = {"job_id": r"j[0-9a-f]{19}", "user": r"[^/]{1,254}", "asset": r"[a-z0-9-]{1,40}\.(?:js|css)"}
+PARAMETER_PATTERNS = {
+    "job_id": r"j[0-9a-f]{19}",
+    "user": r"[^/]{1,254}",
+    "asset": r"[a-z0-9-]{1,40}\.(?:js|css)",
+    "design_name": r"[A-Za-z_][A-Za-z0-9_]{0,63}",  # config.json's DESIGN_NAME (config_schema.IDENTIFIER)
+    "repo_id": r"r[0-9a-f]{19}",  # a repository registration (shared/domain/webhooks.py REPO_ID)
+}
 
 
 class ApiError(Exception):
@@ -56,6 +62,8 @@ class Call:
     body: Any
     now: datetime
     base_url: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+    raw_body: bytes = b""  # the body's exact bytes on routes with a request body (what a webhook signs)
 
     def arg_int(self, name: str, default: int, lowest: int, highest: int) -> int:
         raw = self.args.get(name)
@@ -94,6 +102,7 @@ class Route:
     request_body: str | None = None  # schema name
     errors: tuple[int, ...] = ()  # error statuses this route may answer besides 401/404
     in_api_document: bool = True
+    max_body_bytes: int = 64 << 10  # larger request bodies are refused with 413
     pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

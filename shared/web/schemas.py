@@ -195,12 +195,69 @@ SCHEMAS: dict[str, Schema] = {
             "metrics": {"$ref": "#/components/schemas/Metrics"},
         },
     },
+    "GitSubmitRequest": {
+        "type": "object",
+        "required": ["git"],
+        "properties": {
+            "git": {
+                "type": "object",
+                "required": ["url"],
+                "properties": {
+                    "url": {"type": "string", "description": "https:// URL of the repository."},
+                    "ref": {"type": "string", "default": "main", "description": "Branch, tag or full commit SHA."},
+                    "path": {"type": "string", "default": "", "description": "Design folder (holds config.json)."},
+                },
+            },
+            "notify": {"type": "boolean", "default": True, "description": "E-mail me about this job."},
+            "reuse": {
+                "type": "boolean",
+                "default": True,
+                "description": "Reuse the results of an earlier successful job with the same inputs.",
+            },
+        },
+    },
+    "GitSubmission": {
+        "type": "object",
+        "required": ["job_id", "state", "git", "page"],
+        "properties": {
+            "job_id": {"type": "string"},
+            "state": {"type": "string", "enum": ["FETCHING", "QUEUED", "REJECTED"]},
+            "git": {"type": "object"},
+            "page": {"type": "string", "format": "uri"},
+        },
+    },
+    "RerunRequest": {
+        "type": "object",
+        "properties": {
+            "overrides": {
+                "type": "object",
+                "description": 'config.json settings to change, e.g. {"CLOCK_PERIOD": 12}; checked like config.json.',
+            },
+            "notify": {"type": "boolean", "description": "E-mail me about the new job (default: as the parent)."},
+            "reuse": {"type": "boolean", "default": True},
+        },
+    },
+    "RerunTicket": {
+        "type": "object",
+        "required": ["job_id", "parent_job", "upload", "page"],
+        "properties": {
+            "job_id": {"type": "string", "description": "The new job; it appears within a second."},
+            "parent_job": {"type": "string"},
+            "upload": {"type": "string", "description": "The copy of the source the new job runs."},
+            "page": {"type": "string", "format": "uri"},
+        },
+    },
     "UploadRequest": {
         "type": "object",
         "required": ["file_name"],
         "properties": {
             "file_name": {"type": "string", "description": "e.g. spm.tar.gz (.tar.gz, .tgz, .tar or .zip)."},
             "notify": {"type": "boolean", "default": True, "description": "E-mail me about this job."},
+            "reuse": {
+                "type": "boolean",
+                "default": True,
+                "description": "Reuse the results of an earlier successful job with the same inputs.",
+            },
         },
     },
     "UploadTicket": {
@@ -212,6 +269,75 @@ SCHEMAS: dict[str, Schema] = {
             "method": {"type": "string", "enum": ["PUT"]},
             "headers": {"type": "object", "additionalProperties": {"type": "string"}},
             "expires_at": _TIME,
+        },
+    },
+    "RepoRequest": {
+        "type": "object",
+        "required": ["url"],
+        "properties": {
+            "url": {"type": "string", "description": "https:// URL of the repository."},
+            "branch": {"type": "string", "default": "main", "description": "Pushes to this branch run the design."},
+            "path": {"type": "string", "default": "", "description": "Design folder (holds config.json)."},
+        },
+    },
+    "Repo": {
+        "type": "object",
+        "required": ["id", "url", "branch", "path", "created_at", "webhook_url"],
+        "properties": {
+            "id": {"type": "string", "pattern": "^r[0-9a-f]{19}$"},
+            "url": {"type": "string", "description": "The repository's URL, normalised."},
+            "branch": {"type": "string"},
+            "path": {"type": "string"},
+            "created_at": _TIME,
+            "webhook_url": {"type": "string", "format": "uri", "description": "The webhook's payload URL."},
+        },
+    },
+    "RepoRegistered": {
+        "type": "object",
+        "description": "The new registration and what the repository's webhook needs. The secret is shown only here.",
+        "allOf": [{"$ref": "#/components/schemas/Repo"}],
+        "required": ["id", "webhook_url", "secret", "content_type", "events"],
+        "properties": {
+            "secret": {"type": "string", "description": "The webhook's secret (HMAC-SHA256 key)."},
+            "content_type": {"type": "string", "enum": ["application/json"]},
+            "events": {"type": "array", "items": {"type": "string", "enum": ["push"]}},
+        },
+    },
+    "RepoList": {
+        "type": "object",
+        "required": ["repos"],
+        "properties": {"repos": {"type": "array", "items": {"$ref": "#/components/schemas/Repo"}}},
+    },
+    "RepoRemoved": {
+        "type": "object",
+        "required": ["id", "removed"],
+        "properties": {"id": {"type": "string"}, "removed": {"type": "boolean"}},
+    },
+    "GitPushEvent": {
+        "type": "object",
+        "description": "A GitHub push event (or ping), as GitHub sends it; only these fields are read.",
+        "required": ["repository"],
+        "properties": {
+            "ref": {"type": "string", "description": "e.g. refs/heads/main"},
+            "after": {"type": "string", "description": "The pushed commit (40 hex digits; all zeros: deleted)."},
+            "deleted": {"type": "boolean"},
+            "repository": {
+                "type": "object",
+                "properties": {"clone_url": {"type": "string"}, "html_url": {"type": "string"}},
+            },
+        },
+    },
+    "GitHookResult": {
+        "type": "object",
+        "description": "202 {job_ids, pages}: jobs started; 202 {ignored}: nothing to run (another branch, a tag, a "
+        "deleted branch, not a push); 200 {duplicate, job_id}: this delivery was received before; 200 {pong}.",
+        "properties": {
+            "job_ids": {"type": "array", "items": {"type": "string"}},
+            "pages": {"type": "array", "items": {"type": "string", "format": "uri"}},
+            "ignored": {"type": "string"},
+            "duplicate": {"type": "boolean"},
+            "job_id": {"type": "string"},
+            "pong": {"type": "boolean"},
         },
     },
     "Quota": {"type": "object", "description": "A user's effective limits and this month's usage, or the defaults."},

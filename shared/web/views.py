@@ -74,6 +74,11 @@ def job_view(job: Job, base_url: str, planned_stages: Sequence[str] = ()) -> dic
         "design_name": job.design_name,
         "flow": job.flow,
         "upload": {"name": job.source.name, "size": job.source.size},
+        "git": _git_view(job),
+        "reused_from": job.reused_from,
+        # The design's settings as validated (config.json), e.g. for the page's "run again with changes" form.
+        "design": {"flow_variables": dict(job.design.flow_variables)} if job.design else None,
+        "parent_job": job.parent_job,
         "created_at": _time(job.created_at),
         "updated_at": _time(job.history[-1].at if job.history else job.created_at),
         "timeline": timeline(job),
@@ -97,6 +102,12 @@ def job_view(job: Job, base_url: str, planned_stages: Sequence[str] = ()) -> dic
         "links": job_links(job, base_url),
         "sweep": sweep_view(job),
     }
+
+
+def _git_view(job: Job) -> dict[str, Any] | None:
+    if job.git is None:
+        return None
+    return {"url": job.git.url, "ref": job.git.ref, "path": job.git.path, "commit": job.git.commit}
 
 
 def sweep_view(job: Job) -> dict[str, Any] | None:

@@ -50,7 +50,21 @@ def alices_job(stack: RunningStack) -> dict[str, Any]:
     return job
 
 
-BODIES = {"UploadRequest": {"file_name": "mine.tar.gz"}, "QuotaChange": {"concurrency": 2}}
+# A git host nothing listens on (127.0.0.1 is the local stack's allowed git host): a submission is refused at once.
+NOWHERE_GIT = "http://127.0.0.1:9/nowhere.git"
+BODIES = {
+    "UploadRequest": {"file_name": "mine.tar.gz"},
+    "QuotaChange": {"concurrency": 2},
+    "GitSubmitRequest": {"git": {"url": NOWHERE_GIT}, "notify": False},
+    "RerunRequest": {"overrides": {"CLOCK_PERIOD": 12}},
+    "RepoRequest": {"url": NOWHERE_GIT},
+    "GitPushEvent": {"ref": "refs/heads/main", "after": "0" * 40, "repository": {"clone_url": NOWHERE_GIT}},
+}
+# Routes of the caller's own things named in the path: someone else's (or a missing one) answers 404 to everyone.
+OWN_THINGS = {"/v1/repos/{repo_id}"}
+# Signed-in routes that start work for the caller only: an admin is no one else's owner there.
+OWNER_ONLY = {"/v1/jobs/{job_id}/rerun"}
+HOOK = "/v1/hooks/git"
 SIGNED_IN = [r for r in ROUTES if r.access != "public"]
 
 
@@ -63,7 +77,7 @@ def call(
     confirm: str | None = None,
     body: dict[str, Any] | None = None,
 ) -> tuple[int, str]:
-    path = route.path.format(job_id=job_id, user=user, asset="app.js")
+    path = route.path.format(job_id=job_id, user=user, asset="app.js", design_name="spm", repo_id="r" + "0" * 19)
     if route.method == "DELETE":
         path += f"?confirm={confirm or job_id}"
     headers = {"Content-Type": "application/json"}
@@ -88,7 +102,9 @@ def test_every_route_declares_who_may_use_it() -> None:
     assert ROUTES and all(r.access in ("public", "job", "user", "admin", "caller") for r in ROUTES)
     assert len({(r.method, r.path) for r in ROUTES}) == len(ROUTES)  # no duplicates
     public_api = {r.path for r in ROUTES if r.access == "public" and r.path.startswith("/v1/")}
-    assert public_api == {"/v1/queue", "/v1/openapi.json"}, "a public API route must carry no personal data"
+    # The git webhook signs in by its signature (X-Hub-Signature-256) instead of a token, and answers an unsigned
+    # call with 401 only.
+    assert public_api == {"/v1/queue", "/v1/openapi.json", HOOK}, "a public API route must carry no personal data"
 
 
 @pytest.mark.parametrize("route", ROUTES, ids=lambda r: f"{r.method} {r.path}")
@@ -103,6 +119,10 @@ def test_another_user_gets_nothing_of_alices(stack: RunningStack, alices_job: di
         assert body.replace(alices_job["id"], MISSING_JOB) == missing_body
     elif route.access in ("user", "admin"):
         assert status == 403, body
+    elif route.path in OWN_THINGS:
+        assert status == 404, body
+    elif route.path == HOOK:
+        assert status == 401, body  # unsigned: a token is no signature
     else:
         assert status in (route.status, 200), body
     after = client.api_get(stack.client(ALICE), f"/v1/jobs/{alices_job['id']}")
@@ -112,6 +132,10 @@ def test_another_user_gets_nothing_of_alices(stack: RunningStack, alices_job: di
 @pytest.mark.parametrize("route", SIGNED_IN, ids=lambda r: f"{r.method} {r.path}")
 def test_admins_reach_every_route(stack: RunningStack, alices_job: dict[str, Any], route: Route) -> None:
     admin = stack.layout.id_token(LOCAL_ADMIN)
+    if route.path in OWN_THINGS | OWNER_ONLY:
+        status, body = call(stack, route, admin, alices_job["id"], ALICE)
+        assert status == 404, body  # the admin's own things only: alice's registrations and reruns are hers
+        return
     if route.method == "DELETE":
         # Past the access check the handler asks for confirmation; alice's job must stay for the other tests.
         status, body = call(stack, route, admin, alices_job["id"], ALICE, confirm="not-this-job")
@@ -120,7 +144,7 @@ def test_admins_reach_every_route(stack: RunningStack, alices_job: dict[str, Any
     status, body = call(stack, route, admin, alices_job["id"], ALICE)
     # Alice's job was rejected: it has no results, so result routes answer no_results, not not_found; the admin's
     # quota change for alice names a per-user field the defaults do not have, which the handler explains.
-    reached = {200, 201} | ({404} if '"no_results"' in body or '"no_layout"' in body else set())
+    reached = {200, 201, 202} | ({404} if '"no_results"' in body or '"no_layout"' in body else set())
     assert status in reached, body
     if route.method == "PUT":
         assert json.loads(body)["user"] == ALICE

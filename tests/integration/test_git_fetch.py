@@ -18,34 +18,20 @@ from pathlib import Path
 import pytest
 
 from devstack.git_server import publish_examples
-from shared.adapters.git_fetch import FetchedDesign, GitFetchError, fetch_design
+from shared.adapters.git_fetch import PINNING_GIT, FetchedDesign, GitFetchError, fetch_design, git_version
 from shared.domain.archive import ArchiveError, read_design_archive
-from shared.domain.git_source import parse_git_source
+from shared.domain.git_source import GitSource, parse_git_source
+from tests.git_repositories import commit_sha, git, local_repository, publish_repository
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LOOPBACK = ("127.0.0.1",)
 CONFIG = b'{"DESIGN_NAME": "spm", "VERILOG_FILES": "dir::src/*.v"}\n'
-GIT_ENV = {
-    "PATH": "/usr/bin:/bin",
-    "LC_ALL": "C",
-    "GIT_CONFIG_NOSYSTEM": "1",
-    "GIT_CONFIG_GLOBAL": "/dev/null",
-    "GIT_AUTHOR_NAME": "Test",
-    "GIT_AUTHOR_EMAIL": "test@example.com",
-    "GIT_COMMITTER_NAME": "Test",
-    "GIT_COMMITTER_EMAIL": "test@example.com",
-}
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def git(*args: str, cwd: Path) -> str:
-    env = {**GIT_ENV, "HOME": str(cwd)}
-    return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout.strip()
 
 
 @dataclass
@@ -56,26 +42,10 @@ class Server:
 
     def publish(self, name: str, files: dict[str, bytes | str], *, submodule: tuple[str, Path] | None = None) -> str:
         """A bare repository NAME.git with one commit of `files` (str values are symlink targets); its commit SHA."""
-        work = self.tmp / f"work-{name}"
-        work.mkdir()
-        git("init", "-q", "-b", "main", cwd=work)
-        for path, content in files.items():
-            target = work / path
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if isinstance(content, str):
-                target.symlink_to(content)
-            else:
-                target.write_bytes(content)
-        if submodule is not None:
-            where, source = submodule
-            git("-c", "protocol.file.allow=always", "submodule", "add", "-q", str(source), where, cwd=work)
-        git("add", "-A", cwd=work)
-        git("commit", "-q", "--no-gpg-sign", "-m", "design", cwd=work)
-        git("clone", "-q", "--bare", str(work), str(self.root / f"{name}.git"), cwd=self.tmp)
-        return git("rev-parse", "HEAD", cwd=work)
+        return publish_repository(self.root, self.tmp, name, files, submodule=submodule)
 
     def sha(self, name: str, ref: str) -> str:
-        return git("rev-parse", f"{ref}^{{commit}}", cwd=self.root / f"{name}.git")
+        return commit_sha(self.root, name, ref)
 
 
 @pytest.fixture(scope="module")
@@ -181,12 +151,7 @@ def test_the_repository_root_is_packed_under_the_repository_name(server: Server,
 
 
 def test_a_submodule_is_not_fetched(server: Server, tmp_path: Path) -> None:
-    inner = tmp_path / "inner"
-    inner.mkdir()
-    git("init", "-q", "-b", "main", cwd=inner)
-    (inner / "secret.v").write_bytes(b"module secret; endmodule\n")
-    git("add", "-A", cwd=inner)
-    git("commit", "-q", "--no-gpg-sign", "-m", "inner", cwd=inner)
+    inner = local_repository(tmp_path / "inner", {"secret.v": b"module secret; endmodule\n"})
     server.publish("withsub", {"design/config.json": CONFIG}, submodule=("design/vendor", inner))
     fetched = fetch(server, tmp_path, "withsub.git", "main", "design")
     names = members(fetched.archive)
@@ -266,7 +231,9 @@ def test_a_host_with_a_private_address_is_refused_before_git_runs(
     monkeypatch.setattr(subprocess, "Popen", no_process)
     workdir = tmp_path / "work"
     with pytest.raises(GitFetchError) as caught:
-        fetch_design(parse_git_source(url), workdir=workdir, max_bytes=1 << 20, timeout_s=5)
+        # Built directly: the URL check refuses the metadata server's name already, the adapter must refuse it too.
+        host = url.split("/")[2]
+        fetch_design(GitSource(url, host, 443, "main", ""), workdir=workdir, max_bytes=1 << 20, timeout_s=5)
     assert caught.value.code == "host_refused"
     assert not workdir.exists() or not any(workdir.iterdir())
 
@@ -275,6 +242,7 @@ def test_a_public_host_is_pinned_to_the_address_that_was_checked(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """git is told to connect to the address that was checked (no second DNS answer); git itself is not run here."""
+    assert git_version() >= PINNING_GIT  # asked (and remembered) before Popen is replaced below
     monkeypatch.setattr(
         socket, "getaddrinfo", lambda *a, **k: [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("8.8.8.8", 443))]
     )

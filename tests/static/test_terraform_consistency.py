@@ -44,6 +44,9 @@ LOCAL_STACK_ONLY = {
     "STORAGE_PUBLIC_URL": "the Cloud Storage emulator's address; production keeps the default",
     "JOB_STORAGE_ENDPOINT": "the Cloud Storage emulator as the nodes reach it; production keeps the default",
     "OLC_FAULTS_FILE": "fault injection of the local stack's tests; ignored in production",
+    "GIT_ALLOWED_HTTP_HOSTS": "the local stack's git server on loopback; production fetches over https from public "
+    "addresses only, and must never allow a host past that check",
+    "GIT_WORK_DIR": "the local stack's state folder; production uses the instance's temporary folder (memory)",
 }
 # Where the deployment's default differs from the code's (whose defaults suit the local stack), and why.
 PRODUCTION_DEFAULTS = {
@@ -315,6 +318,42 @@ def bootstrap_reach() -> dict[str, set[str]]:
     return reach
 
 
+def signs_links() -> dict[str, bool]:
+    """entry point -> whether its code path signs Cloud Storage links: a shared/web or shared/services module it
+    imports (transitively) calls `.signed_url(`. results_store() also lists, copies and deletes results; only the
+    signing needs the signer's grants (signBlob on itself, and create on the designs bucket for upload links)."""
+    signs = {}
+    for path in (REPO / "functions").glob("*.py"):
+        source = ast.parse(path.read_text())
+        entries = [
+            n.name
+            for n in source.body
+            if isinstance(n, ast.FunctionDef)
+            and any(getattr(getattr(d, "value", None), "id", "") == "functions_framework" for d in n.decorator_list)
+        ]
+        todo = {n.module for n in ast.walk(source) if isinstance(n, ast.ImportFrom) and n.module}
+        seen: set[str] = set()
+        found = False
+        while todo:
+            module = todo.pop()
+            if module in seen or not module.startswith(("shared.web", "shared.services")):
+                continue
+            seen.add(module)
+            file = REPO / (module.replace(".", "/") + ".py")
+            file = file if file.is_file() else REPO / module.replace(".", "/") / "__init__.py"
+            if not file.is_file():
+                continue
+            text = file.read_text()
+            found |= ".signed_url(" in text
+            for n in ast.walk(ast.parse(text)):
+                if isinstance(n, ast.ImportFrom) and n.module in ("shared.web", "shared.services"):
+                    todo |= {f"{n.module}.{alias.name}" for alias in n.names}
+                elif isinstance(n, ast.ImportFrom) and n.module:
+                    todo.add(n.module)
+        signs.update(dict.fromkeys(entries, found))
+    return signs
+
+
 @dataclass(frozen=True)
 class LogCall:
     path: str
@@ -448,6 +487,10 @@ def test_service_validations_follow_the_code(tf: Tree) -> None:
     assert service_attributes(tf)["flow_runner"][1] in runner
     [extra] = [c for c in conditions if "var.service.extra_flows" in c]
     assert set(re.findall(r'"([\w.-]+)"', extra)) == set(FLOW_RUNNERS)
+    [versions] = [c for c in conditions if "var.service.flow_versions" in c]
+    assert set(re.findall(r'"([\w.-]+)"', versions)) - {"="} == set(FLOW_RUNNERS)
+    [reuse] = [c for c in conditions if "var.service.result_reuse" in c]
+    assert set(re.findall(r'"(\w+)"', reuse)) == {"user", "all", "off"}  # Settings._check: RESULT_REUSE
 
 
 def test_the_environment_is_derived_as_function_env_models_it(tf: Tree) -> None:
@@ -474,6 +517,7 @@ def test_wired_settings_point_at_the_declared_resources(tf: Tree) -> None:
         "DESIGNS_BUCKET": Terminal("buckets", "google_storage_bucket", "designs", "name"),
         "RESULTS_BUCKET": Terminal("buckets", "google_storage_bucket", "results", "name"),
         "JOBS_TOPIC": Terminal("pubsub", "google_pubsub_topic", "jobs", "name"),
+        "GIT_FETCH_TOPIC": Terminal("pubsub", "google_pubsub_topic", "git_fetches", "name"),
         # the project id, taken from the enabled APIs so that every module waits for them (main.tf)
         "GOOGLE_CLOUD_PROJECT": Terminal("", "google_project_service", "apis"),
     }
@@ -487,11 +531,15 @@ def test_wired_settings_point_at_the_declared_resources(tf: Tree) -> None:
         assert wiring[key] == f"${{var.login_node.{part}}}"
         assert part in tf.module("slurm_cluster").outputs["login_node"]["value"]
     assert expression(tf.calls["functions"]["login_node"]) == "${module.slurm_cluster.login_node}"
-    # the jobs topic has the code's default name
-    assert expression(tf.module("pubsub").resource("google_pubsub_topic", "jobs")["name"]) == "${var.jobs_topic_name}"
+    # the jobs and git-fetch topics have the code's default names
     prefix = unquote(tf.root.variables["name_prefix"]["default"])
-    topic = expression(tf.calls["pubsub"]["jobs_topic_name"]).replace("${var.name_prefix}", prefix)
-    assert topic == SETTINGS_ENV["JOBS_TOPIC"].default
+    for label, variable, setting in (
+        ("jobs", "jobs_topic_name", "JOBS_TOPIC"),
+        ("git_fetches", "git_fetch_topic_name", "GIT_FETCH_TOPIC"),
+    ):
+        assert expression(tf.module("pubsub").resource("google_pubsub_topic", label)["name"]) == f"${{var.{variable}}}"
+        topic = expression(tf.calls["pubsub"][variable]).replace("${var.name_prefix}", prefix)
+        assert topic == SETTINGS_ENV[setting].default
 
 
 def test_secret_env_vars_name_secrets_their_function_may_read(tf: Tree, table: dict[str, Any]) -> None:
@@ -527,31 +575,34 @@ def test_every_entry_point_has_a_function_with_the_trigger_its_decorator_expects
     assert tf.trace("functions", "${var.designs_bucket}") == {
         Terminal("buckets", "google_storage_bucket", "designs", "name")
     }
-    # push: the dispatcher, woken by push subscriptions on the jobs and tick topics; it records what the jobs
-    # topic's dead-letter topic pushes to it (modules/pubsub).
-    assert [name for name, row in table.items() if row["trigger"] == "push"] == ["dispatcher"]
-    assert expression(tf.calls["pubsub"]["dispatcher_url"]) == "${module.functions.urls.dispatcher}"
-    pushed = set()
+    # push: the dispatcher, woken by push subscriptions on the jobs and tick topics; it records what the
+    # dead-letter topic (of the jobs and git-fetch subscriptions) pushes to it. The git fetcher, by a push
+    # subscription on the git-fetch topic (modules/pubsub).
+    pushes = {"dispatcher": {"jobs", "tick", "jobs_dead_letter"}, "git_fetcher": {"git_fetches"}}
+    assert sorted(name for name, row in table.items() if row["trigger"] == "push") == sorted(pushes)
+    for name in pushes:
+        assert expression(tf.calls["pubsub"][f"{name}_url"]) == f"${{module.functions.urls.{name}}}"
+    pushed: dict[str, set[str]] = {name: set() for name in pushes}
     for body in tf.module("pubsub").resources["google_pubsub_subscription"].values():
         push = block(body, "push_config")
         if push:
             # Functions Framework reads the topic from the path of a raw push: /projects/P/topics/T.
             endpoint = expression(push["push_endpoint"])
-            own = re.fullmatch(
-                r"\$\{var\.dispatcher_url\}/projects/\$\{var\.project_id\}/topics/\$\{(.+)\.name\}", endpoint
-            )
-            assert own and body["topic"] == f"${{{own.group(1)}.id}}", f"push to the path of the own topic: {endpoint}"
-            assert expression(block(push, "oidc_token")["audience"]) == "${var.dispatcher_url}"
-            pushed |= {terminal.name for terminal in tf.trace("pubsub", body["topic"])}
-    assert pushed == {"jobs", "tick", "jobs_dead_letter"}, pushed
+            own = re.fullmatch(r"\$\{var\.(\w+)_url\}/projects/\$\{var\.project_id\}/topics/\$\{(.+)\.name\}", endpoint)
+            assert own and own.group(1) in pushes, f"push to a function's URL: {endpoint}"
+            assert body["topic"] == f"${{{own.group(2)}.id}}", f"push to the path of the own topic: {endpoint}"
+            assert expression(block(push, "oidc_token")["audience"]) == f"${{var.{own.group(1)}_url}}"
+            pushed[own.group(1)] |= {terminal.name for terminal in tf.trace("pubsub", body["topic"])}
+    assert pushed == pushes, pushed
 
 
 def test_each_function_gets_exactly_what_its_code_path_uses(tf: Tree, table: dict[str, dict[str, Any]]) -> None:
     """From the factories each entry point reaches in shared/bootstrap.py: SSH to the login node (cluster), the hook
-    key (hook_master_key), e-mail (mailer), ID tokens (identity), publishing (publisher), object reads (object_store)
-    and signed links (results_store) each come with their settings, secret, IAM grant and network path, and nothing
-    is given that the code path does not use."""
-    reach = bootstrap_reach()
+    key (hook_master_key), e-mail (mailer), ID tokens (identity), publishing (publisher; git submissions' fetches:
+    git_submit_deps), object reads (object_store) and results (results_store; signed links where its code path signs
+    them) each come with their settings, secret, IAM grant and network path, and nothing is given that the code path
+    does not use."""
+    reach, signing = bootstrap_reach(), signs_links()
     assert set(reach) == set(entry_points())
     functions = tf.module("functions")
     service = block(the_function(tf), "service_config")
@@ -563,23 +614,28 @@ def test_each_function_gets_exactly_what_its_code_path_uses(tf: Tree, table: dic
         label.split("_")[0] for label in functions.resources["google_service_account_iam_member"] if "_signs_" in label
     }
     stores = granted(tf, "design_readers") | granted(tf, "result_readers") | granted(tf, "result_writers")
+    stores |= granted(tf, "git_design_writers")  # the git fetcher: its own olc-git/ objects of the designs bucket
     for name, row in table.items():
         env, uses = function_env(tf, name), reach[name]
+        uses = uses | ({"signed links"} if signing[name] else set())
         given = {
             "cluster": [row["cluster"], "ssh_key" in row["secrets"], name in granted(tf, "ssh_key_readers")],
             "hook_master_key": ["HOOK_KEY_SECRET" in env, name in granted(tf, "hook_key_readers")],
             "mailer": ["SMTP_PASSWORD_SECRET" in env, name in granted(tf, "smtp_password_readers")],
             "identity": [row["id_tokens"], "ID_TOKEN_AUDIENCES" in env],
-            "publisher": [name in granted(tf, "jobs_publishers")],
+            "publisher": [name in granted(tf, "jobs_publishers") | granted(tf, "git_fetch_publishers")],
+            "git_submit_deps": [name in granted(tf, "git_fetch_publishers")],
             "object_store": [name in stores],
-            "results_store": [name in granted(tf, "design_upload_signers"), name in signers],
+            "signed links": [name in granted(tf, "design_upload_signers"), name in signers],
         }
         for factory, parts in given.items():
             if factory in uses:
                 assert all(parts), f"{name} reaches {factory} in shared/bootstrap.py but lacks part of it: {parts}"
             else:
                 assert not any(parts), f"{name} is given {factory}'s access but its code path never uses it"
+        # results_store() lists, copies and deletes results (objectUser); signing links is one use of it.
         assert "results_store" not in uses or name in granted(tf, "result_writers")
+        assert "signed links" not in uses or "results_store" in uses
 
 
 def test_functions_run_as_their_own_accounts_and_only_the_api_is_public(tf: Tree, table: dict[str, Any]) -> None:
@@ -594,7 +650,10 @@ def test_functions_run_as_their_own_accounts_and_only_the_api_is_public(tf: Tree
         "dispatcher": "ALLOW_INTERNAL_ONLY",
         "completion": "${var.completion_ingress}",  # internal, but ALLOW_ALL for a cluster outside the VPC
         "api": "ALLOW_ALL",  # verifies a Google ID token on every request
+        "git_fetcher": "ALLOW_INTERNAL_ONLY",
     }
+    # The git fetcher runs git against user-given hosts: never on the private network (no Direct VPC egress).
+    assert table["git_fetcher"]["cluster"] is False
     invokers = functions.resources["google_cloud_run_v2_service_iam_member"]
     assert [label for label, body in invokers.items() if unquote(body["member"]) == "allUsers"] == [
         "public_invokes_api"
@@ -614,7 +673,8 @@ def test_every_topic_has_a_publisher_and_a_subscriber(tf: Tree) -> None:
         subscribed |= {t.name for t in tf.trace("pubsub", body["topic"])}
         policy = block(body, "dead_letter_policy")
         published |= {t.name for t in tf.trace("pubsub", policy["dead_letter_topic"])} if policy else set()
-    published |= {t.name for t in tf.trace("functions", tf.module("functions").locals["wiring_env"]["JOBS_TOPIC"])}
+    wiring = tf.module("functions").locals["wiring_env"]
+    published |= {t.name for key in ("JOBS_TOPIC", "GIT_FETCH_TOPIC") for t in tf.trace("functions", wiring[key])}
     scheduler = tf.module("scheduler").resource("google_cloud_scheduler_job", "tick")
     published |= {t.name for t in tf.trace("scheduler", block(scheduler, "pubsub_target")["topic_name"])}
     topics = set(pubsub.resources["google_pubsub_topic"])

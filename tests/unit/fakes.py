@@ -20,7 +20,8 @@ from shared.domain.messages import Published, encode
 from shared.domain.quota import QuotaLimits, UserQuota
 from shared.domain.slurm import SlurmJobStatus, SlurmSubmission, SubmitResult
 from shared.domain.sweeps.judging import ParetoChart
-from shared.ports import ObjectGone
+from shared.domain.webhooks import Registration, registration_from_dict, registration_to_dict
+from shared.ports import ObjectExists, ObjectGone
 
 
 class FakeJobs:
@@ -60,12 +61,20 @@ class FakeJobs:
         return sorted((j for j in self.all() if j.state is state), key=lambda j: j.created_at)[:limit]
 
     def list_for_owner(
-        self, owner: str, limit: int = 100, states: Sequence[JobState] = (), before: datetime | None = None
+        self,
+        owner: str,
+        limit: int = 100,
+        states: Sequence[JobState] = (),
+        before: datetime | None = None,
+        design: str | None = None,
     ) -> list[Job]:
         mine = [
             j
             for j in self.all()
-            if j.owner == owner and (not states or j.state in states) and (before is None or j.created_at < before)
+            if j.owner == owner
+            and (not states or j.state in states)
+            and (before is None or j.created_at < before)
+            and (design is None or j.design_name == design)
         ]
         return sorted(mine, key=lambda j: j.created_at, reverse=True)[:limit]
 
@@ -97,6 +106,13 @@ class FakeJobs:
             if started and finished:
                 seconds.append((finished - started).total_seconds())
         return seconds
+
+    def succeeded_with_key(self, content_key: str, owner: str | None) -> list[Job]:
+        return [
+            job
+            for job in self.in_states([JobState.SUCCEEDED])
+            if job.content_key == content_key and (owner is None or job.owner == owner)
+        ][:5]
 
     def all(self) -> list[Job]:
         return [job_from_dict(doc) for doc in self.docs.values()]
@@ -185,6 +201,7 @@ class FakeStore:
     """ObjectStore over a dict {(bucket, name): bytes}; generations are ignored."""
 
     objects: dict[tuple[str, str], bytes] = field(default_factory=dict)
+    meta: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
 
     def put(self, bucket: str, name: str, data: bytes | str) -> None:
         self.objects[(bucket, name)] = data.encode() if isinstance(data, str) else data
@@ -199,12 +216,44 @@ class FakeStore:
         data = self.objects.get((bucket, name))
         return None if data is None else data[:max_bytes].decode()
 
-    def write_bytes(self, bucket: str, name: str, data: bytes, content_type: str) -> None:
+    def write_bytes(
+        self,
+        bucket: str,
+        name: str,
+        data: bytes,
+        content_type: str,
+        metadata: Mapping[str, str] | None = None,
+        *,
+        create_only: bool = False,
+    ) -> int:
+        if create_only and (bucket, name) in self.objects:
+            raise ObjectExists(f"gs://{bucket}/{name}")
         self.objects[(bucket, name)] = data
+        self.meta[(bucket, name)] = dict(metadata or {})
+        return 1
+
+    def metadata(self, bucket: str, name: str, generation: int | None = None) -> dict[str, str]:
+        if (bucket, name) not in self.objects:
+            raise ObjectGone(f"gs://{bucket}/{name}")
+        return dict(self.meta.get((bucket, name), {}))
+
+    def copy(
+        self, bucket: str, name: str, new_name: str, metadata: Mapping[str, str], generation: int | None = None
+    ) -> int:
+        if (bucket, name) not in self.objects:
+            raise ObjectGone(f"gs://{bucket}/{name}")
+        return self.write_bytes(bucket, new_name, self.objects[(bucket, name)], "", metadata)
 
     def read_bytes(self, bucket: str, name: str, max_bytes: int) -> bytes | None:
         data = self.objects.get((bucket, name))
         return None if data is None or len(data) > max_bytes else data
+
+    def copy_prefix(self, bucket: str, prefix: str, new_prefix: str) -> int:
+        """ResultsStore's server-side copy of a run's results (reuse)."""
+        below = [(b, n) for (b, n) in self.objects if b == bucket and n.startswith(prefix)]
+        for b, name in below:
+            self.objects[(b, new_prefix + name[len(prefix) :])] = self.objects[(b, name)]
+        return len(below)
 
 
 @dataclass
@@ -270,3 +319,28 @@ class FakeParetoPlotter:
     def draw_png(self, chart: ParetoChart) -> bytes:
         self.charts.append(chart)
         return b"\x89PNG\r\n\x1a\n" + f"chart of {len(chart.points)} runs".encode()
+
+
+class FakeRepos:
+    """RepoRegistry: registrations by id, kept as the adapter writes them (shared/domain/webhooks.py)."""
+
+    def __init__(self) -> None:
+        self.docs: dict[str, dict[str, Any]] = {}
+
+    def add(self, registration: Registration) -> None:
+        assert registration.id not in self.docs, "the adapter's create() would fail"
+        self.docs[registration.id] = registration_to_dict(registration)
+
+    def get(self, repo_id: str) -> Registration | None:
+        doc = self.docs.get(repo_id)
+        return registration_from_dict(doc) if doc else None
+
+    def for_owner(self, owner: str, limit: int) -> list[Registration]:
+        mine = [registration_from_dict(d) for d in self.docs.values() if d["owner"] == owner]
+        return sorted(mine, key=lambda r: r.created_at)[:limit]
+
+    def with_url_key(self, url_key: str, limit: int) -> list[Registration]:
+        return [registration_from_dict(d) for d in self.docs.values() if d["url_key"] == url_key][:limit]
+
+    def remove(self, repo_id: str) -> None:
+        self.docs.pop(repo_id, None)

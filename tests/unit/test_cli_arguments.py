@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from olc_cli import history
 from olc_cli.main import _parser
 
 
@@ -29,3 +30,11 @@ def test_a_user_after_the_command_wins_over_one_before() -> None:
 
 def test_no_user_means_the_environment_decides() -> None:
     assert _parser().parse_args(["list"]).user is None
+
+
+def test_history_takes_a_design_a_limit_and_json() -> None:
+    args = _parser().parse_args(["history", "spm", "--limit", "5", "--json", "--user", "ada@example.com"])
+    assert (args.design, args.limit, args.json, args.user) == ("spm", 5, True, "ada@example.com")
+    assert args.handler is history.history
+    defaults = _parser().parse_args(["history", "spm"])
+    assert (defaults.limit, defaults.json) == (20, False)

@@ -45,6 +45,7 @@ def ingest(object_name: str, data: bytes, env: dict[str, str] | None = None) -> 
         store=store,
         publisher=publisher,
         notifier=Notifier(jobs, FakeMailer(), "results"),
+        results=store,  # type: ignore[arg-type]
         policy=ingest_policy(Settings.from_env({**ENV, **(env or {})})),
         quotas=FakeQuotas(),
         limits=QuotaLimits(),

@@ -7,7 +7,7 @@ from dataclasses import MISSING, fields
 from datetime import UTC, datetime, timedelta, timezone
 
 from shared.domain.design import DesignSpec, Resources
-from shared.domain.job import Job, JobState, RunProgress, SourceObject, StageMark, StateChange, new_job
+from shared.domain.job import GitOrigin, Job, JobState, RunProgress, SourceObject, StageMark, StateChange, new_job
 from shared.domain.job_codec import job_from_dict, job_to_dict, job_to_json
 from shared.domain.metrics import Metrics
 from shared.domain.sweeps.spec import parse_sweep, schema_check, sweepable_parameters
@@ -86,6 +86,11 @@ def full_job() -> Job:
             RunProgress(1, "FAILED", "routing", "4244", None, "routing congestion"),
         ),
         array_throttle=2,
+        git=GitOrigin("https://git.example.com/chips/spm.git", "main", "designs/spm", "a" * 40, "r1"),
+        content_key="ck-" + "b" * 61,
+        reused_from="j" + "c" * 19,
+        parent_job="j" + "d" * 19,
+        reuse_allowed=False,
     )
 
 

@@ -14,7 +14,7 @@ from fakes import FakeJobs, FakeMailer, FakeStore
 
 from shared.adapters.smtp_mailer import build_message
 from shared.domain.design import DesignSpec, Resources
-from shared.domain.job import Job, JobState, SourceObject, advance, new_job
+from shared.domain.job import GitOrigin, Job, JobState, SourceObject, advance, new_job
 from shared.domain.mail import MailImage, OutgoingMail
 from shared.domain.metrics import Metrics
 from shared.domain.notifications import MailLinks, job_accepted_mail, job_ended_mail, rejection_problems
@@ -241,6 +241,67 @@ def test_user_strings_are_escaped_in_html_and_cannot_break_the_subject() -> None
 def test_a_long_design_name_is_cut_in_the_subject() -> None:
     mail = job_accepted_mail(queued(design_name="d" * 500), LINKS)
     assert len(mail.subject) == 160 and mail.subject.endswith("…")
+
+
+# ---------------------------------------------------------------------------------- git, reuse, reruns
+COMMIT = "1a2b3c4d5e6f" + "7" * 28
+GIT = GitOrigin("https://git.example.org/ada/examples.git", "main", "spm", COMMIT)
+OTHER_JOB = "j" + "0" * 19
+PARENT_JOB = "j" + "1" * 19
+
+
+def test_a_design_from_git_says_where_it_came_from_when_accepted_and_when_ended() -> None:
+    source = f"Source:     https://git.example.org/ada/examples.git main @ {COMMIT} (folder spm)"
+    accepted = job_accepted_mail(queued(git=GIT), LINKS)
+    assert source in accepted.text
+    assert "Your design from https://git.example.org/ada/examples.git (main) was accepted as job" in accepted.text
+    assert "Upload:" not in accepted.text  # the packed design is an implementation detail
+    for state in (JobState.SUCCEEDED, JobState.FAILED):
+        mail = job_ended_mail(ended(state, git=GIT), LINKS)
+        assert re.search(
+            rf"^  Source:\s+https://git\.example\.org/ada/examples\.git main @ {COMMIT} \(folder spm\)$",
+            mail.text,
+            re.MULTILINE,
+        ), mail.text
+        assert f"https://git.example.org/ada/examples.git main @ {COMMIT} (folder spm)</td>" in (mail.html or "")
+    # Rejected (e.g. the fetch failed): the source, and nothing of an upload to fix.
+    refused = replace(rejected("the ref 'mian' does not exist"), git=GitOrigin(GIT.url, "mian"))
+    mail = job_ended_mail(refused, LINKS)
+    assert re.search(r"^  Source:\s+https://git\.example\.org/ada/examples\.git mian$", mail.text, re.MULTILINE)
+    assert "submit again" in mail.text and "upload again" not in mail.text
+    # An upload's ended mails stay as they were: no source line.
+    assert "Source:" not in job_ended_mail(succeeded(), LINKS).text
+
+
+def test_the_source_line_is_escaped_in_html() -> None:
+    hostile = GitOrigin(f"https://git.example.org/{HOSTILE}.git", f"<b>{HOSTILE}", "", None)
+    mail = job_ended_mail(ended(JobState.FAILED, git=hostile), LINKS)
+    html = mail.html or ""
+    assert "<script>" not in html and "<b>" not in html
+    assert "&lt;b&gt;&lt;script&gt;" in html
+    assert f"https://git.example.org/{HOSTILE}.git <b>{HOSTILE}" in mail.text  # plain text as it is
+
+
+def test_a_reused_result_names_the_job_it_came_from_with_its_page() -> None:
+    job = succeeded(reused_from=OTHER_JOB, core_hours=0.0, git=GIT)
+    mail = job_ended_mail(job, LINKS, PNG)
+    html = mail.html or ""
+    assert re.search(rf"^  Reused:\s+same inputs as job {OTHER_JOB}: results reused$", mail.text, re.MULTILINE)
+    assert f"It had the same inputs as job {OTHER_JOB}, so that run's results were reused" in mail.text
+    assert f"Job {OTHER_JOB} (results reused):  {BASE}/jobs/{OTHER_JOB}" in mail.text
+    assert f"<a href='{BASE}/jobs/{OTHER_JOB}'>Job {OTHER_JOB} (results reused)</a>" in html
+    assert f"same inputs as job {OTHER_JOB}: results reused</td>" in html
+    # No base URL: no page to link to, the fact stays.
+    bare = job_ended_mail(job, MailLinks())
+    assert "results reused" in bare.text and "/jobs/" not in bare.text
+
+
+def test_a_rerun_names_the_job_it_reruns() -> None:
+    mail = job_accepted_mail(queued(parent_job=PARENT_JOB), LINKS)
+    assert re.search(rf"^  Rerun of:\s+job {PARENT_JOB}$", mail.text, re.MULTILINE)
+    assert f"<a href='{BASE}/jobs/{PARENT_JOB}'>Job {PARENT_JOB} (rerun of)</a>" in (mail.html or "")
+    ended_mail = job_ended_mail(ended(JobState.CANCELLED, "cancelled by the owner", parent_job=PARENT_JOB), LINKS)
+    assert f"Rerun of:  job {PARENT_JOB}" in ended_mail.text
 
 
 # -------------------------------------------------------------------------------------------- notifier

@@ -91,6 +91,7 @@ class Ingest:
             store=self.store,
             publisher=self.publisher,
             notifier=Notifier(self.jobs, self.mailer, "results"),
+            results=self.store,  # type: ignore[arg-type]
             policy=IngestPolicy(
                 designs_bucket="designs",
                 jobs_topic="olc-jobs",

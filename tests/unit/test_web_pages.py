@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,9 +20,11 @@ import flask
 import pytest
 
 from shared.config import Settings
-from shared.domain.metrics import KEY_METRICS
+from shared.domain.job import GitOrigin, Job, JobState, SourceObject, StateChange
+from shared.domain.metrics import KEY_METRICS, Metrics
 from shared.web import pages
 from shared.web.routing import PARAMETER_PATTERNS, ApiError, Call
+from shared.web.views import job_view
 
 BASE_ENV = {
     "GOOGLE_CLOUD_PROJECT": "olc-test",
@@ -30,14 +33,15 @@ BASE_ENV = {
     "COMPLETION_URL": "https://completion.example/",
     "SLURM_LOGIN_HOST": "10.0.0.5",
 }
-HANDLERS = {"jobs": pages.my_jobs_page, "job": pages.job_page, "queue": pages.queue_page}
+HANDLERS = {"jobs": pages.my_jobs_page, "job": pages.job_page, "design": pages.design_page, "queue": pages.queue_page}
 # Elements each page's script needs (a sample): the page content really is inside the layout.
 PAGE_IDS = {
     "jobs": ("signin", "content", "upload-form", "state-filter", "jobs-table", "jobs-body", "load-more"),
-    "job": ("signin", "not-found", "job", "job-state", "metrics-body", "timeline", "log", "download-all"),
+    "job": ("signin", "not-found", "job", "job-state", "metrics-body", "timeline", "log", "download-all", "rerun-form"),
+    "design": ("signin", "not-found", "content", "design-name", "runs-head", "runs-body", "runs-empty", "load-more"),
     "queue": ("queue-at", "count-queued", "count-submitted", "count-running", "wait-median", "sample-size"),
 }
-TITLES = {"jobs": "My jobs", "job": "Job", "queue": "Queue"}
+TITLES = {"jobs": "My jobs", "job": "Job", "design": "Design", "queue": "Queue"}
 
 
 @pytest.fixture(autouse=True)
@@ -135,7 +139,7 @@ def test_the_asset_names_are_the_shipped_files_and_the_route_reaches_every_one()
     shipped = {path.name for path in pages.ASSETS.iterdir() if path.suffix in (".js", ".css")}
     assert shipped == pages.ASSET_NAMES
     assert {"style.css", "app.js", "api.js", "dom.js", "format.js"} <= pages.ASSET_NAMES
-    assert {"jobs-page.js", "job-page.js", "queue-page.js"} <= pages.ASSET_NAMES
+    assert {"jobs-page.js", "job-page.js", "design-page.js", "queue-page.js"} <= pages.ASSET_NAMES
     pattern = re.compile(PARAMETER_PATTERNS["asset"])
     assert all(pattern.fullmatch(name) for name in pages.ASSET_NAMES), "a module in a subfolder would be unreachable"
 
@@ -242,3 +246,431 @@ def test_format_js_under_node(tmp_path: Path) -> None:
     assert out["cornerFails"] == [True, False]
     assert out["queue"] == ["#3 in line", ""]
     assert out["jobName"] == ["spm.tar.gz", "j2"]
+
+
+# ------------------------------------------------------------------------------- git, reuse, reruns (format.js)
+HELPER_CHECKS = """
+import * as f from "./format.mjs";
+const COMMIT = "1a2b3c4d5e6f" + "7".repeat(28);
+const git = { url: "https://git.example.org/examples.git", ref: "main", path: "spm", commit: COMMIT };
+const fields = (clock, strategy = "", util = "", density = "") => [
+  ["CLOCK_PERIOD", "number", clock], ["SYNTH_STRATEGY", "text", strategy],
+  ["FP_CORE_UTIL", "number", util], ["PL_TARGET_DENSITY", "number", density],
+];
+const out = {
+  active: [...f.ACTIVE],
+  fetching: f.STATE_LABELS.FETCHING,
+  short: [f.shortCommit(COMMIT), f.shortCommit(null)],
+  gitText: [f.gitText(git), f.gitText({ ...git, commit: null, path: "" }), f.gitText(null)],
+  source: [
+    f.sourceText({ git }), f.sourceText({ git: { ...git, commit: null } }),
+    f.sourceText({ upload: { name: "ada@example.com/spm.tar.gz" } }), f.sourceText({}),
+  ],
+  lineage: f.lineage({ reused_from: "j1", parent_job: "j2" }),
+  noLineage: f.lineage({ reused_from: null, parent_job: null }),
+  rerun: ["SUCCEEDED", "FAILED", "CANCELLED", "TIMEOUT", "REJECTED", "FETCHING", "QUEUED", "RUNNING"].map(
+    (state) => f.canRerun({ state })),
+  paths: [f.designPath("spm_top"), f.designPath("1x"), f.designPath("a/b"), f.designPath(null),
+          f.jobPath("j0123456789abcdef012"), f.jobPath("../x")],
+  typed: f.parseOverrides(fields("12", " AREA 1 ", "45.5", ".6"), ""),
+  lines: f.parseOverrides(fields(""), [
+    "GRT_ADJUSTMENT = 0.2", "# a comment", "", "RUN_CTS=false", 'VERILOG_DEFINES=["A", "B"]',
+    'NAME="42"', "QUOTED=text with = sign",
+  ].join("\\n")),
+  unchanged: f.parseOverrides(fields("10", "AREA 0"), "", { CLOCK_PERIOD: 10, SYNTH_STRATEGY: "AREA 0" }),
+  changedOne: f.parseOverrides(fields("12", "AREA 0"), "", { CLOCK_PERIOD: 10, SYNTH_STRATEGY: "AREA 0" }),
+  bad: f.parseOverrides(fields("ten", "", "1e2"), "no equals\\n=1\\nCLOCK_PERIOD=3\\nEMPTY=\\nBROKEN=[1,"),
+  problems: [
+    f.problemList({ problems: ["CLOCK_PERIOD must be positive", { key: "X", message: "unknown" }] }),
+    f.problemList({ details: { problems: [{ field: "Y", problem: "bad" }] } }),
+    f.problemList({ details: ["one"] }),
+    f.problemList({}),
+    f.problemList(undefined),
+  ],
+};
+console.log(JSON.stringify(out));
+"""
+
+
+def run_node(tmp_path: Path, script: str) -> dict:
+    assert NODE is not None, "node (Debian package nodejs) is not installed: run `make system-deps`"
+    # .mjs copies: Node reads a plain .js file as CommonJS.
+    for asset in pages.ASSETS.glob("*.js"):
+        (tmp_path / f"{asset.stem}.mjs").write_text(re.sub(r'"\./([a-z0-9-]+)\.js"', r'"./\1.mjs"', asset.read_text()))
+    (tmp_path / "checks.mjs").write_text(script)
+    run = subprocess.run([NODE, "checks.mjs"], cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False)
+    assert run.returncode == 0, run.stderr
+    return json.loads(run.stdout)
+
+
+def test_git_reuse_and_rerun_helpers_under_node(tmp_path: Path) -> None:
+    out = run_node(tmp_path, HELPER_CHECKS)
+    assert out["active"] == ["FETCHING", "QUEUED", "SUBMITTED", "RUNNING"]
+    assert out["fetching"] == "Fetching"
+    assert out["short"] == ["1a2b3c4d5e6f", ""]
+    assert out["gitText"] == [
+        "https://git.example.org/examples.git main @ 1a2b3c4d5e6f (folder spm)",
+        "https://git.example.org/examples.git main",
+        "",
+    ]
+    assert out["source"] == ["main @ 1a2b3c4d5e6f", "main", "spm.tar.gz", "—"]
+    assert out["lineage"] == [
+        {"lead": "same inputs as job ", "id": "j1", "tail": ": results reused"},
+        {"lead": "rerun of job ", "id": "j2", "tail": ""},
+    ]
+    assert out["noLineage"] == []
+    assert out["rerun"] == [True, True, True, True, False, False, False, False]
+    assert out["paths"] == ["/designs/spm_top", None, None, None, "/jobs/j0123456789abcdef012", None]
+    # Number fields become JSON numbers, text stays text (trimmed).
+    assert out["typed"] == {
+        "overrides": {"CLOCK_PERIOD": 12, "SYNTH_STRATEGY": "AREA 1", "FP_CORE_UTIL": 45.5, "PL_TARGET_DENSITY": 0.6},
+        "problems": [],
+    }
+    assert out["lines"] == {
+        "overrides": {
+            "GRT_ADJUSTMENT": 0.2,
+            "RUN_CTS": False,
+            "VERILOG_DEFINES": ["A", "B"],
+            "NAME": "42",
+            "QUOTED": "text with = sign",
+        },
+        "problems": [],
+    }
+    # Prefilled values are sent only when changed.
+    assert out["unchanged"]["overrides"] == {} and out["unchanged"]["problems"] == [
+        "Nothing to change: give at least one new value."
+    ]
+    assert out["changedOne"] == {"overrides": {"CLOCK_PERIOD": 12}, "problems": []}
+    assert out["bad"]["problems"] == [
+        "CLOCK_PERIOD must be a number",
+        "line 1: write KEY=VALUE, with a variable name such as GRT_ADJUSTMENT as the key",
+        "line 2: write KEY=VALUE, with a variable name such as GRT_ADJUSTMENT as the key",
+        "line 4: EMPTY has no value",
+        "line 5: the value of BROKEN is not valid JSON",
+    ]
+    assert out["bad"]["overrides"] == {"FP_CORE_UTIL": 100, "CLOCK_PERIOD": 3}
+    assert out["problems"] == [
+        ["CLOCK_PERIOD must be positive", "X: unknown"],
+        ["Y: bad"],
+        ["one"],
+        [],
+        [],
+    ]
+
+
+def test_the_active_filter_and_the_live_poll_include_fetching() -> None:
+    html = page_html("jobs")
+    active = re.search(r'<option value="([A-Z,]+)">Active</option>', html)
+    assert active and active.group(1).split(",") == ["FETCHING", "QUEUED", "SUBMITTED", "RUNNING"]
+    assert '<option value="FETCHING">Fetching</option>' in html
+    script = (pages.ASSETS / "jobs-page.js").read_text()
+    assert '/v1/jobs?state=${[...ACTIVE].join(",")}&limit=100' in script, "the poll asks for every active state"
+
+
+def test_the_design_page_route_takes_design_names_only() -> None:
+    from shared.web.app import ROUTES
+
+    route = next(r for r in ROUTES if r.path == "/designs/{design_name}")
+    assert route.handler is pages.design_page and route.access == "public" and not route.in_api_document
+    assert route.pattern.match("/designs/spm_top") and route.pattern.match("/designs/_x9/")
+    for path in ("/designs/1spm", "/designs/spm top", "/designs/a/b", "/designs/", "/designs/spm\n"):
+        assert not route.pattern.match(path), path
+    listing = next(r for r in ROUTES if r.path == "/v1/jobs" and r.method == "GET")
+    assert "design" in {q.name for q in listing.query}
+
+
+# ------------------------------------------------------------------------------------ page scripts under Node
+# A small stand-in for the browser: the elements of the page's shell by id, elements built by dom.js h(), fetch
+# answering from a table, and location.assign recorded. Just what the page scripts use, so their own logic runs.
+DOM_SHIM = """
+export class El {
+  constructor(tag, id = null) {
+    Object.assign(this, { tagName: tag.toUpperCase(), id, children: [], attributes: {}, dataset: {}, style: {},
+      hidden: false, disabled: false, className: "", value: "", listeners: {}, parent: null });
+  }
+  get textContent() { return this.children.map((c) => (typeof c === "string" ? c : c.textContent)).join(""); }
+  set textContent(value) { this.replaceChildren(String(value)); }
+  append(...nodes) {
+    for (const node of nodes) {
+      if (node instanceof El) { node.remove(); node.parent = this; }
+      this.children.push(node);
+    }
+  }
+  replaceChildren(...nodes) { this.children = []; this.append(...nodes); }
+  insertBefore(node, before) {
+    node.remove();
+    node.parent = this;
+    const at = before ? this.children.indexOf(before) : -1;
+    if (at < 0) this.children.push(node); else this.children.splice(at, 0, node);
+  }
+  remove() {
+    if (this.parent) this.parent.children = this.parent.children.filter((c) => c !== this);
+    this.parent = null;
+  }
+  setAttribute(name, value) { this.attributes[name] = String(value); }
+  getAttribute(name) { return name in this.attributes ? this.attributes[name] : null; }
+  addEventListener(type, listener) { (this.listeners[type] ??= []).push(listener); }
+  get classList() { return { add: (name) => { this.className = `${this.className} ${name}`.trim(); } }; }
+  querySelector() { return null; }
+  focus() {}
+  click() {}
+  html() {
+    const tag = this.tagName.toLowerCase();
+    const cls = this.className ? ` class="${this.className}"` : "";
+    const data = Object.entries(this.dataset).map(([k, v]) => [`data-${k.replace(/[A-Z]/g, "-$&").toLowerCase()}`, v]);
+    const attrs = [...Object.entries(this.attributes), ...data].map(([k, v]) => ` ${k}="${v}"`).join("");
+    const inner = this.children.map((c) => (typeof c === "string" ? c : c.html())).join("");
+    return `<${tag}${cls}${attrs}>${inner}</${tag}>`;
+  }
+}
+
+export const world = { fetches: [], assigned: [] };
+export const settle = () => new Promise((resolve) => setTimeout(resolve, 20));
+
+export function install({ path, elements, keyMetrics, replies }) {
+  const byId = {};
+  for (const { id, tag, hidden } of elements) {
+    byId[id] = new El(tag, id);
+    byId[id].hidden = hidden;
+  }
+  const body = new El("body");
+  body.dataset = { clientId: "", environment: "local", keyMetrics };
+  globalThis.document = {
+    body, head: new El("head"), title: "", visibilityState: "visible",
+    getElementById: (id) => byId[id] || null,
+    createElement: (tag) => new El(tag),
+    addEventListener() {},
+    querySelectorAll: () => [],
+  };
+  globalThis.window = globalThis;
+  globalThis.addEventListener = () => {};
+  globalThis.confirm = () => true;
+  globalThis.location = {
+    pathname: path, hash: "", search: "", href: `https://olc.example.org${path}`,
+    assign: (url) => world.assigned.push(url),
+  };
+  globalThis.history = { state: null, replaceState() {} };
+  const stored = new Map([["olc.idToken", "header.e30.signature"]]);
+  globalThis.sessionStorage = {
+    getItem: (key) => stored.get(key) ?? null, setItem: (k, v) => stored.set(k, v), removeItem: (k) => stored.delete(k),
+  };
+  globalThis.setInterval = () => 0;
+  globalThis.fetch = async (url, init = {}) => {
+    const method = init.method || "GET";
+    world.fetches.push({ url, method, body: init.body ? JSON.parse(init.body) : null });
+    const queue = replies[`${method} ${url}`] || [[404, { error: { code: "not_found", message: "nothing" } }]];
+    const [status, data] = queue.length > 1 ? queue.shift() : queue[0];
+    return {
+      ok: status >= 200 && status < 300,
+      status,
+      headers: { get: (name) => (name === "Content-Type" ? "application/json" : null) },
+      json: async () => data,
+    };
+  };
+  return byId;
+}
+
+export async function submit(form) {
+  await Promise.all((form.listeners.submit || []).map((listener) => listener({ preventDefault() {} })));
+  for (let i = 0; i < 5; i += 1) await settle();
+}
+"""
+PAGE_RUN = """
+import { install, settle, submit, world } from "./shim.mjs";
+const byId = install(%CONFIG%);
+const $ = (id) => byId[id];
+await import("./%PAGE%-page.mjs");
+for (let i = 0; i < 200 && !document.body.dataset.rendered; i += 1) await settle();
+const out = { view: document.body.dataset.view, title: document.title };
+%ACTIONS%
+console.log(JSON.stringify({ ...out, fetches: world.fetches, assigned: world.assigned }));
+process.exit(0);
+"""
+BASE_URL = "https://olc.example.org"
+COMMIT = "1a2b3c4d5e6f" + "7" * 28
+OTHER_JOB = "j" + "0" * 19
+PARENT_JOB = "j" + "1" * 19
+NEW_JOB = "j" + "2" * 19
+
+
+def run_page(tmp_path: Path, page: str, path: str, replies: dict, actions: str = "") -> dict:
+    """Runs assets/<page>-page.js on its shell under Node and returns what `actions` put in `out`."""
+    elements = [
+        {"id": match.group(2), "tag": match.group(1), "hidden": bool(re.search(r"\shidden(?=[\s>])", match.group(0)))}
+        for match in re.finditer(r'<(\w+)\b[^>]*\bid="([^"]+)"[^>]*>', page_html(page))
+    ]
+    config = {"path": path, "elements": elements, "keyMetrics": ",".join(KEY_METRICS), "replies": replies}
+    (tmp_path / "shim.mjs").write_text(DOM_SHIM)
+    script = PAGE_RUN.replace("%CONFIG%", json.dumps(config)).replace("%PAGE%", page)
+    return run_node(tmp_path, script.replace("%ACTIONS%", actions))
+
+
+def api_job(state: JobState = JobState.SUCCEEDED, **changes: object) -> dict:
+    """A job as GET /v1/jobs/{id} answers it (shared/web/views.py)."""
+    created = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+    job = Job(
+        id="j" + "a" * 19,
+        owner="ada@example.com",
+        source=SourceObject("designs", "ada@example.com/git-spm.tar.gz", 7, 2048),
+        state=state,
+        created_at=created,
+        history=(StateChange(state, created),),
+        design_name="spm",
+        flow="qflow-osu035",
+        git=GitOrigin("https://git.example.org/ada/examples.git", "main", "spm", COMMIT),
+        metrics=Metrics(cell_count=377, area_um2=77920.0) if state is JobState.SUCCEEDED else None,
+    )
+    return job_view(replace(job, **changes), BASE_URL)  # type: ignore[arg-type]
+
+
+FACTS = "out.facts = $('job-facts').children.map((fact) => fact.html());"
+
+
+def test_the_job_page_shows_the_git_origin_the_reuse_and_the_rerun(tmp_path: Path) -> None:
+    job = api_job(reused_from=OTHER_JOB, parent_job=PARENT_JOB, core_hours=0.0)
+    actions = f"""
+      {FACTS}
+      out.lineage = $("job-lineage").html();
+      out.lineageHidden = $("job-lineage").hidden;
+      out.rerunHidden = $("rerun-section").hidden;
+      out.prefilled = ["CLOCK_PERIOD", "SYNTH_STRATEGY"].map((name) => $(`rerun-${{name}}`).value);
+    """
+    out = run_page(tmp_path, "job", f"/jobs/{job['id']}", {f"GET /v1/jobs/{job['id']}": [[200, job]]}, actions)
+    assert out["view"] == "job"
+    facts = "".join(out["facts"])
+    assert '<dt>Design</dt><dd><a href="/designs/spm" title="Every run of spm">spm</a></dd>' in facts
+    repository = "https://git.example.org/ada/examples.git"
+    assert f'<a href="{repository}" rel="noopener" target="_blank">{repository}</a>' in facts
+    assert '<dt>Ref</dt><dd><span class="mono">main</span></dd>' in facts
+    assert f'<dt>Commit</dt><dd><span class="mono" title="{COMMIT}">1a2b3c4d5e6f</span></dd>' in facts
+    assert '<dt>Design folder</dt><dd><span class="mono">spm</span></dd>' in facts
+    assert "<dt>Upload</dt>" not in facts, "a design from git shows where it came from, not the packed archive"
+    assert not out["lineageHidden"]
+    assert (
+        f'same inputs as job <a class="mono" href="/jobs/{OTHER_JOB}">{OTHER_JOB}</a>: results reused'
+        in (out["lineage"])
+    )
+    assert f'rerun of job <a class="mono" href="/jobs/{PARENT_JOB}">{PARENT_JOB}</a>' in out["lineage"]
+    assert out["rerunHidden"] is False
+    # job_view does not expose the design's variables: the fields start empty (empty keeps the design's value).
+    assert out["prefilled"] == ["", ""]
+
+
+def test_running_again_with_changes_sends_typed_overrides_and_shows_what_was_refused(tmp_path: Path) -> None:
+    job = api_job()
+    refused = {
+        "error": {
+            "code": "invalid_overrides",
+            "message": "2 problems with the overrides",
+            "problems": ["CLOCK_PERIOD must be at least 1", {"key": "FP_PDN_MULTILAYER", "message": "not accepted"}],
+        }
+    }
+    created = {"job_id": NEW_JOB, "parent_job": job["id"], "page": f"https://elsewhere.example/jobs/{NEW_JOB}"}
+    replies = {
+        f"GET /v1/jobs/{job['id']}": [[200, job]],
+        f"POST /v1/jobs/{job['id']}/rerun": [[400, refused], [201, created]],
+    }
+    actions = """
+      const problems = () => $("rerun-problems").hidden ? [] : $("rerun-problems").children.map((li) => li.textContent);
+      await submit($("rerun-form"));
+      out.empty = { problems: problems(), posted: world.fetches.filter((f) => f.method === "POST").length };
+      $("rerun-CLOCK_PERIOD").value = "ten";
+      await submit($("rerun-form"));
+      out.notNumber = problems();
+      $("rerun-CLOCK_PERIOD").value = "0.5";
+      $("rerun-SYNTH_STRATEGY").value = "AREA 1";
+      $("rerun-extra").value = "GRT_ADJUSTMENT=0.2\\n# tried before\\nFP_PDN_MULTILAYER=false";
+      await submit($("rerun-form"));
+      out.refused = { problems: problems(), status: $("rerun-status").textContent, assigned: [...world.assigned] };
+      await submit($("rerun-form"));
+      out.accepted = { problems: problems(), status: $("rerun-status").textContent };
+    """
+    out = run_page(tmp_path, "job", f"/jobs/{job['id']}", replies, actions)
+    assert out["empty"] == {"problems": ["Nothing to change: give at least one new value."], "posted": 0}
+    assert out["notNumber"] == ["CLOCK_PERIOD must be a number"]
+    posts = [f for f in out["fetches"] if f["method"] == "POST"]
+    assert [p["url"] for p in posts] == [f"/v1/jobs/{job['id']}/rerun"] * 2
+    assert posts[0]["body"] == {
+        "overrides": {
+            "CLOCK_PERIOD": 0.5,
+            "SYNTH_STRATEGY": "AREA 1",
+            "GRT_ADJUSTMENT": 0.2,
+            "FP_PDN_MULTILAYER": False,
+        }
+    }
+    assert out["refused"] == {
+        "problems": ["CLOCK_PERIOD must be at least 1", "FP_PDN_MULTILAYER: not accepted"],
+        "status": "Nothing was started:",
+        "assigned": [],
+    }
+    # Accepted: on to the new job's page on this site (not the link's host).
+    assert out["accepted"]["problems"] == []
+    assert out["accepted"]["status"] == f"Started job {NEW_JOB}."
+    assert out["assigned"] == [f"/jobs/{NEW_JOB}"]
+
+
+def test_a_job_being_fetched_says_so_and_cannot_be_rerun(tmp_path: Path) -> None:
+    job = api_job(JobState.FETCHING)
+    job["git"]["commit"] = None
+    actions = f"""
+      {FACTS}
+      out.badge = $("job-state").textContent;
+      out.progress = $("job-progress").hidden ? null : $("job-progress-text").textContent;
+      out.rerunHidden = $("rerun-section").hidden;
+      out.cancelHidden = $("cancel-button").hidden;
+    """
+    out = run_page(tmp_path, "job", f"/jobs/{job['id']}", {f"GET /v1/jobs/{job['id']}": [[200, job]]}, actions)
+    assert out["badge"] == "Fetching"
+    assert out["progress"] == "Fetching the design from https://git.example.org/ada/examples.git (main)…"
+    facts = "".join(out["facts"])
+    assert "<dt>Stage</dt><dd>fetching the design</dd>" in facts
+    assert '<dt>Commit</dt><dd><span class="muted">not resolved yet</span></dd>' in facts
+    assert out["rerunHidden"] is True and out["cancelHidden"] is False
+
+
+def test_a_rejected_submission_offers_no_rerun(tmp_path: Path) -> None:
+    job = api_job(JobState.REJECTED, reason="the ref 'mian' does not exist")
+    actions = """
+      out.alert = $("job-alert-title").textContent;
+      out.rerunHidden = $("rerun-section").hidden;
+    """
+    out = run_page(tmp_path, "job", f"/jobs/{job['id']}", {f"GET /v1/jobs/{job['id']}": [[200, job]]}, actions)
+    assert out["alert"] == "This submission was rejected"
+    assert out["rerunHidden"] is True
+
+
+def test_the_design_page_lists_runs_by_commit_with_key_figures(tmp_path: Path) -> None:
+    newest = api_job(JobState.RUNNING)
+    reused = api_job(reused_from=OTHER_JOB)
+    reused["id"] = "j" + "b" * 19
+    uploaded = api_job(JobState.FAILED, git=None)
+    uploaded["id"] = "j" + "c" * 19
+    listing = {"jobs": [newest, reused, uploaded], "next_cursor": "more"}
+    actions = """
+      out.name = $("design-name").textContent;
+      out.head = $("runs-head").children[0].children.map((th) => th.textContent);
+      out.rows = $("runs-body").children.map((tr) => tr.children.map((td) => td.html()));
+      out.more = !$("load-more").hidden;
+    """
+    replies = {"GET /v1/jobs?design=spm&limit=50": [[200, listing]]}
+    out = run_page(tmp_path, "design", "/designs/spm", replies, actions)
+    assert out["view"] == "design" and out["title"] == "Runs of spm · OpenLane Cloud"
+    assert out["fetches"][0]["url"] == "/v1/jobs?design=spm&limit=50"
+    assert out["name"] == "spm"
+    assert out["head"][:4] == ["Job", "Created", "State", "Source"]
+    assert out["head"][4:6] == ["Cells", "Cell area"] and len(out["head"]) == 4 + len(KEY_METRICS)
+    first, second, third = out["rows"]
+    assert f'<a class="job-link mono" href="/jobs/{newest["id"]}">{newest["id"]}</a>' in first[0]
+    assert 'data-state="RUNNING"' in first[2]
+    assert f'title="https://git.example.org/ada/examples.git {COMMIT} spm">main @ 1a2b3c4d5e6f</span>' in first[3]
+    assert first[4] == '<td class="num muted">\u2013</td>', "no figures yet (an en dash)"
+    assert f"results of {OTHER_JOB}" in second[0]
+    assert second[4] == '<td class="num">377</td>' and second[5] == '<td class="num">77,920 µm²</td>'
+    assert second[6] == '<td class="num muted">not measured</td>', "a key figure not measured says so, never 0"
+    assert ">git-spm.tar.gz</span>" in third[3], "an upload shows its file's name"
+    assert out["more"] is True
+
+
+def test_the_design_page_refuses_what_cannot_be_a_design_name(tmp_path: Path) -> None:
+    out = run_page(tmp_path, "design", "/designs/1nope", {})
+    assert out["view"] == "not-found" and out["fetches"] == []

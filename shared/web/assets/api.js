@@ -137,10 +137,12 @@ export const account = {
 
 // ------------------------------------------------------------------------------------------------ the API
 export class ApiError extends Error {
-  constructor(status, code, message) {
+  /** `error`: the answer's whole error object, for what it says besides code and message (a rerun's problems). */
+  constructor(status, code, message, error = {}) {
     super(message);
     this.status = status;
     this.code = code;
+    this.error = error;
   }
 }
 
@@ -179,7 +181,7 @@ export async function api(path, { method = "GET", json, raw = false, signedIn = 
   if (!reply.ok) {
     const error = (data && data.error) || {};
     const message = error.message || `The service answered ${reply.status}.`;
-    throw new ApiError(reply.status, error.code || "http_error", message);
+    throw new ApiError(reply.status, error.code || "http_error", message, error);
   }
   return data;
 }

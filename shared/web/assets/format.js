@@ -1,8 +1,10 @@
 // Formatting for the status pages: job states, times, durations, sizes, counts and metrics. Plain functions of
 // their arguments, no DOM: what reaches the page is built from these strings by dom.js's h(), as text.
 
-export const ACTIVE = new Set(["QUEUED", "SUBMITTED", "RUNNING"]);
+// FETCHING: a design submitted from git is being fetched; it then waits in the queue like an upload.
+export const ACTIVE = new Set(["FETCHING", "QUEUED", "SUBMITTED", "RUNNING"]);
 export const STATE_LABELS = {
+  FETCHING: "Fetching",
   QUEUED: "Queued",
   SUBMITTED: "Starting",
   RUNNING: "Running",
@@ -171,3 +173,131 @@ export function cornerFails(figures) {
   return ["setup_wns_ns", "hold_wns_ns"].some((key) => typeof figures[key] === "number" && figures[key] < 0);
 }
 
+
+// ------------------------------------------------------------------------------------------------ git, reuse, reruns
+/** A design name as config.json's DESIGN_NAME allows it (shared/domain/config_schema.py IDENTIFIER). */
+export const DESIGN_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
+const JOB_ID = /^j[0-9a-f]{19}$/;
+
+/** The page of a design's runs, or null for a name that cannot be one (it then gets no link). */
+export function designPath(name) {
+  return typeof name === "string" && DESIGN_NAME.test(name) ? `/designs/${name}` : null;
+}
+
+/** A job's page on this site, or null for something that is not a job id. */
+export function jobPath(id) {
+  return typeof id === "string" && JOB_ID.test(id) ? `/jobs/${id}` : null;
+}
+
+/** The first 12 hex digits of a commit; "" while the ref is not resolved yet. */
+export function shortCommit(sha) {
+  return typeof sha === "string" ? sha.slice(0, 12) : "";
+}
+
+/** Where a design from git came from, on one line: "https://host/repo.git main @ 1a2b3c4d5e6f (folder spm)". */
+export function gitText(git) {
+  if (!git) return "";
+  const at = git.commit ? ` @ ${shortCommit(git.commit)}` : "";
+  return `${git.url} ${git.ref}${at}${git.path ? ` (folder ${git.path})` : ""}`;
+}
+
+/** What a run was made from, short: "main @ 1a2b3c4d5e6f" (git; the ref alone while fetching), else the file name. */
+export function sourceText(job) {
+  if (job.git) return job.git.commit ? `${job.git.ref} @ ${shortCommit(job.git.commit)}` : job.git.ref;
+  const file = (job.upload && job.upload.name) || "";
+  return file.split("/").pop() || "—";
+}
+
+/** How a job relates to others: [{ lead, id, tail }], e.g. "same inputs as job " + X + ": results reused". */
+export function lineage(job) {
+  const notes = [];
+  if (job.reused_from) notes.push({ lead: "same inputs as job ", id: job.reused_from, tail: ": results reused" });
+  if (job.parent_job) notes.push({ lead: "rerun of job ", id: job.parent_job, tail: "" });
+  return notes;
+}
+
+const ENDED_RUNS = new Set(["SUCCEEDED", "FAILED", "CANCELLED", "TIMEOUT"]);
+
+/** A finished job may be run again with changes; a rejected one never ran, an active one has not finished. */
+export function canRerun(job) {
+  return ENDED_RUNS.has(job.state);
+}
+
+/** The variables the rerun form offers: [name, kind]; a number field's value is sent as a JSON number. */
+export const RERUN_FIELDS = [
+  ["CLOCK_PERIOD", "number"],
+  ["SYNTH_STRATEGY", "text"],
+  ["FP_CORE_UTIL", "number"],
+  ["PL_TARGET_DENSITY", "number"],
+];
+const NUMBER = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+const VARIABLE = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
+
+/** A KEY=VALUE line's value as JSON: a number, true or false, a JSON list, object or "string" when written as one,
+ * else the text itself. Throws SyntaxError for broken JSON. */
+export function overrideValue(text) {
+  const value = text.trim();
+  if (NUMBER.test(value)) return Number(value);
+  if (value === "true" || value === "false") return value === "true";
+  if (/^[[{"]/.test(value)) return JSON.parse(value);
+  return value;
+}
+
+/** A rerun's overrides from the form. `fields`: [name, kind, text] per field ("" keeps the job's value);
+ * `lines`: the free "KEY=VALUE" text (blank lines and # comments skipped); `original`: the values the fields were
+ * prefilled with, sent only when changed. Returns { overrides, problems }. */
+export function parseOverrides(fields, lines, original = {}) {
+  const overrides = {};
+  const problems = [];
+  for (const [name, kind, raw] of fields) {
+    const text = String(raw ?? "").trim();
+    if (!text || (name in original && String(original[name]) === text)) continue;
+    if (kind === "number") {
+      if (NUMBER.test(text)) overrides[name] = Number(text);
+      else problems.push(`${name} must be a number`);
+    } else {
+      overrides[name] = text;
+    }
+  }
+  String(lines || "")
+    .split("\n")
+    .forEach((line, index) => {
+      const text = line.trim();
+      if (!text || text.startsWith("#")) return;
+      const where = `line ${index + 1}`;
+      const equals = text.indexOf("=");
+      const key = equals > 0 ? text.slice(0, equals).trim() : "";
+      if (!VARIABLE.test(key)) {
+        problems.push(`${where}: write KEY=VALUE, with a variable name such as GRT_ADJUSTMENT as the key`);
+      } else if (key in overrides) {
+        problems.push(`${where}: ${key} is given twice`);
+      } else if (!text.slice(equals + 1).trim()) {
+        problems.push(`${where}: ${key} has no value`);
+      } else {
+        try {
+          overrides[key] = overrideValue(text.slice(equals + 1));
+        } catch {
+          problems.push(`${where}: the value of ${key} is not valid JSON`);
+        }
+      }
+    });
+  if (!problems.length && !Object.keys(overrides).length) {
+    problems.push("Nothing to change: give at least one new value.");
+  }
+  return { overrides, problems };
+}
+
+/** The problems a refused request lists (its error's `problems`, or `details`), each as one line of text. */
+export function problemList(error) {
+  const body = error || {};
+  const details = body.details;
+  const found = body.problems || (details && details.problems) || (Array.isArray(details) ? details : []);
+  return (Array.isArray(found) ? found : [found]).map((problem) => {
+    if (problem && typeof problem === "object") {
+      const where = problem.key || problem.field || problem.variable || problem.path || "";
+      const what = problem.message || problem.problem || JSON.stringify(problem);
+      return where ? `${where}: ${what}` : what;
+    }
+    return String(problem);
+  });
+}

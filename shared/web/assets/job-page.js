@@ -1,5 +1,6 @@
-// One job (/jobs/<id>): state, progress, facts, metrics, a sweep's runs, the timeline, the log tail, the layout
-// picture and the downloads; cancel and delete. Follows an active job live without a reload.
+// One job (/jobs/<id>): state, progress, facts (with where a design from git came from, and the job whose results
+// it reused or which it reruns), metrics, a sweep's runs, the timeline, the log tail, the layout picture and the
+// downloads; cancel, delete, and run again with changes. Follows an active job live without a reload.
 
 import { api, apiPath, auth, showError, signIn } from "./api.js";
 import { Poller, startPage } from "./app.js";
@@ -8,17 +9,25 @@ import {
   ACTIVE,
   absoluteTime,
   bytes,
+  canRerun,
   clockTime,
   coreHours,
   cornerFails,
   cornerText,
   describeMetric,
+  designPath,
   duration,
   jobName,
+  jobPath,
+  lineage,
   metricKeys,
   NOT_MEASURED,
   numberFormat,
+  parseOverrides,
   plural,
+  problemList,
+  RERUN_FIELDS,
+  shortCommit,
   STATE_LABELS,
   stageLabel,
   startText,
@@ -32,6 +41,8 @@ const jobPage = {
   poller: null,
   wired: false,
   artifactsShown: false,
+  rerunFor: "", // the job whose values the rerun form holds (filled once, so a refresh never undoes typing)
+  rerunOriginal: {}, // the design's values the form was prefilled with: sent only when changed
 
   async start() {
     this.id = decodeURIComponent(location.pathname.split("/")[2] || "");
@@ -71,6 +82,10 @@ const jobPage = {
     $("cancel-button").addEventListener("click", () => this.cancel().catch(showError));
     $("delete-button").addEventListener("click", () => this.remove().catch(showError));
     $("download-all").addEventListener("click", () => this.downloadAll().catch(showError));
+    $("rerun-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.rerun().catch(showError);
+    });
   },
 
   /** While the job is active: its document every poll (one read), its live log while it runs (one more). */
@@ -118,6 +133,7 @@ const jobPage = {
       " · created ",
       timeElement(job.created_at),
     );
+    this.renderLineage(job);
     this.renderAlert(job);
     this.renderProgress(job);
     this.renderFacts(job);
@@ -126,6 +142,18 @@ const jobPage = {
     this.renderTimeline(job);
     $("cancel-button").hidden = !ACTIVE.has(job.state);
     $("delete-button").hidden = ACTIVE.has(job.state);
+    this.renderRerun(job);
+  },
+
+  /** "same inputs as job X: results reused" and "rerun of job X", each linking to job X's page. */
+  renderLineage(job) {
+    const notes = lineage(job).map(({ lead, id, tail }) => {
+      const path = jobPath(id);
+      const target = path ? h("a", { href: path, class: "mono", text: id }) : h("span", { class: "mono", text: id });
+      return h("span", { class: "lineage-note" }, lead, target, tail);
+    });
+    $("job-lineage").replaceChildren(...notes);
+    $("job-lineage").hidden = notes.length === 0;
   },
 
   renderAlert(job) {
@@ -134,8 +162,8 @@ const jobPage = {
     let text = "";
     let kind = "error";
     if (job.state === "REJECTED") {
-      title = "This upload was rejected";
-      text = job.reason || "The archive could not be used.";
+      title = job.git ? "This submission was rejected" : "This upload was rejected";
+      text = job.reason || (job.git ? "The design could not be fetched or used." : "The archive could not be used.");
     } else if (job.state === "FAILED") {
       title = job.stage ? `The run failed in ${job.stage}` : "The run failed";
       text = job.reason || "";
@@ -167,6 +195,14 @@ const jobPage = {
 
   renderProgress(job) {
     const progress = job.progress;
+    if (job.state === "FETCHING") {
+      // Nothing to count yet: the design (and so its flow's stages) is still being fetched.
+      $("job-progress").hidden = false;
+      $("job-progress-bar").style.width = "0%";
+      const from = job.git ? ` from ${job.git.url} (${job.git.ref})` : "";
+      $("job-progress-text").textContent = `Fetching the design${from}…`;
+      return;
+    }
     const show = progress && progress.stages_total && !["QUEUED", "REJECTED"].includes(job.state);
     $("job-progress").hidden = !show;
     if (!show) return;
@@ -185,7 +221,12 @@ const jobPage = {
       facts.push(h("div", { class: wide ? "wide" : null }, h("dt", { text: term }), h("dd", {}, value)));
     const add = (term, value) => fact(false, term, value);
     const given = (value) => value !== null && value !== undefined;
-    add("Stage", (ACTIVE.has(job.state) && job.progress && job.progress.current) || job.stage || "—");
+    const designPage = designPath(job.design_name);
+    if (designPage) {
+      add("Design", h("a", { href: designPage, title: `Every run of ${job.design_name}`, text: job.design_name }));
+    }
+    const fetching = job.state === "FETCHING" ? "fetching the design" : null;
+    add("Stage", fetching || (ACTIVE.has(job.state) && job.progress && job.progress.current) || job.stage || "—");
     if (job.state === "QUEUED") {
       add("Place in line", job.queue_position ? `#${job.queue_position}` : "—");
       const estimate = job.estimated_start_at;
@@ -200,13 +241,28 @@ const jobPage = {
       const memory = gigabytes >= 1 ? `${numberFormat.format(gigabytes)} GB` : `${res.memory_mb} MB`;
       add("Resources", `${plural(res.cpus, "CPU")} · ${memory} · ${res.time_limit_minutes} min limit`);
     }
-    if (job.upload && job.upload.name) {
+    if (job.git) this.gitFacts(job.git, ACTIVE.has(job.state), fact);
+    else if (job.upload && job.upload.name) {
       const size = job.upload.size ? ` (${bytes(job.upload.size)})` : "";
       fact(true, "Upload", `${job.upload.name.split("/").pop()}${size}`);
     }
     add("Last change", timeElement(job.updated_at));
     add("E-mail", job.notifications_enabled ? "when it ends" : "off");
     $("job-facts").replaceChildren(...facts);
+  },
+
+  /** Where a design from git came from: the repository, the ref asked for, the commit it resolved to (short, the
+   * whole SHA in its title) and the design's folder in the repository. */
+  gitFacts(git, active, fact) {
+    const url = safeUrl(git.url);
+    const repository = url ? h("a", { href: url, rel: "noopener", target: "_blank", text: git.url }) : git.url;
+    fact(true, "Repository", repository);
+    fact(false, "Ref", h("span", { class: "mono", text: git.ref }));
+    const commit = git.commit
+      ? h("span", { class: "mono", title: git.commit, text: shortCommit(git.commit) })
+      : h("span", { class: "muted", text: active ? "not resolved yet" : "not resolved" });
+    fact(false, "Commit", commit);
+    fact(false, "Design folder", git.path ? h("span", { class: "mono", text: git.path }) : "the repository's top");
   },
 
   renderMetrics(job) {
@@ -401,6 +457,67 @@ const jobPage = {
     image.src = url;
     $("layout-link").href = url;
     $("layout-section").hidden = false;
+  },
+
+  /** The "Run again with changes" form: for a finished job that ran (not a rejected one). Prefilled once per job
+   * from the design's variables when the API gives them, else the fields stay empty (empty keeps a value). */
+  renderRerun(job) {
+    const show = canRerun(job);
+    $("rerun-section").hidden = !show;
+    if (!show || this.rerunFor === job.id) return;
+    this.rerunFor = job.id;
+    const variables = (job.design && job.design.flow_variables) || {};
+    this.rerunOriginal = {};
+    for (const [name] of RERUN_FIELDS) {
+      const value = variables[name];
+      const known = ["number", "string"].includes(typeof value);
+      $(`rerun-${name}`).value = known ? String(value) : "";
+      if (known) this.rerunOriginal[name] = value;
+    }
+  },
+
+  showRerunProblems(problems) {
+    const list = $("rerun-problems");
+    list.replaceChildren(...problems.map((problem) => h("li", { text: problem })));
+    list.hidden = problems.length === 0;
+  },
+
+  rerunStatus(text, kind = "") {
+    const status = $("rerun-status");
+    status.className = `upload-status ${kind}`;
+    status.textContent = text;
+  },
+
+  /** POST /v1/jobs/<id>/rerun with the changed variables; on success, on to the new job's page. */
+  async rerun() {
+    const fields = RERUN_FIELDS.map(([name, kind]) => [name, kind, $(`rerun-${name}`).value]);
+    const { overrides, problems } = parseOverrides(fields, $("rerun-extra").value, this.rerunOriginal);
+    this.showRerunProblems(problems);
+    if (problems.length) {
+      this.rerunStatus("Nothing was started:", "error");
+      return;
+    }
+    const button = $("rerun-button");
+    button.disabled = true;
+    this.rerunStatus("Starting a new run…");
+    let reply;
+    try {
+      reply = await api(`/v1/jobs/${this.id}/rerun`, { method: "POST", json: { overrides } });
+    } catch (error) {
+      if (error.status === 400) {
+        const listed = problemList(error.error);
+        this.showRerunProblems(listed);
+        this.rerunStatus(listed.length ? "Nothing was started:" : error.message, "error");
+        return;
+      }
+      this.rerunStatus("");
+      throw error;
+    } finally {
+      button.disabled = false;
+    }
+    const next = jobPath(reply.job_id) || safeUrl(reply.page);
+    this.rerunStatus(`Started job ${reply.job_id}.`, "ok");
+    if (next) location.assign(next);
   },
 
   async cancel() {

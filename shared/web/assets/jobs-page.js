@@ -76,7 +76,7 @@ const jobsPage = {
    * reads), which finds jobs sent with olc or from another tab even when they ended between two polls. */
   async refresh() {
     this.polls += 1;
-    const page = await api("/v1/jobs?state=QUEUED,SUBMITTED,RUNNING&limit=100");
+    const page = await api(`/v1/jobs?state=${[...ACTIVE].join(",")}&limit=100`);
     const seen = new Set();
     for (const job of page.jobs) {
       seen.add(job.id);
@@ -200,7 +200,9 @@ const jobsPage = {
     const row = entry.row;
     row.dataset.state = job.state;
     let stage = job.stage || "—";
-    if (progress && progress.stages_total && ACTIVE.has(job.state)) {
+    if (job.state === "FETCHING") {
+      stage = job.git ? `fetching ${job.git.ref}` : "fetching";
+    } else if (progress && progress.stages_total && ACTIVE.has(job.state)) {
       stage += ` (${progress.stages_done}/${progress.stages_total})`;
     } else if (progress && progress.stages_total && job.state === "SUCCEEDED") {
       stage = `all ${progress.stages_total} done`; // the last stage's name says nothing once all have run
@@ -214,7 +216,7 @@ const jobsPage = {
         h("span", { class: "job-id", text: job.id }),
       ),
       h("td", { class: "cell-state", dataset: { label: "State" } }, badge(job.state)),
-      h("td", { class: job.stage ? "cell-stage" : "cell-stage empty-cell", dataset: { label: "Stage" } }, stage),
+      h("td", { class: stage !== "—" ? "cell-stage" : "cell-stage empty-cell", dataset: { label: "Stage" } }, stage),
       h("td", { class: queue ? "cell-queue" : "cell-queue empty-cell", dataset: { label: "Queue" } }, queue || "—"),
       h("td", { class: "cell-created", dataset: { label: "Created" } }, timeElement(job.created_at)),
     );

@@ -30,7 +30,7 @@ resource "google_storage_bucket" "designs" {
     content {
       origin          = cors.value
       method          = ["PUT"]
-      response_header = ["Content-Type", "x-goog-meta-notify"]
+      response_header = ["Content-Type", "x-goog-meta-notify", "x-goog-meta-cache"]
       max_age_seconds = 3600
     }
   }
@@ -157,6 +157,44 @@ resource "google_storage_bucket_iam_member" "design_readers" {
   member   = each.value
 }
 
+# The git fetcher creates and reads (to see whether it already did) only the packed designs of git submissions,
+# <owner>/olc-git/<job id>.tar.gz: it never reads, overwrites or deletes anyone's uploads. It runs git against
+# user-given hosts, so it holds as little as possible.
+locals {
+  git_designs_only = {
+    title       = "git-designs-only"
+    description = "Only the packed designs of git submissions: <owner>/olc-git/..."
+    expression  = "resource.name.extract(\"projects/_/buckets/${google_storage_bucket.designs.name}/objects/{owner}/olc-git/\") != \"\""
+  }
+}
+
+resource "google_storage_bucket_iam_member" "git_design_creators" {
+  for_each = var.git_design_writers
+  bucket   = google_storage_bucket.designs.name
+  role     = "roles/storage.objectCreator"
+  member   = each.value
+
+  condition {
+    title       = local.git_designs_only.title
+    description = local.git_designs_only.description
+    expression  = local.git_designs_only.expression
+  }
+}
+
+resource "google_storage_bucket_iam_member" "git_design_readers" {
+  for_each = var.git_design_writers
+  bucket   = google_storage_bucket.designs.name
+  role     = "roles/storage.objectViewer"
+  member   = each.value
+
+  condition {
+    title       = local.git_designs_only.title
+    description = local.git_designs_only.description
+    expression  = local.git_designs_only.expression
+  }
+}
+
+# The API signs users' upload links and copies a job's upload to rerun it (a server-side rewrite to a new name).
 resource "google_storage_bucket_iam_member" "design_upload_signers" {
   for_each = var.design_upload_signers
   bucket   = google_storage_bucket.designs.name

@@ -116,7 +116,7 @@ variable "uploaders" {
 }
 
 variable "design_readers" {
-  description = "IAM members (by a static key) that may read every uploaded archive: ingest and the compute nodes."
+  description = "IAM members (by a static key) that may read every uploaded archive: ingest, the compute nodes, and the api (a rerun copies its parent's upload)."
   type        = map(string)
   default     = {}
 }
@@ -133,6 +133,12 @@ variable "design_upload_signers" {
   default     = {}
 }
 
+variable "git_design_writers" {
+  description = "IAM members (by a static key) that may create and read only the packed designs of git submissions (<owner>/olc-git/ in the designs bucket): the git fetcher."
+  type        = map(string)
+  default     = {}
+}
+
 variable "result_readers" {
   description = "IAM members (by a static key) that may read every result: the completion hook."
   type        = map(string)
@@ -140,7 +146,7 @@ variable "result_readers" {
 }
 
 variable "result_writers" {
-  description = "IAM members (by a static key) that may create and overwrite results: the compute nodes."
+  description = "IAM members (by a static key) that may create, overwrite and delete results: the compute nodes, the api, completion, dispatcher, and ingest (copies reused results)."
   type        = map(string)
   default     = {}
 }

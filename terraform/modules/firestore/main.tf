@@ -99,3 +99,54 @@ resource "google_firestore_index" "jobs_owner_state_created_desc" {
     order      = "DESCENDING"
   }
 }
+
+# list_for_owner with a design: jobs where owner == U and design_name == D order by created_at desc (a design's
+# runs: the page /designs/D and `olc history D`).
+resource "google_firestore_index" "jobs_owner_design_created_desc" {
+  project    = var.project_id
+  database   = google_firestore_database.this.name
+  collection = "jobs"
+
+  fields {
+    field_path = "owner"
+    order      = "ASCENDING"
+  }
+
+  fields {
+    field_path = "design_name"
+    order      = "ASCENDING"
+  }
+
+  fields {
+    field_path = "created_at"
+    order      = "DESCENDING"
+  }
+}
+
+# list_for_owner with a design and a state filter: jobs where owner == U and design_name == D and state in [...]
+# order by created_at desc.
+resource "google_firestore_index" "jobs_owner_design_state_created_desc" {
+  project    = var.project_id
+  database   = google_firestore_database.this.name
+  collection = "jobs"
+
+  fields {
+    field_path = "owner"
+    order      = "ASCENDING"
+  }
+
+  fields {
+    field_path = "design_name"
+    order      = "ASCENDING"
+  }
+
+  fields {
+    field_path = "state"
+    order      = "ASCENDING"
+  }
+
+  fields {
+    field_path = "created_at"
+    order      = "DESCENDING"
+  }
+}

@@ -1,4 +1,4 @@
-# The four Cloud Functions (2nd gen) built from ONE source zip (infra/package_functions.sh; its root main.py re-exports
+# The five Cloud Functions (2nd gen) built from ONE source zip (infra/package_functions.sh; its root main.py re-exports
 # functions/main.py): one resource over the table local.functions, each function with its own service account and
 # only the roles, secrets and network its code path uses (tests/static/test_terraform_consistency.py derives each
 # function's needs from its code path through shared/bootstrap.py and checks the table against them).
@@ -9,8 +9,10 @@
 locals {
   # One row per entry point of functions/main.py (the key is the entry point):
   #   trigger        storage: Eventarc, object finalized in the designs bucket; push: the push subscriptions of
-  #                  module pubsub (jobs and tick topics); http: called directly
-  #   cluster        its code path reaches bootstrap.cluster(): SSH to the login node (Direct VPC egress, lookup)
+  #                  module pubsub (dispatcher: jobs, tick and dead-letter topics; git_fetcher: git-fetch topic);
+  #                  http: called directly
+  #   cluster        its code path reaches bootstrap.cluster(): SSH to the login node (Direct VPC egress, lookup);
+  #                  false: no VPC interface at all, its traffic leaves through Cloud Run's default internet egress
   #   id_tokens      verifies users' ID tokens: gets the ID_TOKEN_* settings
   #   secrets        the secrets it reads: it gets their names (SSH_KEY_SECRET, ...) and secretAccessor on them
   functions = {
@@ -26,6 +28,7 @@ locals {
       cluster       = false
       id_tokens     = false
       secrets       = ["smtp_password"]
+      firestore     = true
     }
     # One dispatcher works at a time (a Firestore lease); the instance limit only bounds the ones that wait for it.
     # On a tick it also reconciles lost job ends through the completion path (results read, jobs topic).
@@ -41,6 +44,7 @@ locals {
       cluster       = true
       id_tokens     = false
       secrets       = ["ssh_key", "hook_key", "smtp_password"]
+      firestore     = true
     }
     # Called by the cluster: the job kit (stage progress) and the epilog's sender (job ended), with a Google ID token
     # from the node's metadata server (IAM: run.invoker) and an HMAC signature (per-job key).
@@ -56,6 +60,7 @@ locals {
       cluster       = true
       id_tokens     = false
       secrets       = ["ssh_key", "hook_key", "smtp_password"]
+      firestore     = true
     }
     # The users' API: public at the IAM layer because it verifies Google ID tokens itself (audience STATUS_BASE_URL).
     # It never reaches the cluster: cancels of running jobs go through the jobs topic to the dispatcher; cancelling a
@@ -72,10 +77,36 @@ locals {
       cluster       = false
       id_tokens     = true
       secrets       = ["smtp_password"]
+      firestore     = true
+    }
+    # A git submission (api: FETCHING job + `fetch` message) waits for its design: git fetches the one commit from
+    # the user-given https URL, packs the design folder and uploads it as <owner>/olc-git/<job id>.tar.gz, which
+    # ingest then validates like any upload. It runs `git` against arbitrary hosts of the users' choosing, so it is
+    # the one function that must NEVER be on the private network: cluster = false keeps it off Direct VPC egress
+    # (no route to the login node, the controller or anything else in the VPC), and its identity may only create and
+    # read the olc-git/ objects of the designs bucket: no Firestore, no secret (shared/services/fetch_design.py gets
+    # everything from the message and reports a failure as an object that ingest records on the job). A fetch that gets past the code's
+    # public-address checks (shared/adapters/git_fetch.py) can then reach only what any internet host can, plus the
+    # instance's metadata server, which answers only requests carrying its Metadata-Flavor header (git sends none).
+    # /tmp is memory: `memory` holds the work folder (GIT_MAX_BYTES), the packed archive and git itself.
+    git_fetcher = {
+      description   = "Fetches a git submission's design from a public https host, packs it and uploads it for ingest."
+      identity      = "OpenLane Cloud git fetcher"
+      trigger       = "push"
+      ingress       = "ALLOW_INTERNAL_ONLY"
+      max_instances = var.git_fetcher_max_instances
+      concurrency   = 1
+      memory        = "2Gi"
+      timeout       = var.git_fetcher_timeout_seconds
+      cluster       = false
+      id_tokens     = false
+      secrets       = []
+      firestore     = false
     }
   }
 
-  names = { for key in keys(local.functions) : key => "${var.name_prefix}-${key}" }
+  # Function (Cloud Run service) and service account names allow no underscore: git_fetcher -> <prefix>-git-fetcher.
+  names = { for key in keys(local.functions) : key => "${var.name_prefix}-${replace(key, "_", "-")}" }
 
   # Deterministic Cloud Run URLs (https://SERVICE-PROJECT_NUMBER.REGION.run.app): known before the functions exist,
   # so a function can be told its own URL (STATUS_BASE_URL of the api, COMPLETION_URL of completion).
@@ -94,6 +125,7 @@ locals {
     DESIGNS_BUCKET       = var.designs_bucket
     RESULTS_BUCKET       = var.results_bucket
     JOBS_TOPIC           = var.jobs_topic
+    GIT_FETCH_TOPIC      = var.git_fetch_topic
     COMPLETION_URL       = local.urls.completion
     STATUS_BASE_URL      = local.urls.api
     SLURM_LOGIN_HOST     = var.login_node.host
@@ -126,7 +158,8 @@ resource "google_service_account_iam_member" "api_signs_its_own_links" {
   member             = local.runtime_members.api
 }
 
-# Identity of event delivery: the Eventarc storage trigger of ingest and the Pub/Sub pushes to the dispatcher.
+# Identity of event delivery: the Eventarc storage trigger of ingest and the Pub/Sub pushes to the dispatcher and
+# the git fetcher.
 resource "google_service_account" "events" {
   project      = var.project_id
   account_id   = "${var.name_prefix}-events"
@@ -142,9 +175,9 @@ resource "google_service_account" "build" {
 
 # ---------------------------------------------------------------------------------------- project-level roles
 
-# Firestore: every function reads and writes jobs (api: quota settings of admins).
+# Firestore: every function but git_fetcher reads and writes jobs (api: also the quota settings of admins).
 resource "google_project_iam_member" "firestore_users" {
-  for_each = local.runtime_members
+  for_each = { for key, member in local.runtime_members : key => member if local.functions[key].firestore }
   project  = var.project_id
   role     = "roles/datastore.user"
   member   = each.value
@@ -225,7 +258,7 @@ resource "google_storage_bucket_object" "source" {
 # ----------------------------------------------------------------------------------------------- functions
 
 resource "google_cloudfunctions2_function" "this" {
-  #checkov:skip=CKV_GCP_124:One resource for the four functions: only the users' API is ALLOW_ALL (it verifies a Google ID token on every request), and the hook of a cluster outside the VPC; tests/static/test_terraform_consistency.py checks each row's ingress.
+  #checkov:skip=CKV_GCP_124:One resource for the five functions: only the users' API is ALLOW_ALL (it verifies a Google ID token on every request), and the hook of a cluster outside the VPC; tests/static/test_terraform_consistency.py checks each row's ingress.
   for_each    = local.functions
   project     = var.project_id
   location    = var.region
@@ -257,7 +290,9 @@ resource "google_cloudfunctions2_function" "this" {
     available_cpu                    = "1"
     timeout_seconds                  = each.value.timeout
     environment_variables            = local.function_env[each.key]
-    direct_vpc_egress                = each.value.cluster && var.vpc_egress ? "VPC_EGRESS_PRIVATE_RANGES_ONLY" : null
+    # Only the functions that SSH to the login node get a VPC interface; the others (and above all git_fetcher,
+    # which fetches from user-given hosts) have none, so they cannot reach the cluster's network.
+    direct_vpc_egress = each.value.cluster && var.vpc_egress ? "VPC_EGRESS_PRIVATE_RANGES_ONLY" : null
 
     dynamic "direct_vpc_network_interface" {
       for_each = each.value.cluster && var.vpc_egress ? [var.vpc_network] : []
@@ -295,7 +330,7 @@ resource "google_cloudfunctions2_function" "this" {
 
 # ------------------------------------------------------------------------------------ who may invoke what
 
-# Event delivery: the Eventarc trigger of ingest and the push subscriptions to the dispatcher.
+# Event delivery: the Eventarc trigger of ingest and the push subscriptions to the dispatcher and the git fetcher.
 resource "google_cloud_run_v2_service_iam_member" "events_invoke" {
   for_each = { for key, function in local.functions : key => function if function.trigger != "http" }
   project  = var.project_id

@@ -72,6 +72,12 @@ variable "settings" {
     condition     = tonumber(lookup(var.settings, "DISPATCH_LEASE_S", "0")) <= var.dispatcher_timeout_seconds && tonumber(lookup(var.settings, "COMPLETION_WAIT_S", "0")) < local.functions.completion.timeout
     error_message = "DISPATCH_LEASE_S must not exceed dispatcher_timeout_seconds, and COMPLETION_WAIT_S must be shorter than the completion hook's timeout."
   }
+
+  # A git fetch (GIT_TIMEOUT_S, the code's default 120) must end, and its upload with it, before the fetcher's timeout.
+  validation {
+    condition     = tonumber(lookup(var.settings, "GIT_TIMEOUT_S", "120")) + 60 <= var.git_fetcher_timeout_seconds
+    error_message = "GIT_TIMEOUT_S must be at least 60 s shorter than git_fetcher_timeout_seconds (the upload follows the fetch)."
+  }
 }
 
 # ------------------------------------------------------------------------------------- wiring (from modules)
@@ -87,6 +93,11 @@ variable "results_bucket" {
 
 variable "jobs_topic" {
   description = "Jobs topic name (JOBS_TOPIC)."
+  type        = string
+}
+
+variable "git_fetch_topic" {
+  description = "Git-fetch topic name (GIT_FETCH_TOPIC): the api publishes a git submission's `fetch` message to it."
   type        = string
 }
 
@@ -110,7 +121,7 @@ variable "login_node" {
 
 # ------------------------------------------------------------------------------------ network and access
 variable "vpc_egress" {
-  description = "Give dispatcher and completion Direct VPC egress (to SSH a login node that has only an internal address)."
+  description = "Give dispatcher and completion (only) Direct VPC egress, to SSH a login node that has only an internal address."
   type        = bool
   default     = false
 }
@@ -192,6 +203,28 @@ variable "completion_max_instances" {
   validation {
     condition     = var.completion_max_instances >= 1
     error_message = "completion_max_instances must be at least 1."
+  }
+}
+
+variable "git_fetcher_max_instances" {
+  description = "Most git fetcher instances (one fetch each): git fetches running at once."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.git_fetcher_max_instances >= 1
+    error_message = "git_fetcher_max_instances must be at least 1."
+  }
+}
+
+variable "git_fetcher_timeout_seconds" {
+  description = "Git fetcher timeout: GIT_TIMEOUT_S plus the upload (Pub/Sub push waits at most 600 s)."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = var.git_fetcher_timeout_seconds >= 120 && var.git_fetcher_timeout_seconds <= 600
+    error_message = "git_fetcher_timeout_seconds is 120-600 (Pub/Sub push waits at most 600 s)."
   }
 }
 

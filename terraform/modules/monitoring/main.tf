@@ -53,13 +53,31 @@ locals {
       filter      = "${local.service_filter.completion} AND jsonPayload.message=\"refused an unauthenticated callback\""
       labels      = {}
     }
+    # Git submissions: designs fetched and handed to ingest, and submissions refused (no such repository, ref or
+    # folder, too large, too slow, a host that is not public) by the git fetcher (shared/services/fetch_design.py).
+    git_fetches = {
+      description = "Git submissions whose design was fetched and uploaded for ingest."
+      filter      = "${local.service_filter.git_fetcher} AND jsonPayload.message=\"design fetched and uploaded\""
+      labels      = {}
+    }
+    git_fetches_refused = {
+      description = "Git submissions refused because their design could not be fetched."
+      filter      = "${local.service_filter.git_fetcher} AND jsonPayload.message=\"git fetch refused\""
+      labels      = {}
+    }
+    # Jobs that ended at once with an earlier identical run's results (RESULT_REUSE, shared/services/ingest.py).
+    results_reused = {
+      description = "Jobs that reused the results of an earlier run with the same inputs."
+      filter      = "${local.service_filter.ingest} AND jsonPayload.message=\"same inputs as an earlier run: results reused\""
+      labels      = {}
+    }
     mail_failures = {
       description = "E-mails to job owners that could not be sent."
       filter      = "${local.any_service} AND jsonPayload.message=\"could not send the job's e-mail\""
       labels      = {}
     }
     function_errors = {
-      description = "Log lines of severity ERROR or worse from the four functions, by Cloud Run service."
+      description = "Log lines of severity ERROR or worse from the functions, by Cloud Run service."
       filter      = "${local.any_service} AND severity>=ERROR"
       labels      = { service = "EXTRACT(resource.labels.service_name)" }
     }
@@ -332,7 +350,7 @@ resource "google_monitoring_alert_policy" "dead_letters" {
 
   documentation {
     mime_type = "text/markdown"
-    content   = "The dispatcher failed a message repeatedly (usually: login node unreachable). Fix the cause; the tick admits the jobs anyway. Inspect with `gcloud pubsub subscriptions pull ${var.dead_letter_subscription} --auto-ack --limit 10`."
+    content   = "The dispatcher (usually: login node unreachable) or the git fetcher (e.g. git missing from its runtime, docs/deploy.md) failed a message repeatedly. Fix the cause; the tick admits queued jobs anyway. Inspect with `gcloud pubsub subscriptions pull ${var.dead_letter_subscription} --auto-ack --limit 10`."
   }
 }
 
@@ -357,6 +375,9 @@ locals {
     { title = "Ends found by the reconciler, by Slurm state", type = local.metric_type.jobs_reconciled, group = ["metric.label.\"slurm_state\""], plot = "STACKED_BAR", reducer = "REDUCE_SUM", aligner = "ALIGN_SUM" },
     { title = "Refused hook callbacks", type = local.metric_type.callbacks_refused, group = [], plot = "LINE", reducer = "REDUCE_SUM", aligner = "ALIGN_SUM" },
     { title = "E-mails not sent", type = local.metric_type.mail_failures, group = [], plot = "LINE", reducer = "REDUCE_SUM", aligner = "ALIGN_SUM" },
+    { title = "Git designs fetched", type = local.metric_type.git_fetches, group = [], plot = "LINE", reducer = "REDUCE_SUM", aligner = "ALIGN_SUM" },
+    { title = "Git submissions refused", type = local.metric_type.git_fetches_refused, group = [], plot = "LINE", reducer = "REDUCE_SUM", aligner = "ALIGN_SUM" },
+    { title = "Results reused", type = local.metric_type.results_reused, group = [], plot = "LINE", reducer = "REDUCE_SUM", aligner = "ALIGN_SUM" },
   ]
 
   dashboard = {

@@ -1,4 +1,4 @@
-# Topics and the dispatcher's subscriptions. Every message-driven path mirrors the local stack
+# Topics and the push subscriptions of the dispatcher and the git fetcher. Every message-driven path mirrors the local stack
 # (devstack/stack.py): push subscriptions deliver the standard Pub/Sub push body to the function's URL with
 # the topic in the path (/projects/P/topics/T), which Functions Framework turns into a messagePublished CloudEvent.
 # Owning the subscriptions (rather than letting Eventarc create them) is what lets them carry a dead-letter policy,
@@ -23,6 +23,16 @@ resource "google_pubsub_topic" "tick" {
   labels  = var.labels
 }
 
+# `fetch` messages of git submissions (api) -> git fetcher (GIT_FETCH_TOPIC).
+resource "google_pubsub_topic" "git_fetches" {
+  #checkov:skip=CKV_GCP_83:Messages carry job ids only; Google-managed encryption is sufficient.
+  project                    = var.project_id
+  name                       = var.git_fetch_topic_name
+  labels                     = var.labels
+  message_retention_duration = "86400s"
+}
+
+# The dead letters of both the jobs and the git-fetch subscriptions (as on the local stack: one dead-letter topic).
 resource "google_pubsub_topic" "jobs_dead_letter" {
   #checkov:skip=CKV_GCP_83:Messages carry job ids only; Google-managed encryption is sufficient.
   project = var.project_id
@@ -93,7 +103,42 @@ resource "google_pubsub_subscription" "tick_to_dispatcher" {
   }
 }
 
-# Dead letters are pushed to the dispatcher, which records each in Firestore (dead_letters/) with an ERROR log line
+# "fetch" -> git fetcher. A fetch that fails for the user's reasons (no such repository, ref or folder; too large,
+# too slow) ends the job REJECTED and is acknowledged; only a crash (e.g. Cloud Storage unavailable) is retried, and
+# after max_delivery_attempts the message is dead-lettered to the dispatcher, which records it and marks the job.
+resource "google_pubsub_subscription" "git_fetches_to_git_fetcher" {
+  project                    = var.project_id
+  name                       = "${var.git_fetch_topic_name}-to-git-fetcher"
+  topic                      = google_pubsub_topic.git_fetches.id
+  labels                     = var.labels
+  ack_deadline_seconds       = var.git_fetcher_ack_deadline_seconds
+  message_retention_duration = "86400s"
+
+  push_config {
+    push_endpoint = "${var.git_fetcher_url}/projects/${var.project_id}/topics/${google_pubsub_topic.git_fetches.name}"
+
+    oidc_token {
+      service_account_email = var.push_service_account_email
+      audience              = var.git_fetcher_url
+    }
+  }
+
+  retry_policy {
+    minimum_backoff = "10s"
+    maximum_backoff = "600s"
+  }
+
+  dead_letter_policy {
+    dead_letter_topic     = google_pubsub_topic.jobs_dead_letter.id
+    max_delivery_attempts = var.max_delivery_attempts
+  }
+
+  expiration_policy {
+    ttl = ""
+  }
+}
+
+# Dead letters (of the jobs and git-fetch subscriptions) are pushed to the dispatcher, which records each in Firestore (dead_letters/) with an ERROR log line
 # (alerted on by module monitoring) and marks the job it names. Recording needs only Firestore, so it works while
 # whatever made the message fail (e.g. the cluster) is still down; retried for a week.
 resource "google_pubsub_subscription" "jobs_dead_letter" {
@@ -127,7 +172,7 @@ resource "google_pubsub_subscription" "jobs_dead_letter" {
 # ------------------------------------------------------------------------------------ IAM for the service agent
 
 # The Pub/Sub service agent forwards undeliverable messages: publisher on the dead-letter topic and subscriber on
-# the source subscription.
+# the source subscriptions.
 resource "google_pubsub_topic_iam_member" "agent_publishes_dead_letters" {
   project = var.project_id
   topic   = google_pubsub_topic.jobs_dead_letter.name
@@ -138,6 +183,13 @@ resource "google_pubsub_topic_iam_member" "agent_publishes_dead_letters" {
 resource "google_pubsub_subscription_iam_member" "agent_reads_jobs_subscription" {
   project      = var.project_id
   subscription = google_pubsub_subscription.jobs_to_dispatcher.name
+  role         = "roles/pubsub.subscriber"
+  member       = local.pubsub_agent
+}
+
+resource "google_pubsub_subscription_iam_member" "agent_reads_git_fetches_subscription" {
+  project      = var.project_id
+  subscription = google_pubsub_subscription.git_fetches_to_git_fetcher.name
   role         = "roles/pubsub.subscriber"
   member       = local.pubsub_agent
 }
@@ -155,6 +207,15 @@ resource "google_pubsub_topic_iam_member" "jobs_publishers" {
   for_each = var.jobs_publishers
   project  = var.project_id
   topic    = google_pubsub_topic.jobs.name
+  role     = "roles/pubsub.publisher"
+  member   = each.value
+}
+
+# Who may publish to the git-fetch topic: the api (a git submission's "fetch"). The fetcher itself publishes nothing.
+resource "google_pubsub_topic_iam_member" "git_fetch_publishers" {
+  for_each = var.git_fetch_publishers
+  project  = var.project_id
+  topic    = google_pubsub_topic.git_fetches.name
   role     = "roles/pubsub.publisher"
   member   = each.value
 }

@@ -35,6 +35,17 @@ variable "tick_topic_name" {
   }
 }
 
+variable "git_fetch_topic_name" {
+  description = "Topic the git fetcher listens on for \"fetch\" (GIT_FETCH_TOPIC)."
+  type        = string
+  default     = "olc-git-fetches"
+
+  validation {
+    condition     = can(regex("^[A-Za-z][A-Za-z0-9._~%+-]{2,230}$", var.git_fetch_topic_name))
+    error_message = "Topic names start with a letter and are 3-231 characters of letters, digits and - . _ ~ % +."
+  }
+}
+
 variable "dispatcher_url" {
   description = "HTTPS URL of the dispatcher function (push endpoint base and OIDC audience)."
   type        = string
@@ -56,8 +67,29 @@ variable "dispatcher_ack_deadline_seconds" {
   }
 }
 
+variable "git_fetcher_url" {
+  description = "HTTPS URL of the git fetcher function (push endpoint base and OIDC audience)."
+  type        = string
+
+  validation {
+    condition     = startswith(var.git_fetcher_url, "https://")
+    error_message = "git_fetcher_url must be an https:// URL."
+  }
+}
+
+variable "git_fetcher_ack_deadline_seconds" {
+  description = "Seconds Pub/Sub waits for the git fetcher to answer a push (at least its timeout)."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = var.git_fetcher_ack_deadline_seconds >= 10 && var.git_fetcher_ack_deadline_seconds <= 600
+    error_message = "Pub/Sub ack deadlines are 10-600 seconds."
+  }
+}
+
 variable "push_service_account_email" {
-  description = "E-mail of the identity Pub/Sub pushes as (it holds run.invoker on the dispatcher)."
+  description = "E-mail of the identity Pub/Sub pushes as (it holds run.invoker on the dispatcher and the git fetcher)."
   type        = string
 }
 
@@ -67,7 +99,7 @@ variable "push_service_account_name" {
 }
 
 variable "max_delivery_attempts" {
-  description = "Deliveries of a jobs message before it is dead-lettered (Pub/Sub allows 5-100)."
+  description = "Deliveries of a jobs or fetch message before it is dead-lettered (Pub/Sub allows 5-100)."
   type        = number
   default     = 10
 
@@ -79,6 +111,12 @@ variable "max_delivery_attempts" {
 
 variable "jobs_publishers" {
   description = "IAM members (by a static key) allowed to publish to the jobs topic."
+  type        = map(string)
+  default     = {}
+}
+
+variable "git_fetch_publishers" {
+  description = "IAM members (by a static key) allowed to publish to the git-fetch topic."
   type        = map(string)
   default     = {}
 }
