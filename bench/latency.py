@@ -33,7 +33,7 @@ USER = "bench@example.com"
 
 def run_one(config: ClientConfig, layout: StackLayout, design: str) -> dict[str, float]:
     name, data = client.pack_design(REPO_ROOT / "examples" / design)
-    source = client.upload(config, name, data)
+    source = client.upload(config, name, data, reuse=False)  # every job runs: reuse would skip the flow
     uploaded = datetime.now(UTC).timestamp()
     job_id = client.expected_job_id(source)
     job = client.wait_for_job(config, job_id, 300, lambda _: None)

@@ -40,7 +40,7 @@ def _epoch(iso: str) -> float:
 
 def run_one(config: ClientConfig, design: str) -> dict[str, object]:
     archive = design_archive(REPO_ROOT / "examples" / design, OLC_FLOW=FLOW)
-    source = client.upload(config, f"{design}-librelane.tar.gz", archive, notify=False)
+    source = client.upload(config, f"{design}-librelane.tar.gz", archive, notify=False, reuse=False)
     uploaded = datetime.now(UTC).timestamp()
     job_id = client.expected_job_id(source)
     first_seen: dict[str, float] = {}

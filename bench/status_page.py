@@ -342,7 +342,7 @@ def main() -> int:
 
     # One real run first (the cluster is free): its page has a real log, real files and the layout picture.
     config = ClientConfig.from_env(user)
-    source = client.upload(config, "spm.tar.gz", design_archive(REPO_ROOT / "examples" / "spm"))
+    source = client.upload(config, "spm.tar.gz", design_archive(REPO_ROOT / "examples" / "spm"), reuse=False)
     real = client.wait_for_job(config, client.expected_job_id(source), 300, lambda _: None)
     if real["state"] != "SUCCEEDED":
         raise RuntimeError(f"the real spm job ended {real['state']}: {real.get('reason')}")

@@ -53,7 +53,7 @@ def main() -> int:
 
     sweep = {"parameters": {"PL_TARGET_DENSITY": list(DENSITIES), "CLOCK_PERIOD": list(PERIODS)}}
     began = time.monotonic()
-    source = client.upload(config, "spm-sweep.tar.gz", design_archive(spm, OLC_SWEEP=sweep))
+    source = client.upload(config, "spm-sweep.tar.gz", design_archive(spm, OLC_SWEEP=sweep), reuse=False)
     job = wait_all(config, [client.expected_job_id(source)])[client.expected_job_id(source)]
     sweep_wall = time.monotonic() - began
 
@@ -62,7 +62,8 @@ def main() -> int:
     for density in DENSITIES:
         for period in PERIODS:
             archive = design_archive(spm, PL_TARGET_DENSITY=density, CLOCK_PERIOD=period)
-            separate.append(client.expected_job_id(client.upload(config, f"spm-{density}-{period}.tar.gz", archive)))
+            source = client.upload(config, f"spm-{density}-{period}.tar.gz", archive, reuse=False)
+            separate.append(client.expected_job_id(source))
     singles = wait_all(config, separate)
     separate_wall = time.monotonic() - began
 

@@ -23,11 +23,12 @@ from dataclasses import asdict, replace
 from typing import Any
 
 from shared.domain.design import DesignSpec
-from shared.domain.design_config import CACHE_KEY, CPUS_KEY, MEMORY_KEY, TIME_LIMIT_KEY
+from shared.domain.design_config import CACHE_KEY, CPUS_KEY, FLOW_KEY, MEMORY_KEY, TIME_LIMIT_KEY
 
 KEY_VERSION = 1  # bumped whenever what goes into the key changes, so old keys never match new ones
-# Scheduling requests: a run that timed out never succeeded, so it is never reused either.
-_NOT_RESULT_KEYS = frozenset({CACHE_KEY, CPUS_KEY, MEMORY_KEY, TIME_LIMIT_KEY})
+# Scheduling requests (a run that timed out never succeeded, so it is never reused either), the wish to reuse, and
+# OLC_FLOW, which is in the key as the flow it resolved to (naming the default flow or leaving it out is the same).
+_NOT_RESULT_KEYS = frozenset({CACHE_KEY, CPUS_KEY, MEMORY_KEY, TIME_LIMIT_KEY, FLOW_KEY})
 
 
 def content_key(design: DesignSpec, file_digests: Mapping[str, str], flow_version: str, pdk: str) -> str:

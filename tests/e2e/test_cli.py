@@ -75,7 +75,9 @@ def test_download_the_whole_run_or_selected_files(
 
 def test_watch_follows_a_job_uploaded_straight_to_the_bucket(stack: RunningStack) -> None:
     """As with gsutil cp: the upload never went through olc, yet olc finds and follows the job."""
-    source = client.upload(stack.client(USER), "counter.tar.gz", design_archive(REPO_ROOT / "examples" / "counter"))
+    source = client.upload(
+        stack.client(USER), "counter.tar.gz", design_archive(REPO_ROOT / "examples" / "counter"), reuse=False
+    )
     job_id = client.expected_job_id(source)
     watched = olc(stack, "watch", job_id)
     assert watched.returncode == 0, watched.stdout + watched.stderr

@@ -25,7 +25,7 @@ def submit(stack: RunningStack, example: str, **config: Any) -> tuple[client.Cli
     user = f"ll-{uuid.uuid4().hex[:6]}@example.com"
     settings = stack.client(user)
     archive = design_archive(EXAMPLES / example, OLC_FLOW=FLOW, **config)
-    source = client.upload(settings, f"{example}-librelane.tar.gz", archive, notify=False)
+    source = client.upload(settings, f"{example}-librelane.tar.gz", archive, notify=False, reuse=False)
     return settings, client.expected_job_id(source)
 
 

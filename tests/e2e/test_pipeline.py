@@ -27,7 +27,7 @@ def _user() -> str:
 def _submit(stack, design: str, user: str):
     config = stack.client(user)
     name, data = client.pack_design(EXAMPLES / design)
-    source = client.upload(config, name, data)
+    source = client.upload(config, name, data, reuse=False)
     return config, source, job_id_for(source)
 
 

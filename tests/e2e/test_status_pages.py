@@ -122,7 +122,7 @@ def images_loaded(driver: WebDriver) -> bool:
 # ------------------------------------------------------------------------------------------------ jobs
 def upload_design(stack: RunningStack, user: str, design: str) -> str:
     config = stack.client(user)
-    source = client.upload(config, f"{design}.tar.gz", design_archive(REPO_ROOT / "examples" / design))
+    source = client.upload(config, f"{design}.tar.gz", design_archive(REPO_ROOT / "examples" / design), reuse=False)
     return client.expected_job_id(source)
 
 
@@ -394,7 +394,7 @@ def test_upload_from_the_page(stack: RunningStack, browser: WebDriver, tmp_path:
 def test_a_sweep_job_page_shows_every_run_the_best_and_the_plot(stack: RunningStack, browser: WebDriver) -> None:
     config = stack.client(USER)
     archive = design_archive(REPO_ROOT / "examples" / "spm", OLC_SWEEP={"parameters": {"CLOCK_PERIOD": [5, 10]}})
-    job_id = client.expected_job_id(client.upload(config, "spm-sweep.tar.gz", archive))
+    job_id = client.expected_job_id(client.upload(config, "spm-sweep.tar.gz", archive, reuse=False))
     job = finished(stack, USER, job_id)
     assert job["state"] == "SUCCEEDED", job["reason"]
     open_page(browser, stack, f"/jobs/{job_id}", USER)
@@ -412,7 +412,7 @@ def test_a_librelane_job_page_shows_each_step_and_what_was_not_measured(
 ) -> None:
     config = stack.client(USER)
     archive = design_archive(REPO_ROOT / "examples" / "spm", OLC_FLOW="librelane-osu035")
-    job = finished(stack, USER, client.expected_job_id(client.upload(config, "spm-ll.tar.gz", archive)))
+    job = finished(stack, USER, client.expected_job_id(client.upload(config, "spm-ll.tar.gz", archive, reuse=False)))
     assert job["state"] == "SUCCEEDED", job
     open_page(browser, stack, f"/jobs/{job['id']}", USER)
     stages = [e.text for e in browser.find_elements("css selector", "#timeline li.event-stage .stage-name")]

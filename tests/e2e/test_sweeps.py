@@ -24,7 +24,7 @@ SPM = REPO_ROOT / "examples" / "spm"
 
 def submit_sweep(stack: RunningStack, user: str, sweep: dict[str, Any]) -> tuple[client.ClientConfig, str]:
     config = stack.client(user)
-    source = client.upload(config, "spm-sweep.tar.gz", design_archive(SPM, OLC_SWEEP=sweep))
+    source = client.upload(config, "spm-sweep.tar.gz", design_archive(SPM, OLC_SWEEP=sweep), reuse=False)
     return config, client.expected_job_id(source)
 
 
@@ -144,7 +144,7 @@ def test_a_sweep_whose_end_reports_are_all_lost_is_finished_by_the_reconciler(st
     config = stack.client(user)
     archive = design_archive(SPM, OLC_FLOW="yosys-osu035", OLC_SWEEP={"parameters": {"CLOCK_PERIOD": [5, 10, 20]}})
     with end_reports_dropped(stack, every=1) as proxy:
-        job_id = client.expected_job_id(client.upload(config, "spm-lost-ends.tar.gz", archive))
+        job_id = client.expected_job_id(client.upload(config, "spm-lost-ends.tar.gz", archive, reuse=False))
         job = wait_until(config, job_id, ended, timeout_s=180)
         assert proxy.counter >= 3, "every run's end report went to the proxy and was dropped"
     assert job["state"] == "SUCCEEDED", job["reason"]
