@@ -8,7 +8,7 @@ import os
 import sys
 from typing import Any
 
-from olc_cli import client, history, jobs, repos, results
+from olc_cli import client, compare, history, jobs, repos, results
 from olc_cli.client import ClientConfig, ClientError
 
 
@@ -120,6 +120,16 @@ def _result_commands(commands: Any) -> None:
     runs.add_argument("design", help="the design's name (DESIGN_NAME in its config.json)")
     runs.add_argument("--limit", type=int, default=20, help="how many runs (default 20)")
     runs.set_defaults(handler=history.history)
+
+    side = _command(commands, "compare", "jobs or sweep runs side by side: every metric, differences to the first")
+    side.add_argument(
+        "entries",
+        nargs="+",
+        metavar="JOB[:RUN]",
+        help="2 to 10 of your jobs, the first as the reference; JOB:RUN is run RUN of a sweep job",
+    )
+    side.add_argument("--csv", action="store_true", help="the table as CSV (for a spreadsheet)")
+    side.set_defaults(handler=compare.compare)
 
 
 def _repo_commands(commands: Any) -> None:

@@ -172,6 +172,14 @@ def _corner_text(figures: dict[str, Any]) -> str:
 
 
 def sweep_table(sweep: dict[str, Any], out: TextIO = sys.stdout) -> None:
+    search = sweep.get("search")
+    if search:
+        wanted = ", ".join(f"{s} {m}" for o in search["objectives"] for s, m in o.items())
+        print(
+            f"search   {search['strategy']} (seed {search['seed']}): {search['progress']} in batches of "
+            f"{search['batch']}; {wanted}",
+            file=out,
+        )
     print(f"sweep    {sweep['objective']}; best run: {sweep.get('best_run')}", file=out)
     names = list(sweep["parameters"])
     print("  " + "  ".join(["RUN", "STATE     ", *names, "AREA_UM2", "WNS_NS", "DRC", "LVS"]), file=out)

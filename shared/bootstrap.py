@@ -21,7 +21,8 @@ from shared.adapters.firestore_repos import FirestoreRepos
 from shared.adapters.gcs_results import GcsResultsStore
 from shared.adapters.gcs_store import GcsObjectStore, storage_client
 from shared.adapters.identity import IdTokenIdentity
-from shared.adapters.pareto_plot import PillowParetoPlotter
+from shared.adapters.optuna_search import OptunaSampler
+from shared.adapters.pareto_plot import MatplotlibParetoPlotter
 from shared.adapters.pubsub_publisher import PubSubPublisher
 from shared.adapters.smtp_mailer import DisabledMailer, SmtpMailer
 from shared.adapters.ssh_slurm import SshSlurmCluster
@@ -35,13 +36,14 @@ from shared.ports import Cluster, Mailer, ObjectStore, SecretSource
 from shared.services.cancel import CancelDeps
 from shared.services.completion.run_end import CompletionDeps
 from shared.services.dead_letters import DeadLetterDeps
-from shared.services.dispatch import DispatchDeps, ScriptFactory
+from shared.services.dispatch import DispatchDeps
 from shared.services.fetch_design import FetchDeps
 from shared.services.git_submit import GitSubmitDeps
 from shared.services.ingest import IngestDeps, IngestPolicy
 from shared.services.jobs_topic import JobsTopicDeps
 from shared.services.notify import Notifier
 from shared.services.repos import RepoDeps
+from shared.services.scripts import ScriptFactory
 
 INFRA_SLURM = Path(__file__).resolve().parent.parent / "infra" / "slurm"
 
@@ -174,7 +176,15 @@ def ingest_deps() -> IngestDeps:
     config = settings()
     policy = ingest_policy(config)
     return IngestDeps(
-        jobs(), object_store(), publisher(), notifier(), policy, quotas(), quota_limits(config), results_store()
+        jobs(),
+        object_store(),
+        publisher(),
+        notifier(),
+        policy,
+        quotas(),
+        quota_limits(config),
+        results_store(),
+        OptunaSampler(),
     )
 
 
@@ -283,10 +293,12 @@ def completion_deps() -> CompletionDeps:
         hook_master_key=hook_master_key,
         quotas=quotas(),
         replays=FirestoreReplayGuard(firestore_client()),
-        plotter=PillowParetoPlotter(),
+        plotter=MatplotlibParetoPlotter(),
         results_bucket=config.results_bucket,
         jobs_topic=config.jobs_topic,
         wait_for_slurm_s=config.completion_wait_s,
+        sampler=OptunaSampler(),
+        scripts=script_factory(),
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import IO, Protocol
+from typing import IO, Any, Protocol
 
 from shared.domain.events import DeadLetter
 from shared.domain.git_source import FetchedDesign, GitSource
@@ -15,6 +15,7 @@ from shared.domain.messages import Published
 from shared.domain.quota import QuotaLimits, UserQuota
 from shared.domain.slurm import SlurmJobStatus, SlurmSubmission, SubmitResult
 from shared.domain.sweeps.judging import ParetoChart
+from shared.domain.sweeps.search import SearchPlan, Trial
 from shared.domain.webhooks import Registration
 
 
@@ -225,6 +226,13 @@ class DesignFetcher(Protocol):
         ...
 
 
+class SearchSampler(Protocol):
+    def propose(self, plan: SearchPlan, trials: Sequence[Trial], count: int) -> list[dict[str, Any]]:
+        """`count` new settings for a search, given every run told so far. Deterministic: the same plan and trials
+        propose the same settings (a redelivered report proposes the batch the first attempt did)."""
+        ...
+
+
 class Cluster(Protocol):
     def submit(self, submissions: Sequence[SlurmSubmission]) -> SubmitResult:
         """Submit many batch scripts in one round trip. Raises ClusterError when the cluster cannot be reached."""
@@ -246,6 +254,10 @@ class Mailer(Protocol):
 class ParetoPlotter(Protocol):
     def draw_png(self, chart: ParetoChart) -> bytes:
         """The chart of a sweep's runs (what it shows is decided in shared/domain/sweeps/judging.py) as a PNG."""
+        ...
+
+    def draw_svg(self, chart: ParetoChart, run_link: Callable[[int], str]) -> bytes:
+        """The same chart as an SVG in which each run's point links to `run_link(run index)`."""
         ...
 
 

@@ -1,31 +1,43 @@
-"""ParetoPlotter (shared/ports.py) with Pillow: a sweep's Pareto chart (shared/domain/sweeps/judging.py,
-ParetoChart) drawn as a PNG of WIDTH x HEIGHT pixels. The chart says what to show; this module only draws it.
+"""ParetoPlotter (shared/ports.py) with matplotlib: a sweep's Pareto chart (shared/domain/sweeps/judging.py,
+ParetoChart) drawn as a PNG of WIDTH x HEIGHT pixels, or as an SVG in which every run's point links to that run.
+The chart says what to show; this module only draws it.
+
+matplotlib is used without pyplot: each drawing builds its own Figure and renders it with Agg (PNG) or the SVG
+backend, so no global state is shared and concurrent requests in one process are safe. It is imported on the first
+drawing, not when the functions start: only the end of a sweep draws.
 """
 
 from __future__ import annotations
 
-import functools
 import io
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-
-from PIL import Image, ImageDraw, ImageFont
+import textwrap
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from shared.domain.sweeps.judging import ParetoChart, ParetoPoint
 
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
 WIDTH, HEIGHT = 800, 560
-_SCALE = 2  # drawn at twice the size and scaled down: Pillow draws lines and circles without anti-aliasing
-_LEFT, _RIGHT, _TOP, _BOTTOM = 92, WIDTH - 28, 92, HEIGHT - 84
-_TEXT = (33, 37, 41)
-_MUTED = (108, 117, 125)
-_AXIS = (73, 80, 87)
-_GRID = (230, 233, 237)
-_FEASIBLE = (37, 99, 235)
-_INFEASIBLE = (150, 155, 160)
-_FRONT = (22, 163, 74)
-_BEST = (234, 88, 12)
-_WHITE = (255, 255, 255)
+_DPI = 100  # pixels per inch of the PNG; sizes below are in points (1/72 inch), as matplotlib takes them
+_PX = 72 / _DPI  # one pixel of the PNG, in points
+_TEXT = "#212529"
+_MUTED = "#6c757d"
+_AXIS = "#495057"
+_GRID = "#e6e9ed"
+_FEASIBLE = "#2563eb"
+_INFEASIBLE = "#969ba0"
+_FRONT = "#16a34a"
+_BEST = "#ea580c"
+_WHITE = "#ffffff"
+# The plot area, in pixels from the picture's edges (room above for the title, below for the axis title and legend).
+_LEFT, _RIGHT, _TOP, _BOTTOM = 92, 28, 92, 84
+_LABEL_GAP = 4  # pixels at least between a label and another label or dot, so "3" and "5" never read as "35"
+_NOTE_CHARS = 105  # a subtitle longer than this (about the plot's width) is shortened with "…"
 _AXIS_TITLES = {
     "cell_count": "cells",
     "area_um2": "area (um^2)",
@@ -38,40 +50,80 @@ _AXIS_TITLES = {
     "runtime_s": "run time (s)",
     "peak_memory_mb": "peak memory (MB)",
 }
+_SVG = "http://www.w3.org/2000/svg"
+_XLINK = "http://www.w3.org/1999/xlink"
+# Written back as matplotlib wrote them (<svg xmlns=...>, xlink:href); ElementTree's default_namespace= refuses the
+# attributes without a namespace that every SVG has.
+ET.register_namespace("", _SVG)
+ET.register_namespace("xlink", _XLINK)
 
 
-class PillowParetoPlotter:
-    """ParetoPlotter: draws with Pillow, in process."""
+class MatplotlibParetoPlotter:
+    """ParetoPlotter: draws with matplotlib, in process."""
 
     def draw_png(self, chart: ParetoChart) -> bytes:
         return pareto_png(chart)
 
+    def draw_svg(self, chart: ParetoChart, run_link: Callable[[int], str]) -> bytes:
+        return pareto_svg(chart, run_link)
+
 
 def pareto_png(chart: ParetoChart) -> bytes:
     """A scatter plot (PNG, WIDTH x HEIGHT) of the chart's points: `x` to the right, `y` up, the front joined."""
-    x, y, objective, dots = chart.x, chart.y, chart.objective, chart.points
-    canvas = _Canvas()
-    canvas.text((_LEFT, 16), f"Sweep of {chart.spec_runs} runs: {objective.sense} {objective.metric}", 20)
+    out = io.BytesIO()
+    _figure(chart, None).savefig(out, format="png", dpi=_DPI, metadata={"Software": None})
+    return out.getvalue()
+
+
+def pareto_svg(chart: ParetoChart, run_link: Callable[[int], str]) -> bytes:
+    """The same plot as an SVG, each run's point a link to `run_link(run index)` (with the run's figures as its
+    title), opening in the whole window."""
+    links = {point.index: run_link(point.index) for point in chart.points}
+    out = io.BytesIO()
+    _figure(chart, links).savefig(out, format="svg", metadata={"Date": None})
+    return _finish_svg(out.getvalue(), chart, links)
+
+
+def _figure(chart: ParetoChart, links: Mapping[int, str] | None) -> Figure:
+    from matplotlib.figure import Figure  # here, not at the top: see the module's note
+
+    figure = Figure(figsize=(WIDTH / _DPI, HEIGHT / _DPI), dpi=_DPI, facecolor=_WHITE)
+    figure.subplots_adjust(left=_LEFT / WIDTH, right=1 - _RIGHT / WIDTH, top=1 - _TOP / HEIGHT, bottom=_BOTTOM / HEIGHT)
+    ax = figure.add_subplot()
+    x, y, objective = chart.x, chart.y, chart.objective
+    left = _LEFT / WIDTH
+    figure.text(left, 1 - 16 / HEIGHT, _title(chart), fontsize=14, color=_TEXT, va="top", parse_math=False)
     conditions = ", ".join(str(c) for c in objective.constraints) or "no conditions"
-    canvas.text((_LEFT, 44), f"subject to {conditions}", 13, _MUTED, width=_RIGHT - _LEFT)
-    canvas.text((_LEFT, 64), _plotted_note(chart), 13, _MUTED, width=_RIGHT - _LEFT)
-    canvas.rectangle((_LEFT, _TOP, _RIGHT, _BOTTOM), outline=_AXIS)
-    if dots:
-        _draw_points(canvas, dots, chart.best, chart.front, x, y)
+    for row, note in enumerate((f"subject to {conditions}", _plotted_note(chart))):
+        short = textwrap.shorten(note, _NOTE_CHARS, placeholder=" …")
+        figure.text(left, 1 - (44 + 20 * row) / HEIGHT, short, fontsize=9.5, color=_MUTED, va="top", parse_math=False)
+    for side in ax.spines.values():
+        side.set_color(_AXIS)
+    ax.tick_params(colors=_AXIS, labelcolor=_TEXT, labelsize=9)
+    ax.set_xlabel(f"{x}: {_AXIS_TITLES.get(x, x)}, lower is better", fontsize=10, color=_TEXT, parse_math=False)
+    ax.set_ylabel(f"{y}: {_AXIS_TITLES.get(y, y)}, higher is better", fontsize=10, color=_AXIS, parse_math=False)
+    if chart.points:
+        _draw_points(ax, chart, links)
     else:
-        canvas.text(
-            ((_LEFT + _RIGHT) / 2, (_TOP + _BOTTOM) / 2),
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.text(
+            0.5,
+            0.5,
             f"No succeeded run has reported {x} and {y} yet",
-            16,
-            _MUTED,
-            anchor="mm",
+            transform=ax.transAxes,
+            ha="center",
+            va="center",
+            fontsize=12,
+            color=_MUTED,
+            parse_math=False,
         )
-    canvas.text(
-        ((_LEFT + _RIGHT) / 2, _BOTTOM + 34), f"{x}: {_AXIS_TITLES.get(x, x)}, lower is better", 14, anchor="mt"
-    )
-    canvas.vertical_text((22, (_TOP + _BOTTOM) / 2), f"{y}: {_AXIS_TITLES.get(y, y)}, higher is better", 14)
-    _draw_legend(canvas, chart.best, chart.best_plotted)
-    return canvas.png()
+    _draw_legend(figure, chart)
+    return figure
+
+
+def _title(chart: ParetoChart) -> str:
+    return f"Sweep of {chart.spec_runs} runs: {chart.objective.sense} {chart.objective.metric}"
 
 
 def _plotted_note(chart: ParetoChart) -> str:
@@ -82,223 +134,219 @@ def _plotted_note(chart: ParetoChart) -> str:
     return plotted + (f"; not plotted: {', '.join(parts)}" if parts else "")
 
 
-def _draw_points(
-    canvas: _Canvas, dots: Sequence[ParetoPoint], best: int | None, front: Sequence[int], x: str, y: str
-) -> None:
-    x_axis = _Axis.fit([d.x for d in dots], _LEFT, _RIGHT)
-    y_axis = _Axis.fit([d.y for d in dots], _BOTTOM, _TOP)
-    for tick in x_axis.ticks:
-        px = x_axis.pixel(tick)
-        canvas.line([(px, _TOP), (px, _BOTTOM)], _GRID)
-        canvas.line([(px, _BOTTOM), (px, _BOTTOM + 5)], _AXIS)
-        canvas.text((px, _BOTTOM + 9), x_axis.label(tick), 12, anchor="mt")
-    for tick in y_axis.ticks:
-        py = y_axis.pixel(tick)
-        canvas.line([(_LEFT, py), (_RIGHT, py)], _GRID)
-        canvas.line([(_LEFT - 5, py), (_LEFT, py)], _AXIS)
-        canvas.text((_LEFT - 9, py), y_axis.label(tick), 12, anchor="rm")
-    canvas.rectangle((_LEFT, _TOP, _RIGHT, _BOTTOM), outline=_AXIS)
-    at = {d.index: (x_axis.pixel(d.x), y_axis.pixel(d.y)) for d in dots}
-    line = [at[i] for i in front if i in at]
+def _draw_points(ax: Axes, chart: ParetoChart, links: Mapping[int, str] | None) -> None:
+    from matplotlib.ticker import FuncFormatter
+
+    dots, best = chart.points, chart.best
+    ax.set_axisbelow(True)
+    ax.grid(True, color=_GRID, linewidth=1)
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_formatter(FuncFormatter(_tick_label))
+    ax.margins(0.08)
+    at = {d.index: (d.x, d.y) for d in dots}
+    line = [at[i] for i in chart.front if i in at]
     if len(line) > 1:
-        canvas.line(line, _FRONT, width=3)
-    for dot in sorted(dots, key=lambda d: (d.index == best, d.feasible)):  # the best one on top
-        px, py = at[dot.index]
-        if dot.index == best:
-            canvas.circle((px, py), 9, fill=_BEST, outline=_TEXT, width=2)
-        elif dot.feasible:
-            canvas.circle((px, py), 6, fill=_FEASIBLE, outline=_WHITE, width=1)
-        else:
-            canvas.circle((px, py), 6, fill=_WHITE, outline=_INFEASIBLE, width=2)
-    _label_points(canvas, dots, at, best)
+        ax.plot(
+            *zip(*line, strict=True), color=_FRONT, linewidth=2.2, solid_joinstyle="round", zorder=2, gid="pareto-front"
+        )
+    for kind, zorder in (("infeasible", 3.0), ("feasible", 3.1), ("best", 4.0)):  # the best one on top
+        group = [d for d in dots if _kind(d, best) == kind]
+        if group:
+            ax.scatter(
+                [d.x for d in group],
+                [d.y for d in group],
+                zorder=zorder,
+                gid=f"pareto-{kind}",
+                urls=[links[d.index] for d in group] if links is not None else None,  # one link per point
+                **_MARKERS[kind],
+            )
+    ax.autoscale_view()
+    ax.set_xlim(ax.get_xlim())  # fixed from here: the labels are placed in pixels
+    ax.set_ylim(ax.get_ylim())
+    _label_points(ax, dots, best)
     notes = []
     if len(dots) == 1:
         notes.append("Only one run to show: nothing to compare it with yet")
     elif len({d.x for d in dots}) == 1:
-        notes.append(f"Every run has the same {x}")
+        notes.append(f"Every run has the same {chart.x}")
     elif len({d.y for d in dots}) == 1:
-        notes.append(f"Every run has the same {y}")
+        notes.append(f"Every run has the same {chart.y}")
     for number, note in enumerate(notes):
-        canvas.text((_RIGHT - 8, _TOP + 8 + 18 * number), note, 13, _MUTED, anchor="rt")
+        ax.text(
+            0.99,
+            0.98 - 0.06 * number,
+            note,
+            transform=ax.transAxes,
+            ha="right",
+            va="top",
+            fontsize=9.5,
+            color=_MUTED,
+            parse_math=False,
+        )
 
 
-def _label_points(
-    canvas: _Canvas, dots: Sequence[ParetoPoint], at: Mapping[int, tuple[float, float]], best: int | None
-) -> None:
-    """Run numbers next to their dots, moved around a dot until they cover no other label or dot."""
+# How a run's point looks: the best run large and orange, feasible ones blue, infeasible ones hollow grey.
+_MARKERS: dict[str, dict[str, Any]] = {
+    "best": {"s": (18 * _PX) ** 2, "color": _BEST, "edgecolors": _TEXT, "linewidths": 1.5},
+    "feasible": {"s": (12 * _PX) ** 2, "color": _FEASIBLE, "edgecolors": _WHITE, "linewidths": 0.8},
+    "infeasible": {"s": (12 * _PX) ** 2, "color": _WHITE, "edgecolors": _INFEASIBLE, "linewidths": 1.5},
+}
+
+
+def _kind(dot: ParetoPoint, best: int | None) -> str:
+    return "best" if dot.index == best else "feasible" if dot.feasible else "infeasible"
+
+
+def _tick_label(value: float, _position: object) -> str:
+    if value == 0:
+        return "0"
+    if abs(value) >= 1e7 or abs(value) < 1e-4:
+        return f"{value:.3g}"
+    return f"{value:,.10g}"
+
+
+def _label_points(ax: Axes, dots: Sequence[ParetoPoint], best: int | None) -> None:
+    """Run numbers next to their dots, moved around a dot until they cover no other label or dot.
+
+    Placed in the display's pixels (y up), then drawn as offsets in points, which the PNG and the SVG both keep.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.font_manager import FontProperties
+
+    renderer = FigureCanvasAgg(ax.get_figure(root=True)).get_renderer()
+    to_pixels = ax.transData
+    frame = ax.get_window_extent(renderer)
     groups: dict[tuple[int, int], list[int]] = {}
+    where: dict[tuple[int, int], tuple[float, float, ParetoPoint]] = {}  # pixels, and the first dot there
     for dot in sorted(dots, key=lambda d: d.index):
-        px, py = at[dot.index]
-        groups.setdefault((round(px), round(py)), []).append(dot.index)
-    taken = [(px - 7, py - 7, px + 7, py + 7) for px, py in at.values()]
-    for (px, py), indices in groups.items():
+        px, py = (float(v) for v in to_pixels.transform((dot.x, dot.y)))
+        if not (math.isfinite(px) and math.isfinite(py)):
+            continue
+        key = (round(px), round(py))
+        groups.setdefault(key, []).append(dot.index)
+        where.setdefault(key, (px, py, dot))
+    taken: list[tuple[float, ...]] = [(px - 7, py - 7, px + 7, py + 7) for px, py, _ in where.values()]
+    for key, indices in groups.items():
+        px, py, first = where[key]
         label = ",".join(str(i) for i in indices)
-        size = 13 if best in indices else 12
-        width, height = canvas.measure(label, size)
-        gap = 11 if best in indices else 8
-        candidates = [
-            (px + gap, py - gap - height),
-            (px + gap, py + gap),
-            (px - gap - width, py - gap - height),
-            (px - gap - width, py + gap),
-            (px - width / 2, py - gap - height - 2),
-            (px - width / 2, py + gap + 2),
-        ]
-        boxes = [(cx, cy, cx + width, cy + height) for cx, cy in candidates]
-        inside = [b for b in boxes if b[0] >= _LEFT + 2 and b[2] <= _RIGHT - 2 and b[1] >= _TOP + 2 and b[3] <= _BOTTOM]
+        is_best = best in indices
+        size = 10 if is_best else 9
+        font = FontProperties(size=size, weight="bold" if is_best else "normal")
+        width, height, _descent = renderer.get_text_width_height_descent(label, font, ismath=False)
+        gap = 11 if is_best else 8
+        boxes = []  # (left, bottom, right, top, how far out): nearest first, then further out, for crowded spots
+        for out in (0, 14, 28):
+            near = gap + out
+            for cx, cy in (
+                (px + near, py + near),
+                (px + near, py - near - height),
+                (px - near - width, py + near),
+                (px - near - width, py - near - height),
+                (px - width / 2, py + near + 2),
+                (px - width / 2, py - near - height - 2),
+            ):
+                boxes.append((cx, cy, cx + width, cy + height, out))
+        inside = [
+            b
+            for b in boxes
+            if b[0] >= frame.x0 + 2 and b[2] <= frame.x1 - 2 and b[1] >= frame.y0 + 2 and b[3] <= frame.y1 - 2
+        ] or boxes
         own = (px - 7, py - 7, px + 7, py + 7)
-        free = [b for b in inside if not any(_overlap(b, t) for t in taken if t != own)]
-        box = (free or inside or boxes)[0]
-        taken.append(box)
-        canvas.text((box[0], box[1]), label, size, _BEST if best in indices else _TEXT)
+        # The first place that covers nothing, else the first of the least crowded.
+        box = min(inside, key=lambda b: sum(_overlap(b, t, _LABEL_GAP) for t in taken if t != own))
+        taken.append(box[:4])
+        ax.annotate(
+            label,
+            (first.x, first.y),
+            xytext=((box[0] - px) * _PX, (box[1] - py) * _PX),
+            textcoords="offset points",
+            ha="left",
+            va="bottom",
+            fontproperties=font,
+            color=_BEST if is_best else _TEXT,
+            annotation_clip=False,
+            parse_math=False,
+            zorder=5,
+            # A label moved away from a crowded spot keeps a thin line to its dot.
+            arrowprops={"arrowstyle": "-", "color": _MUTED, "linewidth": 0.6, "shrinkA": 1, "shrinkB": 4}
+            if box[4]
+            else None,
+        )
 
 
-def _overlap(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
-    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+def _overlap(a: tuple[float, ...], b: tuple[float, ...], gap: float) -> bool:
+    """Whether boxes `a` and `b` come closer than `gap`."""
+    return a[0] < b[2] + gap and b[0] < a[2] + gap and a[1] < b[3] + gap and b[1] < a[3] + gap
 
 
-def _draw_legend(canvas: _Canvas, best: int | None, best_plotted: bool) -> None:
-    x, y = float(_LEFT), HEIGHT - 22.0
-    items: list[tuple[str, str]] = [
-        ("feasible", "meets subject_to"),
-        ("infeasible", "fails subject_to"),
-        ("front", "Pareto front"),
+def _draw_legend(figure: Figure, chart: ParetoChart) -> None:
+    """Below the plot, one row: what the markers and the line mean, and the best run (or that there is none)."""
+    from matplotlib.lines import Line2D
+
+    def dot(fill: str, edge: str, size: float, width: float) -> Line2D:
+        return Line2D([], [], linestyle="none", marker="o", markersize=size, color=fill, markeredgecolor=edge,
+                      markeredgewidth=width)  # fmt: skip
+
+    handles = [
+        dot(_FEASIBLE, _WHITE, 12 * _PX, 0.8),
+        dot(_WHITE, _INFEASIBLE, 12 * _PX, 1.5),
+        Line2D([], [], color=_FRONT, linewidth=2.2),
     ]
-    if best is None:
-        items.append(("none", "no best run: no succeeded run meets subject_to"))
-    else:
-        items.append(("best", f"best: run {best}" + ("" if best_plotted else " (not plotted)")))
-    for kind, text in items:
-        if kind == "feasible":
-            canvas.circle((x + 6, y), 6, fill=_FEASIBLE, outline=_WHITE, width=1)
-        elif kind == "infeasible":
-            canvas.circle((x + 6, y), 6, fill=_WHITE, outline=_INFEASIBLE, width=2)
-        elif kind == "front":
-            canvas.line([(x - 4, y), (x + 16, y)], _FRONT, width=3)
-        elif kind == "best":
-            canvas.circle((x + 6, y), 8, fill=_BEST, outline=_TEXT, width=2)
-        start = x + (20 if kind != "none" else 0)
-        canvas.text((start, y), text, 13, _BEST if kind == "best" else _TEXT, anchor="lm")
-        x = start + canvas.measure(text, 13)[0] + 26
+    labels = ["meets subject_to", "fails subject_to", "Pareto front"]
+    if chart.best is not None:
+        handles.append(dot(_BEST, _TEXT, 16 * _PX, 1.5))
+        labels.append(f"best: run {chart.best}" + ("" if chart.best_plotted else " (not plotted)"))
+    legend = figure.legend(
+        handles,
+        labels,
+        loc="lower left",
+        bbox_to_anchor=(_LEFT / WIDTH - 0.012, 0.0),
+        ncols=len(labels),
+        frameon=False,
+        fontsize=9.5,
+        handlelength=1.6,
+        columnspacing=1.6,
+    )
+    texts = legend.get_texts()
+    for text in texts:
+        text.set_color(_TEXT)
+        text.set_parse_math(False)
+    if chart.best is not None:
+        texts[-1].set_color(_BEST)
+        return
+    # No marker stands for "no best run": the words follow the legend on its row (placed once it is laid out).
+    figure.draw_without_rendering()
+    row = texts[-1].get_window_extent()
+    figure.text(
+        (row.x1 + 20) / WIDTH,
+        (row.y0 + row.y1) / 2 / HEIGHT,
+        "no best run: none meets subject_to",
+        fontsize=9.5,
+        color=_TEXT,
+        va="center",
+        parse_math=False,
+    )
 
 
-@dataclass(frozen=True)
-class _Axis:
-    """A linear axis from data values to pixels, with round tick values."""
-
-    low: float
-    high: float
-    start: float  # pixel of `low`
-    end: float  # pixel of `high`
-    ticks: tuple[float, ...]
-    step: float
-
-    @classmethod
-    def fit(cls, values: Sequence[float], start: float, end: float) -> _Axis:
-        low, high = min(values), max(values)
-        if high - low <= 1e-12 * max(1.0, abs(low)):
-            # One value (or all equal): show it in the middle of a range around it.
-            half = abs(low) * 0.1 or 1.0
-            low, high = low - half, high + half
-        else:
-            pad = (high - low) * 0.08
-            low, high = low - pad, high + pad
-        step = _tick_step((high - low) / 6)
-        first = math.ceil(low / step)
-        ticks = tuple(round(i * step, 12) + 0.0 for i in range(first, math.floor(high / step) + 1))
-        return cls(low, high, start, end, ticks, step)
-
-    def pixel(self, value: float) -> float:
-        return self.start + (value - self.low) / (self.high - self.low) * (self.end - self.start)
-
-    def label(self, value: float) -> str:
-        biggest = max(abs(self.low), abs(self.high))
-        if biggest >= 1e7 or self.step < 1e-5:
-            return f"{value:.3g}"
-        decimals = max(0, -math.floor(math.log10(self.step) + 1e-9))
-        if not math.isclose(self.step * 10**decimals, round(self.step * 10**decimals)):
-            decimals += 1  # a step of 2.5 needs one more digit
-        return f"{value + 0.0:,.{decimals}f}"
-
-
-def _tick_step(rough: float) -> float:
-    magnitude = 10 ** math.floor(math.log10(rough))
-    return next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= rough)
-
-
-@functools.lru_cache(maxsize=16)
-def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    return ImageFont.load_default(size=size)
-
-
-class _Canvas:
-    """Drawing in WIDTH x HEIGHT coordinates on an image _SCALE times larger."""
-
-    def __init__(self) -> None:
-        self.image = Image.new("RGB", (WIDTH * _SCALE, HEIGHT * _SCALE), _WHITE)
-        self.draw = ImageDraw.Draw(self.image)
-
-    def png(self) -> bytes:
-        out = io.BytesIO()
-        self.image.resize((WIDTH, HEIGHT), Image.Resampling.LANCZOS).save(out, format="PNG", optimize=True)
-        return out.getvalue()
-
-    def measure(self, text: str, size: int) -> tuple[float, float]:
-        left, top, right, bottom = self.draw.textbbox((0, 0), text, font=_font(size * _SCALE))
-        return (right - left) / _SCALE, (bottom - top) / _SCALE
-
-    def text(
-        self,
-        xy: tuple[float, float],
-        text: str,
-        size: int,
-        fill: tuple[int, int, int] = _TEXT,
-        *,
-        anchor: str = "lt",
-        width: float | None = None,
-    ) -> None:
-        """`anchor`: horizontal l/m/r and vertical t/m of `xy` (placed by the ink, for every kind of font)."""
-        font = _font(size * _SCALE)
-        if width is not None:
-            text = self._fit(text, size, width)
-        left, top, right, bottom = self.draw.textbbox((0, 0), text, font=font)
-        x, y = xy[0] * _SCALE, xy[1] * _SCALE
-        x -= {"l": 0, "m": (right - left) / 2, "r": right - left}[anchor[0]] + left
-        y -= {"t": 0, "m": (bottom - top) / 2, "b": bottom - top}[anchor[1]] + top
-        self.draw.text((x, y), text, fill=fill, font=font)
-
-    def vertical_text(self, center: tuple[float, float], text: str, size: int) -> None:
-        font = _font(size * _SCALE)
-        left, top, right, bottom = self.draw.textbbox((0, 0), text, font=font)
-        label = Image.new("L", (right - left + 4, bottom - top + 4), 0)
-        ImageDraw.Draw(label).text((2 - left, 2 - top), text, fill=255, font=font)
-        mask = label.rotate(90, expand=True)
-        x = round(center[0] * _SCALE - mask.width / 2)
-        y = round(center[1] * _SCALE - mask.height / 2)
-        self.image.paste(Image.new("RGB", mask.size, _AXIS), (x, y), mask)
-
-    def _fit(self, text: str, size: int, width: float) -> str:
-        if self.measure(text, size)[0] <= width:
-            return text
-        while text and self.measure(text + "…", size)[0] > width:
-            text = text[:-1]
-        return text.rstrip(" ,") + "…"
-
-    def line(self, points: Sequence[tuple[float, float]], fill: tuple[int, int, int], width: int = 1) -> None:
-        scaled = [(px * _SCALE, py * _SCALE) for px, py in points]
-        self.draw.line(scaled, fill=fill, width=width * _SCALE, joint="curve")
-
-    def rectangle(self, box: tuple[float, float, float, float], *, outline: tuple[int, int, int]) -> None:
-        self.draw.rectangle([c * _SCALE for c in box], outline=outline, width=_SCALE)
-
-    def circle(
-        self,
-        center: tuple[float, float],
-        radius: float,
-        *,
-        fill: tuple[int, int, int],
-        outline: tuple[int, int, int],
-        width: int,
-    ) -> None:
-        cx, cy, r = center[0] * _SCALE, center[1] * _SCALE, radius * _SCALE
-        self.draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=fill, outline=outline, width=width * _SCALE)
+def _finish_svg(svg: bytes, chart: ParetoChart, links: Mapping[int, str]) -> bytes:
+    """matplotlib's SVG with a title, each link named after its run and opening in the whole window (matplotlib
+    opens them in a new one), and without the metadata block."""
+    root = ET.fromstring(svg)  # noqa: S314 - matplotlib's own output, not input from outside
+    for metadata in root.findall(f"{{{_SVG}}}metadata"):
+        root.remove(metadata)
+    title = ET.Element(f"{{{_SVG}}}title")
+    title.text = _title(chart)
+    root.insert(0, title)
+    runs = {link: index for index, link in links.items()}
+    points = {point.index: point for point in chart.points}
+    for anchor in root.iter(f"{{{_SVG}}}a"):
+        index = runs.get(anchor.get(f"{{{_XLINK}}}href", ""))
+        if index is None:
+            continue
+        anchor.set("target", "_top")
+        name = ET.Element(f"{{{_SVG}}}title")
+        point = points[index]
+        best = " (best)" if index == chart.best else ""
+        name.text = f"Run {index}{best}: {chart.x} {point.x:,.6g}, {chart.y} {point.y:,.6g}"
+        anchor.insert(0, name)
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True)

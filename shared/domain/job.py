@@ -171,6 +171,7 @@ class Job:
     notified: tuple[str, ...] = ()
     runs: tuple[RunProgress, ...] = ()  # a sweep's runs, by array task id; empty for a single run
     array_throttle: int | None = None  # a sweep's most runs at once (Slurm --array ...%K), fixed at admission
+    arrays: tuple[str, ...] = ()  # the Slurm ids of a search's arrays, one per batch submitted (slurm_job_id: the last)
     git: GitOrigin | None = None  # set for a design submitted from a git repository
     # What determines the result (shared/domain/content_key.py); a SUCCEEDED job with the same key can be reused.
     content_key: str | None = None
@@ -242,6 +243,7 @@ def record_submission(job: Job, slurm_job_id: str, at: datetime, array_throttle:
     return replace(
         moved or job,
         slurm_job_id=slurm_job_id,
+        arrays=job.arrays if slurm_job_id in job.arrays else (*job.arrays, slurm_job_id),
         last_error=None,
         submit_failing_since=None,
         array_throttle=array_throttle or job.array_throttle,

@@ -55,6 +55,7 @@ def job_to_dict(job: Job) -> dict[str, Any]:
             for r in job.runs
         ],
         "array_throttle": job.array_throttle,
+        "arrays": list(job.arrays),
         "git": asdict(job.git) if job.git else None,
         "content_key": job.content_key,
         "reused_from": job.reused_from,
@@ -100,6 +101,7 @@ def job_from_dict(data: dict[str, Any]) -> Job:
             for r in data.get("runs") or ()
         ),
         array_throttle=data.get("array_throttle"),
+        arrays=tuple(str(a) for a in data.get("arrays") or ()),
         git=GitOrigin(**data["git"]) if data.get("git") else None,
         content_key=data.get("content_key"),
         reused_from=data.get("reused_from"),

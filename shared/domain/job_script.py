@@ -45,8 +45,21 @@ class ClusterTarget:
     heartbeat_s: float = 20.0  # how often a running stage reports with the tail of its log
 
 
-def slurm_job_name(job_id: str) -> str:
-    return JOB_NAME_PREFIX + job_id
+@dataclass(frozen=True)
+class ArrayTasks:
+    """A Slurm job array: `count` tasks with ids from `first`, at most `throttle` at once; `batch` numbers a
+    search's arrays (its later batches are Slurm jobs of their own names)."""
+
+    count: int
+    throttle: int
+    first: int = 0
+    batch: int = 0
+
+
+def slurm_job_name(job_id: str, batch: int = 0) -> str:
+    """The Slurm job name of a job's run (a search's later batches each get their own: `-b<batch>`), by which a
+    resubmission finds what is already there."""
+    return JOB_NAME_PREFIX + job_id + (f"-b{batch}" if batch else "")
 
 
 def _plan_spec(plan: FlowPlan) -> dict[str, Any]:
@@ -99,9 +112,9 @@ def render_job_script(
     resources: Resources,
     spec: dict[str, Any],
     target: ClusterTarget,
-    array: tuple[int, int] | None = None,
+    array: ArrayTasks | None = None,
 ) -> str:
-    """`array` (runs, throttle) makes the script a Slurm job array of that many tasks, at most `throttle` at once."""
+    """`array` makes the script a Slurm job array (a sweep's runs, or one batch of a search's)."""
     if not JOB_ID_PATTERN.match(job.id):
         raise RenderError(f"job id {job.id!r} is not one we generate")
     if not SLURM_NAME.match(target.partition):
@@ -115,15 +128,16 @@ def render_job_script(
     if not results_bucket:
         raise RenderError("the run specification names no results bucket")
     if array is not None:
-        runs, throttle = array
-        if not all(isinstance(n, int) and n > 0 for n in array):
-            raise RenderError(f"array size {array!r} is not a pair of positive whole numbers")
-        array_line = f"#SBATCH --array=0-{runs - 1}%{min(throttle, runs)}"
+        numbers = (array.count, array.throttle, array.first + 1, array.batch + 1)
+        if not all(isinstance(n, int) and n > 0 for n in numbers):
+            raise RenderError(f"array {array!r} is not made of positive whole numbers")
+        last = array.first + array.count - 1
+        array_line = f"#SBATCH --array={array.first}-{last}%{min(array.throttle, array.count)}"
     else:
         array_line = "# one run (no job array)"
     values = {
         "array": array_line,
-        "job_name": slurm_job_name(job.id),
+        "job_name": slurm_job_name(job.id, array.batch if array else 0),
         "comment": COMMENT_PREFIX + job.id,
         "partition": target.partition,
         "cpus": str(resources.cpus),

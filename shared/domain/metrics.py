@@ -6,7 +6,9 @@ no power. None is never shown as 0 or as "met"/"clean"; `to_dict()` leaves it ou
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
+from types import MappingProxyType
 from typing import Any
 
 
@@ -95,3 +97,47 @@ KEY_METRICS = (
     "utilization_pct",
 )
 NOT_MEASURED = "not measured"
+
+# Which way each figure is better, for comparing runs (shared/domain/compare.py): "lower" or "higher". The one list
+# of metric directions; a sweep's objective says its own sense (minimize/maximize) and Pareto plots put lower-is-better
+# on x, higher-is-better on y (area_um2 against wns_ns), both as listed here. Figures without a direction are only
+# "equal" or "different": the clock period and the utilisation are the design's choices rather than results, and
+# a true/false figure (lvs_match) has no amount.
+LOWER_IS_BETTER = "lower"
+HIGHER_IS_BETTER = "higher"
+BETTER: Mapping[str, str] = MappingProxyType(
+    {
+        **dict.fromkeys(
+            (
+                "cell_count",
+                "area_um2",
+                "drc_errors",
+                "routing_failures",
+                "runtime_s",
+                "peak_memory_mb",
+                "die_area_um2",
+                "core_area_um2",
+                "setup_violations",
+                "hold_violations",
+                "max_slew_violations",
+                "max_cap_violations",
+                "max_fanout_violations",
+                "antenna_violating_nets",
+                "antenna_violating_pins",
+                "wire_length_um",
+                "power_total_w",
+                "lint_errors",
+                "lint_warnings",
+                "inferred_latches",
+                "unmapped_cells",
+                "synthesis_check_errors",
+            ),
+            LOWER_IS_BETTER,
+        ),
+        **dict.fromkeys(("wns_ns", "tns_ns", "hold_wns_ns", "hold_tns_ns", "max_frequency_mhz"), HIGHER_IS_BETTER),
+    }
+)
+# The same for the figures of one timing corner (CORNER_KEYS): slacks higher, violation counts lower.
+CORNER_BETTER: Mapping[str, str] = MappingProxyType(
+    {key: LOWER_IS_BETTER if key.endswith("_violations") else HIGHER_IS_BETTER for key in CORNER_KEYS}
+)

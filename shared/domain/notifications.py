@@ -216,6 +216,10 @@ def _finished(job: Job, links: MailLinks, with_image: bool) -> _Content:
     if job.design is not None and job.design.sweep is not None:
         # A sweep: the figures below are the best run's; the table compares every run.
         facts.append(("Sweep", job.reason or f"{len(job.design.sweep.runs)} runs"))
+        search = job.design.sweep.search
+        if search is not None:
+            ended = sum(1 for r in job.runs if r.ended)
+            facts.append(("Search", f"{search.describe()}; {ended} of {search.budget} runs (seed {search.seed})"))
         facts.append(("Objective", job.design.sweep.objective.describe()))
         for label, key in (("Comparison table", "comparison_csv"), ("Pareto plot", "pareto_png")):
             if key in job.artifacts:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 class SlurmSubmission:
     job_id: str
     script: str
+    batch: int = 0  # a search's batch: its own Slurm job (slurm_job_name)
 
 
 @dataclass(frozen=True)

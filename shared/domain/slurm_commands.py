@@ -31,7 +31,8 @@ def submit_script(work_root: str, submissions: Sequence[SlurmSubmission]) -> str
         f"root={shlex.quote(work_root)}",
         # One squeue for the whole batch (one per job cost ~0.1 s each with hundreds queued). If Slurm cannot
         # answer, submit nothing: without it a resubmission could not be told from a first submission.
-        'listing=$(squeue -h -t all -u "$(id -un)" -o "%j %i") || { echo "OLC-ABORT squeue failed" >&2; exit 3; }',
+        # %F: a job array's own id (each of its tasks is listed, as <array id>_<task>, under %i).
+        'listing=$(squeue -h -t all -u "$(id -un)" -o "%j %F") || { echo "OLC-ABORT squeue failed" >&2; exit 3; }',
         "declare -A known",
         'while read -r name id; do [ -n "$name" ] && known[$name]=$id; done <<< "$listing"',
     ]
@@ -40,7 +41,7 @@ def submit_script(work_root: str, submissions: Sequence[SlurmSubmission]) -> str
         marker = f"OLC_SCRIPT_{job_id}"
         if any(line.strip() == marker for line in submission.script.splitlines()):
             raise UnsafeValue(f"batch script of {job_id} contains its heredoc marker")
-        name = slurm_job_name(job_id)
+        name = slurm_job_name(job_id, submission.batch)
         lines += [
             f'existing="${{known[{name}]:-}}"',
             'if [ -n "$existing" ]; then',

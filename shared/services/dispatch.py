@@ -18,8 +18,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from shared.domain.callback_auth import job_key
-from shared.domain.flows.base import FlowRunner
 from shared.domain.job import (
     ACTIVE_STATES,
     Job,
@@ -29,13 +27,15 @@ from shared.domain.job import (
     record_submission,
     record_submit_failure,
 )
-from shared.domain.job_script import ClusterTarget, RenderError, kit_spec, render_job_script, sweep_spec
+from shared.domain.job_script import (
+    RenderError,
+)
 from shared.domain.quota import Admission, QuotaLimits, UserState, WaitingJob, estimated_starts, plan_admission
 from shared.domain.slurm import SlurmSubmission
 from shared.domain.sweeps import runs as sweep_runs
-from shared.domain.sweeps.run_settings import apply_run_settings
 from shared.ports import Cluster, ClusterError, JobRepository, Lease, QuotaStore
 from shared.services.notify import Notifier
+from shared.services.scripts import ScriptFactory
 from shared.structured_log import fields, get
 
 log = get(__name__)
@@ -46,37 +46,6 @@ ETA_SLACK_S = 30
 # Jobs per SSH round trip: large enough for throughput, small enough that the first of a burst are recorded soon.
 SUBMIT_CHUNK = 50
 _RECORD_THREADS = 8  # estimates closer than this to the stored one are not rewritten
-
-
-@dataclass(frozen=True)
-class ScriptFactory:
-    template: str
-    kit_source: str
-    target: ClusterTarget
-    runners: Mapping[str, FlowRunner]
-    hook_master_key: Callable[[], str]
-
-    def render(self, job: Job) -> str:
-        if job.design is None:
-            raise RenderError(f"job {job.id} has no validated design")
-        runner = self.runners.get(job.flow or "")
-        if runner is None:
-            raise RenderError(f"flow {job.flow!r} is not available on this deployment")
-        try:
-            plan = runner.plan(job.design, job.resources)
-        except ValueError as exc:  # the runner cannot run this design: fail the job, not the whole dispatch
-            raise RenderError(str(exc)) from exc
-        spec = kit_spec(job, plan, self.target, job_key(self.hook_master_key(), job.id))
-        sweep = job.design.sweep
-        if sweep is None:
-            return render_job_script(self.template, self.kit_source, job, job.resources, spec, self.target)
-        try:
-            plans = [runner.plan(apply_run_settings(job.design, values), job.resources) for values in sweep.runs]
-        except ValueError as exc:
-            raise RenderError(str(exc)) from exc
-        spec = sweep_spec(spec, plans, sweep.runs)
-        array = (len(sweep.runs), job.array_throttle or 1)
-        return render_job_script(self.template, self.kit_source, job, job.resources, spec, self.target, array)
 
 
 @dataclass(frozen=True)

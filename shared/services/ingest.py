@@ -30,6 +30,7 @@ from shared.domain.job import Job, JobState, advance, clean_log_tail, new_job
 from shared.domain.messages import Queued
 from shared.domain.quota import QuotaLimits, queued_limit_reason
 from shared.domain.reuse import may_reuse, reuse_results
+from shared.domain.sweeps.spec import with_proposed_runs
 from shared.domain.upload import (
     FETCH_FAILED_SUFFIX,
     GIT_COMMIT_META,
@@ -41,7 +42,15 @@ from shared.domain.upload import (
     owner_of,
     results_prefix,
 )
-from shared.ports import JobRepository, MessagePublisher, ObjectGone, ObjectStore, QuotaStore, ResultsStore
+from shared.ports import (
+    JobRepository,
+    MessagePublisher,
+    ObjectGone,
+    ObjectStore,
+    QuotaStore,
+    ResultsStore,
+    SearchSampler,
+)
 from shared.services.notify import Notifier
 from shared.structured_log import fields, get, job_context
 
@@ -87,6 +96,7 @@ class IngestDeps:
     quotas: QuotaStore
     limits: QuotaLimits
     results: ResultsStore
+    sampler: SearchSampler | None = None  # proposes a search's first batch
 
 
 def ingest_upload(event: UploadEvent, deps: IngestDeps, now: datetime) -> Job | None:
@@ -248,6 +258,12 @@ def _evaluate(  # noqa: PLR0911 - each check of an upload that fails ends it REJ
         # Overwritten (a new generation, which is a job of its own) or deleted before it could be read.
         reason = "this upload was replaced or deleted before it could be read; a newer upload is a job of its own"
         return new_job(owner=owner, rejected_reason=reason, **common)
+    if design.sweep is not None and design.sweep.search is not None and not design.sweep.runs:
+        if deps.sampler is None:
+            return new_job(owner=owner, rejected_reason="this deployment does not run searches", **common)
+        plan = design.sweep.search
+        first = deps.sampler.propose(plan, [], min(plan.batch, plan.budget))
+        design = replace(design, sweep=with_proposed_runs(design.sweep, first))
     key = content_key(
         design, archive.design_file_digests(), policy.flow_versions.get(design.flow, ""), policy.default_pdk
     )

@@ -20,7 +20,8 @@ from shared.domain.slurm import SlurmJobStatus
 from shared.domain.sweeps import runs as sweep_runs
 from shared.services.completion.run_end import CompletionDeps
 from shared.services.completion.single import finish_job
-from shared.services.completion.sweep import finish_sweep, repair_run
+from shared.services.completion.sweep import batch_ended, repair_run
+from shared.services.search import unsubmitted_batch
 from shared.structured_log import fields, get
 
 log = get(__name__)
@@ -82,11 +83,13 @@ def _repair_sweep(
 ) -> str | None:
     # A sweep's history does not move while its runs do, so a long sweep is looked at on every tick once quiet; a run
     # that ends just then may be recorded both here and by its report: the first wins, the second changes nothing.
+    if unsubmitted_batch(job):
+        return batch_ended(job, deps, now).message  # a search's batch was proposed but never reached Slurm
     repairs = sweep_runs.runs_to_repair(job, array_view)
     if not repairs and not sweep_runs.all_ended(job):
         return None  # every run without an end is still pending or running
     if not repairs:
-        return finish_sweep(job, deps, now).message  # every run ended, but the job was never closed
+        return batch_ended(job, deps, now).message  # every run ended, but the job (or search) never went on
     replies = [f"run {index}: {repair_run(job, index, task, deps, now).message}" for index, task in repairs]
     return "; ".join(replies)
 

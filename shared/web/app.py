@@ -15,7 +15,7 @@ from shared.services.queries import NotFound
 from shared.services.quota_admin import Forbidden
 from shared.services.results import NoResults
 from shared.structured_log import fields, get, set_trace_from_headers
-from shared.web import account_api, jobs_api, openapi, pages, public_api, repos_api, submit_api
+from shared.web import account_api, compare_api, jobs_api, openapi, pages, public_api, repos_api, submit_api
 from shared.web.routing import PARAMETER_PATTERNS, ApiError, Call, QueryParam, Route, find_route
 
 log = get(__name__)
@@ -128,6 +128,24 @@ ROUTES: tuple[Route, ...] = (
         status=302,
         query=(QueryParam("size", "`full` (default) or `thumb`.", {"type": "string", "enum": ["full", "thumb"]}),),
     ),
+    Route(
+        "GET",
+        "/v1/compare",
+        compare_api.compare_jobs,
+        "caller",
+        "Compare 2 to 10 of my jobs or sweep runs side by side: every metric, the first as the reference, each other "
+        "figure with its difference and whether it is better or worse (JSON, or ?format=csv)",
+        "Comparison",
+        query=(
+            QueryParam(
+                "jobs",
+                "Comma-separated JOB or JOB:RUN (run RUN of a sweep job), 2 to 10, the first as the reference.",
+                {"type": "string", "pattern": r"^j[0-9a-f]{19}(:[0-9]{1,6})?(,j[0-9a-f]{19}(:[0-9]{1,6})?){1,9}$"},
+            ),
+            QueryParam("format", "`json` (default) or `csv`.", {"type": "string", "enum": ["json", "csv"]}),
+        ),
+        errors=(400,),
+    ),
     # ---------------------------------------------------------------------------------------------- account
     Route(
         "POST",
@@ -203,6 +221,15 @@ ROUTES: tuple[Route, ...] = (
         in_api_document=False,
     ),
     Route("GET", "/queue", pages.queue_page, "public", "Status page: the queue", "text/html", in_api_document=False),
+    Route(
+        "GET",
+        "/compare",
+        pages.compare_page,
+        "public",
+        "Status page: jobs and sweep runs side by side (?jobs=)",
+        "text/html",
+        in_api_document=False,
+    ),
     Route("GET", "/assets/{asset}", pages.asset, "public", "Page assets", "text/plain", in_api_document=False),
 )
 

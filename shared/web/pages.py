@@ -2,7 +2,7 @@
 
 Each page is assembled from our own templates in shared/web/pages/ by plain string substitution: `_layout.html` (the
 head, the top bar and the footer, the same on every page) around the page's own content (`jobs.html`, `job.html`,
-`design.html`, `queue.html`: what goes inside <main>), with the page's script module from shared/web/assets/
+`design.html`, `queue.html`, ...: what goes inside <main>), with the page's script module from shared/web/assets/
 (`jobs-page.js`, ..., which import the shared modules `app.js`, `api.js`, `dom.js` and `format.js`). No user data goes
 into a template.
 
@@ -46,6 +46,7 @@ _PAGES = {
     "job": _Page("Job", ""),
     "design": _Page("Design", ""),  # one design's runs; the script puts the design's name in the title
     "queue": _Page("Queue", "Updates every few seconds."),
+    "compare": _Page("Compare runs", ""),  # jobs and sweep runs side by side (?jobs=J1,J2:3)
 }
 
 
@@ -108,6 +109,10 @@ def design_page(_call: Call) -> flask.Response:
 
 def queue_page(_call: Call) -> flask.Response:
     return _html("queue")
+
+
+def compare_page(_call: Call) -> flask.Response:
+    return _html("compare")
 
 
 @functools.cache

@@ -195,6 +195,89 @@ SCHEMAS: dict[str, Schema] = {
             "metrics": {"$ref": "#/components/schemas/Metrics"},
         },
     },
+    "Comparison": {
+        "type": "object",
+        "description": "Jobs and sweep runs side by side, the first as the reference. ?format=csv gives the same as "
+        "one CSV table (text/csv): a line per setting and metric, each other entry's value, difference, difference "
+        "% and verdict.",
+        "required": ["reference", "entries", "settings", "rows"],
+        "properties": {
+            "reference": {"type": "string", "description": "The first entry, JOB or JOB:RUN."},
+            "page": {"type": "string", "format": "uri", "description": "The comparison's status page."},
+            "entries": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["ref", "job_id", "run", "state"],
+                    "properties": {
+                        "ref": {"type": "string", "description": "JOB, or JOB:RUN for one run of a sweep."},
+                        "job_id": {"type": "string", "pattern": "^j[0-9a-f]{19}$"},
+                        "run": _nullable("integer", description="The sweep run, as the job page numbers them."),
+                        "state": {"type": "string", "description": "The job's state, or the run's."},
+                        "design_name": _nullable("string"),
+                        "flow": _nullable("string"),
+                        "page": {"type": "string", "format": "uri"},
+                    },
+                },
+            },
+            "settings": {
+                "type": "array",
+                "description": "The config.json settings in which the entries differ (null: not set).",
+                "items": {
+                    "type": "object",
+                    "required": ["name", "values"],
+                    "properties": {"name": {"type": "string"}, "values": {"type": "array"}},
+                },
+            },
+            "rows": {
+                "type": "array",
+                "description": "One per metric: the key figures always, others (and timing corners, as "
+                "corners.<corner>.<figure>) when any entry measured them.",
+                "items": {
+                    "type": "object",
+                    "required": ["metric", "better", "cells"],
+                    "properties": {
+                        "metric": {"type": "string"},
+                        "better": {
+                            "type": ["string", "null"],
+                            "enum": ["lower", "higher", None],
+                            "description": "Which way the figure is better; null: only equal or different.",
+                        },
+                        "cells": {
+                            "type": "array",
+                            "description": "One per entry, the reference's first.",
+                            "items": {
+                                "type": "object",
+                                "required": ["value", "verdict"],
+                                "properties": {
+                                    "value": {
+                                        "type": ["number", "boolean", "null"],
+                                        "description": "null: not measured (never 0).",
+                                    },
+                                    "verdict": {
+                                        "type": "string",
+                                        "enum": [
+                                            "reference",
+                                            "better",
+                                            "worse",
+                                            "equal",
+                                            "different",
+                                            "not_measured",
+                                            "reference_not_measured",
+                                        ],
+                                    },
+                                    "difference": _nullable("number", description="value - reference"),
+                                    "percent": _nullable(
+                                        "number", description="The difference in % of the reference (null if 0)."
+                                    ),
+                                },
+                            },
+                        },
+                    },
+                },
+            },
+        },
+    },
     "GitSubmitRequest": {
         "type": "object",
         "required": ["git"],

@@ -30,6 +30,8 @@ def job_links(job: Job, base_url: str) -> dict[str, str]:
             links["thumbnail"] = f"{api}/layout.png?size=thumb"
         if "pareto_png" in job.artifacts:  # a sweep's summary
             links["pareto"] = f"{api}/download?path=sweep/pareto.png"
+            if "pareto_svg" in job.artifacts:  # the same plot, each run's point a link to its row on the page
+                links["pareto_svg"] = f"{api}/download?path=sweep/pareto.svg"
             links["comparison_csv"] = f"{api}/download?path=sweep/comparison.csv"
             links["comparison_json"] = f"{api}/download?path=sweep/comparison.json"
     if job.results_prefix:
@@ -117,10 +119,26 @@ def sweep_view(job: Job) -> dict[str, Any] | None:
     sweep = job.design.sweep
     runs = {r.index: r for r in job.runs}
     best = job.artifacts.get("best_run")
+    search = sweep.search
+    ended = sum(1 for r in job.runs if r.ended)
     return {
         "parameters": {name: list(values) for name, values in sweep.parameters.items()},
         "objective": sweep.objective.describe(),
         "throttle": job.array_throttle,
+        # A search: its plan and how far it got, e.g. "14 of 30 runs" (runs lists the runs proposed so far).
+        "search": None
+        if search is None
+        else {
+            "strategy": search.strategy,
+            "budget": search.budget,
+            "batch": search.batch,
+            "seed": search.seed,
+            "objectives": [{sense: metric} for sense, metric in search.objectives],
+            "parameters": {d.name: d.describe() for d in search.dimensions},
+            "runs_ended": ended,
+            "batches_submitted": len(job.arrays),
+            "progress": f"{ended} of {search.budget} runs",
+        },
         "best_run": int(best.rstrip("/").rsplit("/", 1)[-1]) if best else None,
         "runs": [
             {

@@ -64,6 +64,9 @@ BODIES = {
 OWN_THINGS = {"/v1/repos/{repo_id}"}
 # Signed-in routes that start work for the caller only: an admin is no one else's owner there.
 OWNER_ONLY = {"/v1/jobs/{job_id}/rerun"}
+# Routes that name the caller's jobs in the query: someone else's job answers exactly like a missing one, to everyone
+# (admins too: they compare their own jobs only).
+JOBS_IN_QUERY = {"/v1/compare": "jobs={job_id},{job_id}:0"}
 HOOK = "/v1/hooks/git"
 SIGNED_IN = [r for r in ROUTES if r.access != "public"]
 
@@ -80,6 +83,8 @@ def call(
     path = route.path.format(job_id=job_id, user=user, asset="app.js", design_name="spm", repo_id="r" + "0" * 19)
     if route.method == "DELETE":
         path += f"?confirm={confirm or job_id}"
+    if route.path in JOBS_IN_QUERY:
+        path += "?" + JOBS_IN_QUERY[route.path].format(job_id=job_id)
     headers = {"Content-Type": "application/json"}
     if token is not None:
         headers["Authorization"] = f"Bearer {token}"
@@ -112,7 +117,7 @@ def test_another_user_gets_nothing_of_alices(stack: RunningStack, alices_job: di
     bob = stack.layout.id_token(BOB)
     status, body = call(stack, route, bob, alices_job["id"], ALICE)
     assert SECRET_NAME not in body and ALICE not in body, f"{route.path} leaked alice's data to bob: {body}"
-    if route.access == "job":
+    if route.access == "job" or route.path in JOBS_IN_QUERY:
         # Exactly the answer for a job that does not exist, so job ids cannot even be probed.
         missing_status, missing_body = call(stack, route, bob, MISSING_JOB, ALICE)
         assert status == missing_status == 404
@@ -132,9 +137,9 @@ def test_another_user_gets_nothing_of_alices(stack: RunningStack, alices_job: di
 @pytest.mark.parametrize("route", SIGNED_IN, ids=lambda r: f"{r.method} {r.path}")
 def test_admins_reach_every_route(stack: RunningStack, alices_job: dict[str, Any], route: Route) -> None:
     admin = stack.layout.id_token(LOCAL_ADMIN)
-    if route.path in OWN_THINGS | OWNER_ONLY:
+    if route.path in OWN_THINGS | OWNER_ONLY | set(JOBS_IN_QUERY):
         status, body = call(stack, route, admin, alices_job["id"], ALICE)
-        assert status == 404, body  # the admin's own things only: alice's registrations and reruns are hers
+        assert status == 404, body  # the admin's own things only: alice's registrations, reruns and comparisons
         return
     if route.method == "DELETE":
         # Past the access check the handler asks for confirmation; alice's job must stay for the other tests.

@@ -426,3 +426,49 @@ def test_a_librelane_job_page_shows_each_step_and_what_was_not_measured(
         assert "not measured" in metrics[unmeasured], (unmeasured, metrics[unmeasured])
     screenshot(browser, "job-librelane.png")
     assert console_errors(browser) == []
+
+
+def test_compare_selected_runs_of_a_sweep(stack: RunningStack, browser: WebDriver, tmp_path: Path) -> None:
+    """Tick two runs on a sweep's page, "Compare selected runs", and read them side by side (compare.png)."""
+    config = stack.client(USER)
+    archive = design_archive(
+        REPO_ROOT / "examples" / "spm", OLC_FLOW="yosys-osu035", OLC_SWEEP={"parameters": {"CLOCK_PERIOD": [10, 1]}}
+    )
+    job_id = client.expected_job_id(client.upload(config, "spm-compare.tar.gz", archive, reuse=False))
+    job = finished(stack, USER, job_id)
+    assert job["state"] == "SUCCEEDED", job["reason"]
+    open_page(browser, stack, f"/jobs/{job_id}", USER)
+    wait_for(browser, lambda: visible(browser, "sweep-section"), 15, "the sweep's runs")
+    button = browser.find_element("id", "compare-runs")
+    assert visible(browser, "compare-runs-bar") and not button.is_enabled()
+    for box in browser.find_elements("css selector", "#sweep-body input.run-pick"):
+        box.click()
+    wait_for(browser, button.is_enabled, 5, "the compare button")
+    assert "2 runs ticked" in text_of(browser, "compare-runs-hint")
+    button.click()
+    wait_for(browser, lambda: "/compare?" in browser.current_url, 15, "the compare page")
+    wait_for(browser, lambda: browser.execute_script("return document.body.dataset.view") == "compare", 30)
+    assert browser.current_url.endswith(f"/compare?jobs={job_id}:0,{job_id}:1")
+    heads = [th.get_attribute("data-ref") for th in browser.find_elements("css selector", "#compare-head th[data-ref]")]
+    assert heads == [f"{job_id}:0", f"{job_id}:1"]
+    assert text_of(browser, "compare-title") == "spm: 2 runs side by side"
+    setting = browser.find_element("css selector", '#compare-settings tr[data-setting="CLOCK_PERIOD"]').text
+    assert "10" in setting and "1" in setting
+    wns = browser.find_elements("css selector", '#compare-body tr[data-metric="wns_ns"] td')
+    assert [cell.get_attribute("data-verdict") for cell in wns] == ["reference", "worse"]
+    assert "worse" in wns[1].text, "the verdict is said in words, not only by colour"
+    lvs = browser.find_elements("css selector", '#compare-body tr[data-metric="lvs_match"] td')
+    assert [cell.text for cell in lvs] == ["not measured", "not measured"]
+    screenshot(browser, "compare.png")
+    # The CSV export: the page fetches it with the sign-in and hands the browser a file.
+    browser.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(tmp_path)})
+    browser.find_element("id", "export-csv").click()
+    wait_for(browser, lambda: list(tmp_path.glob("*.csv")), 30, "the CSV download")
+    exported = next(tmp_path.glob("*.csv")).read_text()
+    assert exported.startswith(f"kind,name,better,{job_id}:0,{job_id}:1,")
+    assert console_errors(browser) == []
+    # Someone else opening the same link finds nothing to compare, and nothing of the runs.
+    open_page(browser, stack, f"/compare?jobs={job_id}:0,{job_id}:1", BOB)
+    assert browser.execute_script("return document.body.dataset.view") == "not-found"
+    assert visible(browser, "not-found") and not visible(browser, "content")
+    assert USER not in browser.page_source

@@ -22,9 +22,12 @@ if TYPE_CHECKING:
 SPM = REPO_ROOT / "examples" / "spm"
 
 
-def submit_sweep(stack: RunningStack, user: str, sweep: dict[str, Any]) -> tuple[client.ClientConfig, str]:
+def submit_sweep(
+    stack: RunningStack, user: str, sweep: dict[str, Any], **config_values: Any
+) -> tuple[client.ClientConfig, str]:
     config = stack.client(user)
-    source = client.upload(config, "spm-sweep.tar.gz", design_archive(SPM, OLC_SWEEP=sweep), reuse=False)
+    archive = design_archive(SPM, OLC_SWEEP=sweep, **config_values)
+    source = client.upload(config, "spm-sweep.tar.gz", archive, reuse=False)
     return config, client.expected_job_id(source)
 
 

@@ -6,6 +6,7 @@ a service under test sees exactly what a round trip through the database would g
 
 from __future__ import annotations
 
+import html
 import io
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -21,7 +22,7 @@ from shared.domain.quota import QuotaLimits, UserQuota
 from shared.domain.slurm import SlurmJobStatus, SlurmSubmission, SubmitResult
 from shared.domain.sweeps.judging import ParetoChart
 from shared.domain.webhooks import Registration, registration_from_dict, registration_to_dict
-from shared.ports import ObjectExists, ObjectGone
+from shared.ports import ClusterError, ObjectExists, ObjectGone
 
 
 class FakeJobs:
@@ -162,6 +163,7 @@ class FakeCluster:
         self.arrays: dict[str, list[SlurmJobStatus]] = {}
         self.status_calls: list[list[str]] = []
         self.cancelled: list[str] = []
+        self.unreachable = 0  # how many of the next submit calls raise ClusterError
         self._next_id = first_id
 
     @property
@@ -169,6 +171,9 @@ class FakeCluster:
         return [s.job_id for batch in self.batches for s in batch]
 
     def submit(self, submissions: Sequence[SlurmSubmission]) -> SubmitResult:
+        if self.unreachable > 0:
+            self.unreachable -= 1
+            raise ClusterError("fake: the login node does not answer")
         self.batches.append(list(submissions))
         accepted: dict[str, str] = {}
         refused: dict[str, str] = {}
@@ -312,13 +317,20 @@ class FakeMailer:
 
 @dataclass
 class FakeParetoPlotter:
-    """ParetoPlotter: keeps every chart it was asked to draw and answers with a stand-in PNG."""
+    """ParetoPlotter: keeps every chart it was asked to draw and answers with a stand-in PNG, or an SVG of the links."""
 
-    charts: list[ParetoChart] = field(default_factory=list)
+    charts: list[ParetoChart] = field(default_factory=list)  # drawn as PNGs
+    svg_links: list[dict[int, str]] = field(default_factory=list)  # for each SVG, where each listed run would link
 
     def draw_png(self, chart: ParetoChart) -> bytes:
         self.charts.append(chart)
         return b"\x89PNG\r\n\x1a\n" + f"chart of {len(chart.points)} runs".encode()
+
+    def draw_svg(self, chart: ParetoChart, run_link: Callable[[int], str]) -> bytes:
+        links = {index: run_link(index) for index in range(chart.listed_runs)}
+        self.svg_links.append(links)
+        anchors = "".join(f'<a href="{html.escape(link)}"/>' for link in links.values())
+        return f'<svg xmlns="http://www.w3.org/2000/svg">{anchors}</svg>'.encode()
 
 
 class FakeRepos:

@@ -86,6 +86,7 @@ def full_job() -> Job:
             RunProgress(1, "FAILED", "routing", "4244", None, "routing congestion"),
         ),
         array_throttle=2,
+        arrays=("41", "57"),
         git=GitOrigin("https://git.example.com/chips/spm.git", "main", "designs/spm", "a" * 40, "r1"),
         content_key="ck-" + "b" * 61,
         reused_from="j" + "c" * 19,

@@ -36,9 +36,10 @@ from shared.domain.upload import job_id_for, results_prefix
 from shared.services.complete import handle_callback
 from shared.services.completion.run_end import CompletionDeps, Reply
 from shared.services.completion.single import finish_job
-from shared.services.dispatch import DispatchDeps, ScriptFactory, dispatch
+from shared.services.dispatch import DispatchDeps, dispatch
 from shared.services.ingest import IngestDeps, IngestPolicy, ingest_upload
 from shared.services.notify import Notifier
+from shared.services.scripts import ScriptFactory
 from tests.unit.render_script import RENDER_SCRIPT
 
 ROOT = Path(__file__).resolve().parents[2]

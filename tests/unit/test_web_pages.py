@@ -33,15 +33,22 @@ BASE_ENV = {
     "COMPLETION_URL": "https://completion.example/",
     "SLURM_LOGIN_HOST": "10.0.0.5",
 }
-HANDLERS = {"jobs": pages.my_jobs_page, "job": pages.job_page, "design": pages.design_page, "queue": pages.queue_page}
+HANDLERS = {
+    "jobs": pages.my_jobs_page,
+    "job": pages.job_page,
+    "design": pages.design_page,
+    "queue": pages.queue_page,
+    "compare": pages.compare_page,
+}
 # Elements each page's script needs (a sample): the page content really is inside the layout.
 PAGE_IDS = {
     "jobs": ("signin", "content", "upload-form", "state-filter", "jobs-table", "jobs-body", "load-more"),
     "job": ("signin", "not-found", "job", "job-state", "metrics-body", "timeline", "log", "download-all", "rerun-form"),
     "design": ("signin", "not-found", "content", "design-name", "runs-head", "runs-body", "runs-empty", "load-more"),
     "queue": ("queue-at", "count-queued", "count-submitted", "count-running", "wait-median", "sample-size"),
+    "compare": ("signin", "not-found", "not-found-text", "content", "compare-head", "compare-body", "export-csv"),
 }
-TITLES = {"jobs": "My jobs", "job": "Job", "design": "Design", "queue": "Queue"}
+TITLES = {"jobs": "My jobs", "job": "Job", "design": "Design", "queue": "Queue", "compare": "Compare runs"}
 
 
 @pytest.fixture(autouse=True)

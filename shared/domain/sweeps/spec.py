@@ -20,7 +20,7 @@ import itertools
 import math
 import random
 from collections.abc import Callable, Collection, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Any, Literal
@@ -29,11 +29,12 @@ from shared.domain.config_schema import IDENTIFIER, SCHEMA, shown
 from shared.domain.config_schema import check_value as check_schema_value
 from shared.domain.sweeps.errors import MAX_PROBLEMS, SWEEP_KEY, SweepError, unknown_key
 from shared.domain.sweeps.objective import DEFAULT_OBJECTIVE, Objective, number_text, parse_objective
+from shared.domain.sweeps.search import SEARCH_STRATEGIES, SearchPlan, parse_search
 
 MAX_VALUES = 20  # per parameter
 _FORMAT_VERSION = 1
 
-Strategy = Literal["grid", "random"]
+Strategy = Literal["grid", "random", "search"]
 
 # Which config.json settings each flow can vary between the runs of a sweep. Every name is a row of
 # config_schema.SCHEMA, so each swept value gets the same checks as the setting written once. LibreLane reads the
@@ -64,7 +65,8 @@ _SWEEPABLE: dict[str, frozenset[str]] = {
     "openlane2": _OPENLANE_SWEEPABLE,  # the same runner as librelane, with OpenLane 2's module
 }
 
-_KEYS = ("parameters", "strategy", "objective", "max_runs")
+_KEYS = ("parameters", "strategy", "objective", "max_runs", "budget", "throttle", "objectives", "seed")
+_SEARCH_KEYS = ("budget", "throttle", "objectives", "seed")
 _RANGE_KEYS = ("from", "to", "step")
 _PARAMETERS_EXAMPLE = '{"CLOCK_PERIOD": [8, 10, 12]}'
 _RANGE_EXAMPLE = '{"from": 6, "to": 14, "step": 4}'
@@ -96,6 +98,8 @@ class SweepSpec:
     max_runs: int
     seed: str
     runs: tuple[Mapping[str, Any], ...]
+    # A search (strategy "search"): the runs are proposed batch by batch, `runs` holds those proposed so far.
+    search: SearchPlan | None = None
 
     @property
     def grid_size(self) -> int:
@@ -112,6 +116,7 @@ class SweepSpec:
             "max_runs": self.max_runs,
             "seed": self.seed,
             "runs": [dict(run) for run in self.runs],
+            "search": self.search.to_dict() if self.search else None,
         }
 
     @classmethod
@@ -123,7 +128,7 @@ class SweepSpec:
                 raise ValueError(f"unknown sweep format version {data['version']!r}")
             parameters = {str(p["name"]): tuple(p["values"]) for p in data["parameters"]}
             strategy = data["strategy"]
-            if strategy not in ("grid", "random"):
+            if strategy not in ("grid", "random", "search"):
                 raise ValueError(f"unknown strategy {strategy!r}")
             sample_size = data["sample_size"]
             runs = tuple(MappingProxyType(dict(run)) for run in data["runs"])
@@ -135,6 +140,7 @@ class SweepSpec:
                 max_runs=int(data["max_runs"]),
                 seed=str(data["seed"]),
                 runs=runs,
+                search=SearchPlan.from_dict(data["search"]) if data.get("search") else None,
             )
         except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"not a stored sweep: {exc!r}") from exc
@@ -165,6 +171,13 @@ def parse_sweep(
     for key in value:
         if key not in _KEYS:
             problems.append(unknown_key(key, f"{SWEEP_KEY} has an unknown key", _KEYS))
+    if value.get("strategy") in SEARCH_STRATEGIES:
+        return _search(value, sweepable, max_runs_allowed, seed, check_value, default, problems)
+    problems += [
+        f'{SWEEP_KEY}.{key} goes with a search strategy ("random", "tpe" or "nsga2"), not with a grid'
+        for key in _SEARCH_KEYS
+        if key in value
+    ]
     parameters = _parameters(value.get("parameters"), sweepable, check_value, problems)
     max_runs = _max_runs(value.get("max_runs"), max_runs_allowed, problems)
     strategy, sample_size = _strategy(value.get("strategy", "grid"), problems)
@@ -188,6 +201,54 @@ def parse_sweep(
         seed=seed,
         runs=_expand(parameters, sample_size, seed),
     )
+
+
+def _search(
+    value: dict[str, Any],
+    sweepable: Collection[str],
+    max_runs_allowed: int,
+    seed: str,
+    check_value: Callable[[str, Any], str | None],
+    default: Objective | None,
+    problems: list[str],
+) -> SweepSpec:
+    """A search: its runs are proposed later, batch by batch (shared/services/search.py)."""
+    if "max_runs" in value:
+        problems.append(f'{SWEEP_KEY}.max_runs goes with a grid; a search spends its "budget"')
+    objective = (
+        parse_objective(value["objective"], problems) if "objective" in value else (default or DEFAULT_OBJECTIVE)
+    )
+    plan = parse_search(
+        value,
+        value["strategy"],
+        sweepable=sweepable,
+        max_runs_allowed=max_runs_allowed,
+        seed=seed,
+        check_value=check_value,
+        default=objective or DEFAULT_OBJECTIVE,
+        problems=problems,
+    )
+    if problems or plan is None or objective is None:
+        extra = len(problems) - MAX_PROBLEMS
+        raise SweepError([*problems[:MAX_PROBLEMS], f"and {extra} more problems"] if extra > 0 else problems)
+    first_sense, first_metric = plan.objectives[0]
+    return SweepSpec(
+        parameters=MappingProxyType({d.name: d.choices if d.categorical else (d.describe(),) for d in plan.dimensions}),
+        strategy="search",
+        sample_size=None,
+        # The best run is ranked by the first objective, under the objective's conditions.
+        objective=Objective(first_sense, first_metric, objective.constraints),  # type: ignore[arg-type]
+        max_runs=plan.budget,
+        seed=seed,
+        runs=(),
+        search=plan,
+    )
+
+
+def with_proposed_runs(spec: SweepSpec, proposed: Iterable[Mapping[str, Any]]) -> SweepSpec:
+    """The spec with the next batch's runs added (their indices follow the runs proposed before)."""
+    added = tuple(MappingProxyType(dict(run)) for run in proposed)
+    return replace(spec, runs=(*spec.runs, *added))
 
 
 def _parameters(

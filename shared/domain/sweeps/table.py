@@ -38,10 +38,10 @@ def comparison_table(spec: SweepSpec, results: Iterable[RunResult], best: int | 
             [
                 row.index,
                 row.state,
-                *(_cell(settings.get(name)) for name in spec.parameters),
-                *(_cell(metrics.get(name)) for name in reported),
-                _cell(ok),
-                _cell(row.index == best),
+                *(csv_cell(settings.get(name)) for name in spec.parameters),
+                *(csv_cell(metrics.get(name)) for name in reported),
+                csv_cell(ok),
+                csv_cell(row.index == best),
             ]
         )
         runs.append(
@@ -64,9 +64,10 @@ def comparison_table(spec: SweepSpec, results: Iterable[RunResult], best: int | 
     return text.getvalue(), data
 
 
-def _cell(value: Any) -> str:
+def csv_cell(value: Any, missing: str = "") -> str:
+    """A value as a CSV cell a spreadsheet shows as written (never runs as a formula)."""
     if value is None:
-        return ""
+        return missing
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):

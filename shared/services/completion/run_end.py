@@ -33,8 +33,10 @@ from shared.ports import (
     ParetoPlotter,
     QuotaStore,
     ReplayGuard,
+    SearchSampler,
 )
 from shared.services.notify import Notifier
+from shared.services.scripts import ScriptFactory
 from shared.structured_log import fields, get
 
 log = get(__name__)
@@ -61,6 +63,9 @@ class CompletionDeps:
     results_bucket: str
     jobs_topic: str
     wait_for_slurm_s: float = 10
+    # A search's next batches: proposed by the sampler, rendered and submitted like the dispatcher's first array.
+    sampler: SearchSampler | None = None
+    scripts: ScriptFactory | None = None
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from shared.services.completion.run_end import (
     read_metrics,
     read_run_end,
 )
+from shared.services.search import continue_search, unsubmitted_batch
 from shared.structured_log import fields, get, job_context
 
 log = get(__name__)
@@ -109,14 +110,32 @@ def _record_run_end(
     log.info("sweep run ended", extra=fields(run=index, state=outcome.state.value, slurm_job_id=slurm_job_id))
     if recorded is None:
         return Reply(404, "no such job")
-    if sweep_runs.all_ended(recorded):
-        return finish_sweep(recorded, deps, now, manifests={index: manifest})
+    if sweep_runs.all_ended(recorded) or unsubmitted_batch(recorded):
+        return batch_ended(recorded, deps, now, manifests={index: manifest})
     deps.publisher.publish(deps.jobs_topic, SlotFreed(job.id))
     return Reply(200, f"run {index} {outcome.state.value}")
 
 
+def run_page_link(job_id: str, index: int) -> str:
+    """Where the Pareto plot's point for run `index` leads: that run's row on the job page (relative to the site, as
+    the page shows the plot inline)."""
+    return f"/jobs/{job_id}?run={index}#run-{index}"
+
+
 def _run_prefix(job: Job, index: int) -> str:
     return f"{job.results_prefix}runs/{index}/"
+
+
+def batch_ended(
+    job: Job,
+    deps: CompletionDeps,
+    now: Callable[[], datetime],
+    manifests: Mapping[int, RunManifest | None] | None = None,
+) -> Reply:
+    """Every run proposed so far has ended (or a search's batch waits to be submitted): a search goes on with its
+    next batch (shared/services/search.py) until its budget is spent or it is cancelled; then the sweep ends."""
+    reply = continue_search(job, deps, now)
+    return reply if reply is not None else finish_sweep(job, deps, now, manifests)
 
 
 def finish_sweep(
@@ -143,12 +162,15 @@ def finish_sweep(
     deps.store.write_bytes(
         bucket, summary + "comparison.json", json.dumps(table, indent=2).encode(), "application/json"
     )
-    plot = deps.plotter.draw_png(pareto_chart(job.design.sweep, results, best, front))
-    deps.store.write_bytes(bucket, summary + "pareto.png", plot, "image/png")
+    chart = pareto_chart(job.design.sweep, results, best, front)
+    deps.store.write_bytes(bucket, summary + "pareto.png", deps.plotter.draw_png(chart), "image/png")
+    plot = deps.plotter.draw_svg(chart, lambda run: run_page_link(job.id, run))
+    deps.store.write_bytes(bucket, summary + "pareto.svg", plot, "image/svg+xml")
     artifacts = {
         "comparison_csv": f"gs://{bucket}/{summary}comparison.csv",
         "comparison_json": f"gs://{bucket}/{summary}comparison.json",
         "pareto_png": f"gs://{bucket}/{summary}pareto.png",
+        "pareto_svg": f"gs://{bucket}/{summary}pareto.svg",
     }
     best_metrics = None
     if best is not None:

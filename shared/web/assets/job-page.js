@@ -34,6 +34,44 @@ import {
 } from "./format.js";
 
 const JOB_ID = /^j[0-9a-f]{19}$/;
+// A sweep's Pareto plot as SVG (shared/adapters/pareto_plot.py) is shown inline, so that its points' links lead to
+// the runs' rows on this page. It is ours, but is first reduced to drawing and links to job pages: no script, style,
+// foreign content, event attribute or outside reference is kept.
+const SVG_NS = "http://www.w3.org/2000/svg";
+const SVG_ELEMENTS = new Set(["svg", "g", "defs", "clipPath", "path", "use", "a", "title", "rect", "circle", "line"]);
+const MAX_SVG_CHARS = 2_000_000;
+
+function cleanSvg(text) {
+  const parsed = new DOMParser().parseFromString(text, "image/svg+xml");
+  const root = parsed.documentElement;
+  if (root.namespaceURI !== SVG_NS || root.localName !== "svg" || parsed.getElementsByTagName("parsererror").length) {
+    return null;
+  }
+  for (const node of root.querySelectorAll("*")) {
+    if (node.namespaceURI !== SVG_NS || !SVG_ELEMENTS.has(node.localName)) node.remove();
+  }
+  for (const node of [root, ...root.querySelectorAll("*")]) {
+    for (const attribute of [...node.attributes]) {
+      const name = attribute.localName.toLowerCase();
+      if (name.startsWith("on") || (name === "href" && !svgLinkAllowed(node.localName, attribute.value))) {
+        node.removeAttributeNode(attribute);
+      }
+    }
+  }
+  return document.importNode(root, true);
+}
+
+/** A <use> may point inside the drawing, an <a> to a job page of this site; nothing else. */
+function svgLinkAllowed(element, value) {
+  if (element === "use") return value.startsWith("#");
+  if (element !== "a") return false;
+  try {
+    const url = new URL(value, location.href);
+    return url.origin === location.origin && url.pathname.startsWith("/jobs/");
+  } catch {
+    return false;
+  }
+}
 
 const jobPage = {
   id: "",
@@ -41,8 +79,10 @@ const jobPage = {
   poller: null,
   wired: false,
   artifactsShown: false,
+  runShown: false, // the row a plot's link asked for (#run-N) was scrolled to
   rerunFor: "", // the job whose values the rerun form holds (filled once, so a refresh never undoes typing)
   rerunOriginal: {}, // the design's values the form was prefilled with: sent only when changed
+  pickedRuns: new Set(), // the sweep runs ticked to compare (kept while live refreshes redraw the table)
 
   async start() {
     this.id = decodeURIComponent(location.pathname.split("/")[2] || "");
@@ -82,6 +122,7 @@ const jobPage = {
     $("cancel-button").addEventListener("click", () => this.cancel().catch(showError));
     $("delete-button").addEventListener("click", () => this.remove().catch(showError));
     $("download-all").addEventListener("click", () => this.downloadAll().catch(showError));
+    $("compare-runs").addEventListener("click", () => this.compareRuns());
     $("rerun-form").addEventListener("submit", (event) => {
       event.preventDefault();
       this.rerun().catch(showError);
@@ -320,23 +361,60 @@ const jobPage = {
     if (!sweep) return;
     const names = Object.keys(sweep.parameters);
     const figures = ["area_um2", "wns_ns", "drc_errors", "lvs_match"];
-    $("sweep-objective").textContent = `Objective: ${sweep.objective}.`;
+    const search = sweep.search;
+    const searching = search
+      ? ` ${search.strategy.toUpperCase()} search (seed ${search.seed}): ${search.progress}, in batches of ${search.batch}.`
+      : "";
+    $("sweep-objective").textContent = `Objective: ${sweep.objective}.${searching}`;
     const headings = ["Run", "State", ...names, "Area", "WNS", "DRC", "LVS"];
     $("sweep-head").replaceChildren(h("tr", {}, ...headings.map((t) => h("th", { scope: "col", text: t }))));
     const rows = sweep.runs.map((run) => {
       const metrics = run.metrics || {};
       const missing = Object.keys(metrics).length ? NOT_MEASURED : "–"; // "–": the run has no figures (yet)
       const best = run.run === sweep.best_run;
+      const pick = h("input", {
+        type: "checkbox",
+        class: "run-pick",
+        "aria-label": `Compare run ${run.run}`,
+        checked: this.pickedRuns.has(run.run),
+      });
+      pick.addEventListener("change", () => this.pickRun(run.run, pick.checked));
       return h(
         "tr",
-        { class: best ? "best" : "", dataset: { run: String(run.run), state: run.state } },
-        h("th", { scope: "row", text: best ? `${run.run} (best)` : String(run.run) }),
+        { class: best ? "best" : "", id: `run-${run.run}`, dataset: { run: String(run.run), state: run.state } },
+        h("th", { scope: "row" }, h("label", { class: "run-label" }, pick, best ? `${run.run} (best)` : `${run.run}`)),
         h("td", { text: run.stage && run.state === "RUNNING" ? `${run.state} · ${run.stage}` : run.state }),
         ...names.map((name) => h("td", { text: String(run.settings[name]) })),
         ...figures.map((key) => h("td", { text: key in metrics ? String(metrics[key]) : missing })),
       );
     });
     $("sweep-body").replaceChildren(...rows);
+    this.scrollToRun();
+    $("compare-runs-bar").hidden = sweep.runs.length < 2;
+    this.showPicked();
+  },
+
+  /** "Compare selected runs": 2 to 10 ticked runs open the compare page, in run order, the first as reference. */
+  pickRun(run, on) {
+    if (on) this.pickedRuns.add(run);
+    else this.pickedRuns.delete(run);
+    this.showPicked();
+  },
+
+  showPicked() {
+    const count = this.pickedRuns.size;
+    $("compare-runs").disabled = count < 2 || count > 10;
+    let hint = "Tick 2 to 10 runs to compare them.";
+    if (count === 1) hint = "1 run ticked: tick at least one more.";
+    else if (count > 10) hint = `${count} runs ticked: compare at most 10.`;
+    else if (count > 1) hint = `${count} runs ticked; the first is the reference.`;
+    $("compare-runs-hint").textContent = hint;
+  },
+
+  compareRuns() {
+    const runs = [...this.pickedRuns].sort((a, b) => a - b);
+    if (runs.length < 2 || runs.length > 10) return;
+    location.assign(`/compare?jobs=${runs.map((run) => `${this.id}:${run}`).join(",")}`);
   },
 
   /** State changes and flow stages (inside OpenLane: its steps), each with how long it lasted (until the next
@@ -429,15 +507,61 @@ const jobPage = {
     this.showPareto(files);
   },
 
-  /** A sweep's Pareto plot, through the listing's signed link like the layout picture. */
-  showPareto(files) {
-    const plot = files.find((file) => file.path === "sweep/pareto.png");
-    const url = plot && safeUrl(plot.url);
-    if (!url) return;
+  /** Arrived from a point of the Pareto plot (/jobs/<id>?run=N#run-N): once the sweep's rows exist, show that row. */
+  scrollToRun() {
+    if (this.runShown || !/^#run-\d+$/.test(location.hash)) return;
+    const row = document.getElementById(location.hash.slice(1));
+    if (!row) return;
+    this.runShown = true;
+    row.scrollIntoView({ block: "center" });
+  },
+
+  /** A sweep's Pareto plot, through the listing's signed links like the layout picture: the SVG inline, each run's
+   * point a link to its row; the PNG when there is no SVG or it cannot be read (an <img> SVG would not follow
+   * links). */
+  async showPareto(files) {
+    const find = (path) => {
+      const file = files.find((f) => f.path === path);
+      return file ? safeUrl(file.url) : null;
+    };
+    const alt = `Area against worst slack for every run of ${jobName(this.job)}`;
+    const svg = find("sweep/pareto.svg");
+    if (svg) {
+      try {
+        const reply = await fetch(svg, { credentials: "omit" });
+        const text = reply.ok ? await reply.text() : "";
+        const plot = text.length <= MAX_SVG_CHARS ? cleanSvg(text) : null;
+        if (plot) {
+          for (const [name, value] of Object.entries({ width: 800, height: 560, class: "pareto-image" })) {
+            plot.setAttribute(name, String(value));
+          }
+          plot.setAttribute("aria-label", `${alt}; each point links to its run`);
+          plot.addEventListener("click", (event) => this.followRunLink(event));
+          $("pareto-image").replaceWith(plot);
+          plot.id = "pareto-image";
+          return;
+        }
+      } catch {
+        // Unreadable here (offline, or the bucket does not allow it): the PNG below.
+      }
+    }
+    const png = find("sweep/pareto.png");
+    if (!png) return;
     const image = $("pareto-image");
-    image.alt = `Area against worst slack for every run of ${jobName(this.job)}`;
-    image.src = url;
+    image.alt = alt;
+    image.src = png;
     image.hidden = false;
+  },
+
+  /** A point of the inline plot leads to its run's row on this very page: go there without loading it again. */
+  followRunLink(event) {
+    const link = event.target.closest("a");
+    const href = link && (link.getAttribute("href") || link.getAttributeNS("http://www.w3.org/1999/xlink", "href"));
+    if (!href) return;
+    const url = new URL(href, location.href);
+    if (url.pathname !== location.pathname || !url.hash) return;
+    event.preventDefault();
+    location.hash = url.hash; // scrolls to the row (id run-N), and Back returns to the plot
   },
 
   /** The layout picture: the listing's signed link works in an <img>, which cannot send the Authorization

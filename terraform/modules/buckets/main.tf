@@ -72,6 +72,17 @@ resource "google_storage_bucket" "results" {
   force_destroy               = var.force_destroy
   labels                      = var.labels
 
+  # The job page fetches a sweep's Pareto SVG through its signed link and shows it inline (its points link to runs).
+  dynamic "cors" {
+    for_each = length(var.upload_origins) > 0 ? [var.upload_origins] : []
+    content {
+      origin          = cors.value
+      method          = ["GET"]
+      response_header = ["Content-Type"]
+      max_age_seconds = 3600
+    }
+  }
+
   lifecycle_rule {
     condition {
       age = var.results_retention_days

@@ -1,0 +1,118 @@
+"""Search against the full grid on the real local stack, with the real LibreLane flow (examples/spm).
+
+The space: SYNTH_STRATEGY (4) x CLOCK_PERIOD (3) x SYNTH_ABC_BUFFERING (2) = 24 combinations. The grid runs once as a
+sweep; then NSGA-II and TPE search the same space with a budget of a third of it, with --seeds seeds each. Each
+result's quality is the hypervolume of its Pareto front (minimise area, maximise WNS; moocore computes it) as a
+fraction of the grid's, against the same reference point (just beyond the worst figures the grid saw).
+Prints a table and, as its last line, one JSON object with grid_runs, budget, nsga2_hypervolume_fraction_min,
+tpe_hypervolume_fraction_min (the worst seed) and more.
+Usage: python bench/exploration.py [--seeds 3] [--stack demo]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import moocore
+import numpy as np
+
+from devstack.load import design_archive
+from devstack.stack import REPO_ROOT, LocalStack, StackLayout
+from olc_cli import client
+from olc_cli.client import ClientConfig
+
+FLOW = "librelane-osu035"
+SPACE = {
+    "SYNTH_STRATEGY": ["AREA 0", "AREA 2", "DELAY 0", "DELAY 2"],
+    "CLOCK_PERIOD": [2, 5, 10],
+    "SYNTH_ABC_BUFFERING": [True, False],
+}
+OBJECTIVES = [{"minimize": "area_um2"}, {"maximize": "wns_ns"}]
+
+
+def run_sweep(stack_env: dict[str, str], sweep: dict[str, Any], timeout_s: float = 1800) -> tuple[dict, float]:
+    config = ClientConfig.from_env(f"bench-explore-{uuid.uuid4().hex[:6]}@example.com")
+    data = design_archive(REPO_ROOT / "examples" / "spm", OLC_FLOW=FLOW, OLC_SWEEP=sweep)
+    began = time.monotonic()
+    source = client.upload(config, "spm-explore.tar.gz", data, notify=False, reuse=False)
+    job = client.wait_for_job(config, client.expected_job_id(source), timeout_s, lambda _: None)
+    if job["state"] != "SUCCEEDED":
+        raise RuntimeError(f"sweep {job['id']} ended {job['state']}: {job.get('reason')}")
+    return job, time.monotonic() - began
+
+
+def points(job: dict[str, Any]) -> np.ndarray:
+    """(area, -wns) of every run that succeeded with both figures: both to be minimised."""
+    found = []
+    for run in job["sweep"]["runs"]:
+        metrics = run.get("metrics") or {}
+        if run["state"] == "SUCCEEDED" and metrics.get("area_um2") is not None and metrics.get("wns_ns") is not None:
+            found.append((float(metrics["area_um2"]), -float(metrics["wns_ns"])))
+    return np.array(found, dtype=float).reshape(-1, 2)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--stack", default="demo")
+    args = parser.parse_args()
+    layout = StackLayout.for_name(args.stack)
+    LocalStack(layout).up()
+    env = layout.client_env()
+    os.environ.update(env)
+
+    grid_runs = int(np.prod([len(v) for v in SPACE.values()]))
+    budget = grid_runs // 3
+    print(f"grid of {grid_runs} runs ...", flush=True)
+    grid, grid_wall = run_sweep(env, {"parameters": SPACE, "strategy": "grid", "max_runs": grid_runs})
+    grid_points = points(grid)
+    reference = grid_points.max(axis=0) + np.abs(grid_points.max(axis=0)) * 0.05 + 1e-9
+    grid_hv = float(moocore.hypervolume(grid_points, ref=reference))
+    print(f"grid: {len(grid_points)} of {grid_runs} runs with figures, hypervolume {grid_hv:.4g}, {grid_wall:.0f} s")
+
+    searches = [(strategy, seed) for strategy in ("nsga2", "tpe") for seed in range(1, args.seeds + 1)]
+
+    def one(search: tuple[str, int]) -> dict[str, Any]:
+        strategy, seed = search
+        sweep = {
+            "strategy": strategy,
+            "budget": budget,
+            "throttle": 4,
+            "seed": seed,
+            "objectives": OBJECTIVES,
+            "parameters": SPACE,
+        }
+        job, wall = run_sweep(env, sweep)
+        found = points(job)
+        hv = float(moocore.hypervolume(np.minimum(found, reference), ref=reference)) if len(found) else 0.0
+        print(f"{strategy} seed {seed}: {len(job['sweep']['runs'])} runs, hypervolume {hv / grid_hv:.3f}", flush=True)
+        return {"strategy": strategy, "seed": seed, "fraction": hv / grid_hv, "wall_s": wall, "job": job["id"]}
+
+    # Two searches at a time: each is a user of its own, as designers exploring at once would be.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(one, searches))
+
+    print()
+    print(f"{'search':<10}{'seed':>5}{'runs':>6}{'HV / grid HV':>14}{'wall s':>9}  job")
+    print(f"{'grid':<10}{'-':>5}{grid_runs:>6}{1.0:>14.3f}{grid_wall:>9.0f}  {grid['id']}")
+    for r in results:
+        print(f"{r['strategy']:<10}{r['seed']:>5}{budget:>6}{r['fraction']:>14.3f}{r['wall_s']:>9.0f}  {r['job']}")
+    figures: dict[str, Any] = {"grid_runs": grid_runs, "budget": budget, "grid_wall_s": round(grid_wall, 1)}
+    for strategy in ("nsga2", "tpe"):
+        mine = [r for r in results if r["strategy"] == strategy]
+        figures[f"{strategy}_hypervolume_fraction_min"] = round(min(r["fraction"] for r in mine), 4)
+        figures[f"{strategy}_hypervolume_fraction_mean"] = round(sum(r["fraction"] for r in mine) / len(mine), 4)
+        figures[f"{strategy}_wall_s_mean"] = round(sum(r["wall_s"] for r in mine) / len(mine), 1)
+    print(json.dumps(figures))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

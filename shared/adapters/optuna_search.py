@@ -1,0 +1,102 @@
+"""The SearchSampler port over Optuna's ask-and-tell interface: random search, TPE and NSGA-II.
+
+Nothing of Optuna's is stored. Each batch builds a fresh in-memory study, adds every trial told so far (their settings
+and values, or FAIL), and asks for the batch; the sampler's seed is the search's seed plus the number of trials told,
+so the same history always proposes the same batch: a redelivered report, or a restarted function, proposes exactly
+what the first attempt did, and the whole search can be replayed from the seed recorded on the job.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from shared.domain.sweeps.search import COMPLETE, Dimension, SearchPlan, Trial
+
+_SIGNIFICANT = 6  # proposed floats are rounded so config.json, tables and plots show readable numbers
+
+
+class OptunaSampler:
+    def propose(self, plan: SearchPlan, trials: Sequence[Trial], count: int) -> list[dict[str, Any]]:
+        import optuna  # imported here: only the functions that search pay for it
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        distributions = {d.name: _distribution(optuna, d) for d in plan.dimensions}
+        study = optuna.create_study(
+            directions=[sense for sense, _ in plan.objectives],
+            sampler=_sampler(optuna, plan, len(trials)),
+        )
+        for trial in trials:
+            params = {name: _as_told(distributions[name], trial.settings.get(name)) for name in distributions}
+            if any(value is None for value in params.values()):
+                continue  # a setting outside the space (cannot happen for runs this search proposed)
+            study.add_trial(
+                optuna.trial.create_trial(
+                    params=params,
+                    distributions=distributions,
+                    values=list(trial.values) if trial.state == COMPLETE else None,
+                    state=optuna.trial.TrialState.COMPLETE if trial.state == COMPLETE else optuna.trial.TrialState.FAIL,
+                )
+            )
+        proposals = []
+        for _ in range(count):
+            asked = study.ask(distributions)
+            proposals.append({d.name: _readable(d, asked.params[d.name]) for d in plan.dimensions})
+        return proposals
+
+
+def _sampler(optuna: Any, plan: SearchPlan, told: int) -> Any:
+    seed = (plan.seed + told) % (2**32)
+    if plan.strategy == "tpe":
+        # constant_liar: trials asked in one batch are spread out instead of all landing on the same promise.
+        return optuna.samplers.TPESampler(
+            seed=seed, n_startup_trials=min(plan.batch, plan.budget // 2), constant_liar=True, multivariate=True
+        )
+    if plan.strategy == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed, population_size=max(plan.batch, 2))
+    return optuna.samplers.RandomSampler(seed=seed)
+
+
+def _distribution(optuna: Any, dimension: Dimension) -> Any:
+    if dimension.categorical:
+        return optuna.distributions.CategoricalDistribution(list(dimension.choices))
+    if dimension.integer:
+        step = int(dimension.step or 1)
+        return optuna.distributions.IntDistribution(
+            int(dimension.low), int(dimension.high), log=dimension.log, step=step
+        )
+    return optuna.distributions.FloatDistribution(dimension.low, dimension.high, log=dimension.log, step=dimension.step)
+
+
+def _as_told(distribution: Any, value: Any) -> Any:
+    """A stored setting as the distribution takes it back, or None when it is outside the space."""
+    if value is None:
+        return None
+    try:
+        internal = distribution.to_internal_repr(value)
+    except (ValueError, TypeError):
+        return None
+    return value if distribution._contains(internal) else None  # Optuna's own check of a value
+
+
+def _readable(dimension: Dimension, value: Any) -> Any:
+    if dimension.categorical or dimension.integer or dimension.step or not isinstance(value, float):
+        return value
+    if value == 0 or not math.isfinite(value):
+        return value
+    digits = _SIGNIFICANT - math.floor(math.log10(abs(value))) - 1
+    rounded = round(value, digits)
+    return min(max(rounded, dimension.low), dimension.high)
+
+
+def settings_in_space(plan: SearchPlan, settings: Mapping[str, Any]) -> bool:
+    """Whether `settings` lie in the plan's space (tests and the bench use it)."""
+    for dimension in plan.dimensions:
+        value = settings.get(dimension.name)
+        if dimension.categorical:
+            if value not in dimension.choices:
+                return False
+        elif not isinstance(value, int | float) or not dimension.low <= value <= dimension.high:
+            return False
+    return True
