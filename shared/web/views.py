@@ -28,12 +28,13 @@ def job_links(job: Job, base_url: str) -> dict[str, str]:
             links["layout"] = f"{api}/layout.png"
         if "layout_thumb_png" in job.artifacts:
             links["thumbnail"] = f"{api}/layout.png?size=thumb"
-        if "pareto_png" in job.artifacts:  # a sweep's summary
-            links["pareto"] = f"{api}/download?path=sweep/pareto.png"
-            if "pareto_svg" in job.artifacts:  # the same plot, each run's point a link to its row on the page
-                links["pareto_svg"] = f"{api}/download?path=sweep/pareto.svg"
-            links["comparison_csv"] = f"{api}/download?path=sweep/comparison.csv"
-            links["comparison_json"] = f"{api}/download?path=sweep/comparison.json"
+    # A sweep's summary; a search writes it after each batch too, so it is there while the job still runs.
+    if job.results_prefix and "pareto_png" in job.artifacts:
+        links["pareto"] = f"{api}/download?path=sweep/pareto.png"
+        if "pareto_svg" in job.artifacts:  # the same plot, each run's point a link to its row on the page
+            links["pareto_svg"] = f"{api}/download?path=sweep/pareto.svg"
+        links["comparison_csv"] = f"{api}/download?path=sweep/comparison.csv"
+        links["comparison_json"] = f"{api}/download?path=sweep/comparison.json"
     if job.results_prefix:
         links["logs"] = f"{api}/logs"
     return links

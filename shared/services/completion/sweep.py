@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +19,7 @@ from shared.domain.messages import SlotFreed
 from shared.domain.outcome import RunManifest
 from shared.domain.slurm import SlurmJobStatus
 from shared.domain.sweeps import runs as sweep_runs
-from shared.domain.sweeps.judging import pareto_chart, pareto_front
+from shared.domain.sweeps.judging import best_run, pareto_chart, pareto_front
 from shared.domain.sweeps.run_settings import apply_run_settings
 from shared.domain.sweeps.table import comparison_table
 from shared.services.completion.run_end import (
@@ -135,7 +136,25 @@ def batch_ended(
     """Every run proposed so far has ended (or a search's batch waits to be submitted): a search goes on with its
     next batch (shared/services/search.py) until its budget is spent or it is cancelled; then the sweep ends."""
     reply = continue_search(job, deps, now)
-    return reply if reply is not None else finish_sweep(job, deps, now, manifests)
+    if reply is None:
+        return finish_sweep(job, deps, now, manifests)
+    if reply.status == 200:
+        _show_search_so_far(job, deps, manifests or {})
+    return reply
+
+
+def _show_search_so_far(job: Job, deps: CompletionDeps, manifests: Mapping[int, RunManifest | None]) -> None:
+    """Between batches: the current Pareto front, table and best run on the job, which is still RUNNING."""
+    current = deps.jobs.get(job.id) or job
+    if current.state.is_terminal or current.design is None or current.design.sweep is None:
+        return
+    best = best_run(current.design.sweep, sweep_runs.results(current)) if any(r.ended for r in current.runs) else None
+    artifacts = write_summary(current, best, deps)
+    if best is not None:
+        artifacts |= _best_run_links(current, best, deps, manifests)
+    deps.jobs.mutate(
+        job.id, lambda j: None if j.state.is_terminal else replace(j, artifacts={**j.artifacts, **artifacts})
+    )
 
 
 def finish_sweep(
@@ -153,25 +172,7 @@ def finish_sweep(
         return Reply(200, f"already {job.state.value}")
     assert job.design is not None and job.design.sweep is not None
     state, reason, best = sweep_runs.outcome(job)
-    results = sweep_runs.results(job)
-    front = pareto_front(results)
-    csv_text, table = comparison_table(job.design.sweep, results, best)
-    summary = f"{job.results_prefix}{SUMMARY_FOLDER}"
-    bucket = deps.results_bucket
-    deps.store.write_bytes(bucket, summary + "comparison.csv", csv_text.encode(), "text/csv")
-    deps.store.write_bytes(
-        bucket, summary + "comparison.json", json.dumps(table, indent=2).encode(), "application/json"
-    )
-    chart = pareto_chart(job.design.sweep, results, best, front)
-    deps.store.write_bytes(bucket, summary + "pareto.png", deps.plotter.draw_png(chart), "image/png")
-    plot = deps.plotter.draw_svg(chart, lambda run: run_page_link(job.id, run))
-    deps.store.write_bytes(bucket, summary + "pareto.svg", plot, "image/svg+xml")
-    artifacts = {
-        "comparison_csv": f"gs://{bucket}/{summary}comparison.csv",
-        "comparison_json": f"gs://{bucket}/{summary}comparison.json",
-        "pareto_png": f"gs://{bucket}/{summary}pareto.png",
-        "pareto_svg": f"gs://{bucket}/{summary}pareto.svg",
-    }
+    artifacts = write_summary(job, best, deps)
     best_metrics = None
     if best is not None:
         artifacts |= _best_run_links(job, best, deps, manifests or {})
@@ -190,6 +191,31 @@ def finish_sweep(
     if applied:
         deps.publisher.publish(deps.jobs_topic, SlotFreed(job.id))
     return Reply(200, final.state.value)
+
+
+def write_summary(job: Job, best: int | None, deps: CompletionDeps) -> dict[str, str]:
+    """The comparison table (CSV, JSON) and the Pareto plot (PNG, and SVG linking its points to the runs) of the runs
+    so far, next to their results; returns them as artifacts."""
+    assert job.design is not None and job.design.sweep is not None
+    results = sweep_runs.results(job)
+    front = pareto_front(results)
+    csv_text, table = comparison_table(job.design.sweep, results, best)
+    summary = f"{job.results_prefix}{SUMMARY_FOLDER}"
+    bucket = deps.results_bucket
+    deps.store.write_bytes(bucket, summary + "comparison.csv", csv_text.encode(), "text/csv")
+    deps.store.write_bytes(
+        bucket, summary + "comparison.json", json.dumps(table, indent=2).encode(), "application/json"
+    )
+    chart = pareto_chart(job.design.sweep, results, best, front)
+    deps.store.write_bytes(bucket, summary + "pareto.png", deps.plotter.draw_png(chart), "image/png")
+    plot = deps.plotter.draw_svg(chart, lambda run: run_page_link(job.id, run))
+    deps.store.write_bytes(bucket, summary + "pareto.svg", plot, "image/svg+xml")
+    return {
+        "comparison_csv": f"gs://{bucket}/{summary}comparison.csv",
+        "comparison_json": f"gs://{bucket}/{summary}comparison.json",
+        "pareto_png": f"gs://{bucket}/{summary}pareto.png",
+        "pareto_svg": f"gs://{bucket}/{summary}pareto.svg",
+    }
 
 
 def _best_run_links(

@@ -366,6 +366,7 @@ const jobPage = {
       ? ` ${search.strategy.toUpperCase()} search (seed ${search.seed}): ${search.progress}, in batches of ${search.batch}.`
       : "";
     $("sweep-objective").textContent = `Objective: ${sweep.objective}.${searching}`;
+    this.showSearchFront(job);
     const headings = ["Run", "State", ...names, "Area", "WNS", "DRC", "LVS"];
     $("sweep-head").replaceChildren(h("tr", {}, ...headings.map((t) => h("th", { scope: "col", text: t }))));
     const rows = sweep.runs.map((run) => {
@@ -471,6 +472,22 @@ const jobPage = {
     $("log-source").textContent = tail.source === "live" ? "live, from the running stage" : tail.source;
     $("log-section").hidden = false;
     if (atEnd) pre.scrollTop = pre.scrollHeight; // follow the end unless the reader scrolled up
+  },
+
+  /** A search between batches: its Pareto front so far (written after each batch), fetched once per batch. */
+  async showSearchFront(job) {
+    const search = job.sweep && job.sweep.search;
+    if (!search || !job.links.pareto || job.links.artifacts) return; // once the job ends, loadArtifacts shows it
+    const batch = search.batches_submitted;
+    if (this.frontShownFor === batch) return;
+    this.frontShownFor = batch;
+    try {
+      const listing = await api(`/v1/jobs/${encodeURIComponent(job.id)}/artifacts`);
+      this.showPareto(listing.artifacts || []);
+    } catch (error) {
+      this.frontShownFor = undefined; // try again on the next refresh
+      if (error.status !== 404) throw error;
+    }
   },
 
   async loadArtifacts() {
