@@ -15,6 +15,11 @@ from typing import Any
 from shared.domain.sweeps.search import COMPLETE, Dimension, SearchPlan, Trial
 
 _SIGNIFICANT = 6  # proposed floats are rounded so config.json, tables and plots show readable numbers
+_MAX_ASKS = 50
+
+
+def _key(settings: Mapping[str, Any]) -> str:
+    return repr(sorted((name, repr(value)) for name, value in settings.items()))
 
 
 class OptunaSampler:
@@ -39,10 +44,18 @@ class OptunaSampler:
                     state=optuna.trial.TrialState.COMPLETE if trial.state == COMPLETE else optuna.trial.TrialState.FAIL,
                 )
             )
-        proposals = []
+        # A run's settings are never proposed twice (a rerun of the same settings teaches the search nothing): a
+        # repeat is asked again, and left pending, which TPE's constant liar reads as a poor point to avoid.
+        seen = {_key(trial.settings) for trial in trials}
+        proposals: list[dict[str, Any]] = []
         for _ in range(count):
-            asked = study.ask(distributions)
-            proposals.append({d.name: _readable(d, asked.params[d.name]) for d in plan.dimensions})
+            for attempt in range(_MAX_ASKS):
+                asked = study.ask(distributions)
+                proposal = {d.name: _readable(d, asked.params[d.name]) for d in plan.dimensions}
+                if _key(proposal) not in seen or attempt == _MAX_ASKS - 1:  # a small space may be used up
+                    break
+            seen.add(_key(proposal))
+            proposals.append(proposal)
         return proposals
 
 
@@ -51,10 +64,11 @@ def _sampler(optuna: Any, plan: SearchPlan, told: int) -> Any:
     if plan.strategy == "tpe":
         # constant_liar: trials asked in one batch are spread out instead of all landing on the same promise.
         return optuna.samplers.TPESampler(
-            seed=seed, n_startup_trials=min(plan.batch, plan.budget // 2), constant_liar=True, multivariate=True
+            seed=seed, n_startup_trials=max(2, plan.budget // 3), constant_liar=True, multivariate=True
         )
     if plan.strategy == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=seed, population_size=max(plan.batch, 2))
+        # A generation of at least four (it may span batches): two parents make too poor a population to breed from.
+        return optuna.samplers.NSGAIISampler(seed=seed, population_size=max(plan.batch, 4))
     return optuna.samplers.RandomSampler(seed=seed)
 
 

@@ -407,6 +407,31 @@ def test_a_sweep_job_page_shows_every_run_the_best_and_the_plot(stack: RunningSt
     assert console_errors(browser) == []
 
 
+def test_a_search_job_page_shows_its_progress_front_and_best_run(stack: RunningStack, browser: WebDriver) -> None:
+    config = stack.client(USER)
+    search = {
+        "strategy": "tpe",
+        "budget": 4,
+        "throttle": 2,
+        "seed": 2,
+        "objectives": [{"minimize": "area_um2"}, {"maximize": "wns_ns"}],
+        "parameters": {"CLOCK_PERIOD": [0.5, 0.8, 1.1], "SYNTH_STRATEGY": ["AREA 0", "DELAY 2"]},
+    }
+    archive = design_archive(REPO_ROOT / "examples" / "spm", OLC_FLOW="librelane-osu035", OLC_SWEEP=search)
+    job_id = client.expected_job_id(client.upload(config, "spm-search.tar.gz", archive, reuse=False))
+    job = finished(stack, USER, job_id)
+    assert job["state"] == "SUCCEEDED", job["reason"]
+    open_page(browser, stack, f"/jobs/{job_id}", USER)
+    wait_for(browser, lambda: visible(browser, "sweep-section"), 15, "the search's runs")
+    assert "TPE search (seed 2): 4 of 4 runs, in batches of 2" in browser.find_element("id", "sweep-objective").text
+    assert len(browser.find_elements("css selector", "#sweep-body tr")) == 4
+    wait_for(browser, lambda: visible(browser, "pareto-image"), 15, "the Pareto plot")
+    links = browser.find_elements("css selector", "#pareto-image a")
+    assert links, "the plot's points link to their runs"
+    screenshot(browser, "job-search.png")
+    assert console_errors(browser) == []
+
+
 def test_a_librelane_job_page_shows_each_step_and_what_was_not_measured(
     stack: RunningStack, browser: WebDriver
 ) -> None:

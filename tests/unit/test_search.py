@@ -375,3 +375,26 @@ def test_a_batch_that_ran_before_its_id_was_recorded_is_recorded_and_the_search_
     final = jobs.get(job.id)
     assert final is not None and len(final.arrays) == 2 and not unsubmitted_batch(final)
     assert ended.id == final.id
+
+
+@pytest.mark.parametrize("strategy", ["random", "tpe", "nsga2"])
+def test_optuna_never_proposes_settings_already_run_while_the_space_has_others(strategy: str) -> None:
+    from shared.domain.sweeps.search import Dimension
+
+    plan = SearchPlan(
+        strategy,  # type: ignore[arg-type]
+        budget=6,
+        batch=3,
+        objectives=(("minimize", "area_um2"),),
+        seed=1,
+        dimensions=(
+            Dimension("SYNTH_STRATEGY", choices=("AREA 0", "AREA 2", "DELAY 0")),
+            Dimension("B", choices=(1, 2)),
+        ),
+    )
+    sampler = OptunaSampler()
+    first = sampler.propose(plan, [], 3)
+    told = trials(plan, first, {i: ("SUCCEEDED", Metrics(area_um2=float(i))) for i in range(3)})
+    second = sampler.propose(plan, told, 3)
+    keys = [tuple(sorted(s.items())) for s in first + second]
+    assert len(set(keys)) == 6  # the whole space of six, each once
