@@ -28,10 +28,9 @@ class OptunaSampler:
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         distributions = {d.name: _distribution(optuna, d) for d in plan.dimensions}
-        study = optuna.create_study(
-            directions=[sense for sense, _ in plan.objectives],
-            sampler=_sampler(optuna, plan, len(trials)),
-        )
+        sampler = _sampler(optuna, plan, len(trials))
+        study = optuna.create_study(directions=[sense for sense, _ in plan.objectives], sampler=sampler)
+        generation_of = _generations(sampler, plan)
         for trial in trials:
             params = {name: _as_told(distributions[name], trial.settings.get(name)) for name in distributions}
             if any(value is None for value in params.values()):
@@ -42,6 +41,7 @@ class OptunaSampler:
                     distributions=distributions,
                     values=list(trial.values) if trial.state == COMPLETE else None,
                     state=optuna.trial.TrialState.COMPLETE if trial.state == COMPLETE else optuna.trial.TrialState.FAIL,
+                    system_attrs=generation_of(trial.index),
                 )
             )
         # A run's settings are never proposed twice (a rerun of the same settings teaches the search nothing): a
@@ -67,9 +67,24 @@ def _sampler(optuna: Any, plan: SearchPlan, told: int) -> Any:
             seed=seed, n_startup_trials=max(2, plan.budget // 3), constant_liar=True, multivariate=True
         )
     if plan.strategy == "nsga2":
-        # A generation of at least four (it may span batches): two parents make too poor a population to breed from.
-        return optuna.samplers.NSGAIISampler(seed=seed, population_size=max(plan.batch, 4))
+        return optuna.samplers.NSGAIISampler(seed=seed, population_size=_population(plan))
     return optuna.samplers.RandomSampler(seed=seed)
+
+
+def _generations(sampler: Any, plan: SearchPlan) -> Any:
+    """NSGA-II keeps each trial's generation in the study; a study rebuilt from history must carry it again, or every
+    trial would seem to belong to the first generation and no offspring would ever be bred. Trials are told in run
+    order, and NSGA-II fills generations in that order: run i is of generation i // population."""
+    if plan.strategy != "nsga2":
+        return lambda _index: {}
+    key = type(sampler)._get_generation_key()
+    population = _population(plan)
+    return lambda index: {key: index // population}
+
+
+def _population(plan: SearchPlan) -> int:
+    # A generation of at least four (it may span batches): two parents make too poor a population to breed from.
+    return max(plan.batch, 4)
 
 
 def _distribution(optuna: Any, dimension: Dimension) -> Any:

@@ -398,3 +398,22 @@ def test_optuna_never_proposes_settings_already_run_while_the_space_has_others(s
     second = sampler.propose(plan, told, 3)
     keys = [tuple(sorted(s.items())) for s in first + second]
     assert len(set(keys)) == 6  # the whole space of six, each once
+
+
+def test_nsga2_breeds_from_the_rebuilt_generations_instead_of_sampling_at_random() -> None:
+    """The study is rebuilt from history each batch: without each trial's generation NSGA-II would see only a first
+    generation and sample at random for ever."""
+    plan = replace(PLAN, strategy="nsga2", budget=12, batch=4)
+    sampler = OptunaSampler()
+    first = sampler.propose(plan, [], 4)
+    told = trials(
+        plan,
+        first,
+        {
+            i: ("SUCCEEDED", Metrics(area_um2=50.0 * s["CLOCK_PERIOD"], wns_ns=s["CLOCK_PERIOD"] - 8))
+            for i, s in enumerate(first)
+        },
+    )
+    bred = sampler.propose(plan, told, 4)
+    at_random = sampler.propose(replace(plan, strategy="random"), told, 4)
+    assert bred != at_random
