@@ -36,7 +36,10 @@ export function figureText(metric, value) {
 export function differenceText(metric, cell) {
   if (typeof cell.difference !== "number") return "";
   const sign = (number) => (number > 0 ? "+" : number < 0 ? "-" : "±");
-  const amount = `${sign(cell.difference)}${figureText(metric, Math.abs(cell.difference))}`;
+  const size = Math.abs(cell.difference);
+  // A run time's text rounds ("< 1 s"): a difference is written in seconds instead.
+  const text = metric === "runtime_s" ? `${numberFormat.format(size)} s` : figureText(metric, size);
+  const amount = `${sign(cell.difference)}${text}`;
   if (typeof cell.percent !== "number") return amount;
   return `${amount} (${sign(cell.percent)}${numberFormat.format(Math.abs(cell.percent))}%)`;
 }
@@ -76,6 +79,7 @@ const comparePage = {
       return;
     }
     this.render(data);
+    setLive("The figures as they were on loading: reload for newer ones.");
     markRendered("compare");
   },
 
