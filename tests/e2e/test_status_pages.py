@@ -68,6 +68,9 @@ def browser() -> Iterator[WebDriver]:
 def open_page(driver: WebDriver, stack: RunningStack, path: str, user: str | None) -> None:
     """Open a page as `user` (a token in the fragment, as `olc` links carry it) or signed out; wait for its data."""
     url = stack.layout.url("api") + path
+    if driver.current_url.split("#", 1)[0] == url:
+        # Only the fragment would differ: the browser would stay on the same document instead of loading it anew.
+        driver.get("about:blank")
     if user is not None:
         url += "#token=" + stack.layout.id_token(user)
     driver.get(url)
