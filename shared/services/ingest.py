@@ -163,8 +163,6 @@ def _fetched(waiting: Job, event: UploadEvent, deps: IngestDeps, now: datetime) 
         created_at=waiting.created_at,
         history=(*waiting.history, *checked.history),
         git=replace(origin, commit=commit) if FULL_SHA.fullmatch(commit) else origin,
-        notifications_enabled=waiting.notifications_enabled,
-        reuse_allowed=waiting.reuse_allowed,
     )
     return _reuse_if_identical(moved, deps, now)
 

@@ -12,9 +12,8 @@ A batch with a CANCELLED run stops the search (a cancel): the sweep then ends wi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from datetime import datetime
 from typing import Any
 
 from shared.domain.job import Job
@@ -46,7 +45,7 @@ def stopped(job: Job) -> bool:
     return any(r.state == "CANCELLED" for r in job.runs)
 
 
-def continue_search(job: Job, deps: CompletionDeps, now: Callable[[], datetime]) -> Reply | None:
+def continue_search(job: Job, deps: CompletionDeps) -> Reply | None:
     """The next batch proposed and submitted; None when the search is over (the caller ends the sweep)."""
     plan = plan_of(job)
     if plan is None:
@@ -63,11 +62,11 @@ def continue_search(job: Job, deps: CompletionDeps, now: Callable[[], datetime])
         job = deps.jobs.mutate(job.id, lambda j: _with_batch(j, proposed, proposals)) or job
         log.info("search batch proposed", extra=fields(batch=plan.batches(proposed), runs=count, told=len(told)))
     if unsubmitted_batch(job):
-        reply = _submit(job, plan, deps, now)
+        reply = _submit(job, plan, deps)
         current = deps.jobs.get(job.id) or job
         if reply.status == 200 and sweep_runs.all_ended(current):
             # The batch had already run when its id was recorded (the submitter crashed after sbatch): go on.
-            return continue_search(current, deps, now)
+            return continue_search(current, deps)
         return reply
     return None
 
@@ -81,7 +80,7 @@ def _with_batch(job: Job, proposed: int, proposals: Sequence[Mapping[str, Any]])
     return replace(job, design=replace(job.design, sweep=sweep))
 
 
-def _submit(job: Job, plan: SearchPlan, deps: CompletionDeps, now: Callable[[], datetime]) -> Reply:
+def _submit(job: Job, plan: SearchPlan, deps: CompletionDeps) -> Reply:
     assert job.design is not None and job.design.sweep is not None and deps.scripts is not None
     batch = plan.batches(len(job.design.sweep.runs)) - 1
     try:

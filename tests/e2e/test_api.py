@@ -33,6 +33,7 @@ USER = f"api-{uuid.uuid4().hex[:6]}@example.com"
 
 class Api:
     def __init__(self, stack: RunningStack, user: str) -> None:
+        self.user = user
         self.base = stack.layout.url("api")
         self.token = stack.layout.id_token(user)
 
@@ -59,10 +60,13 @@ class _KeepRedirects(urllib.request.HTTPRedirectHandler):
         return None
 
 
-def upload_through_api(api: Api, name: str, data: bytes) -> str:
-    status, ticket = api.json("POST", "/v1/uploads", {"file_name": name, "notify": False})
+def upload_through_api(api: Api, name: str, data: bytes, *, reuse: bool = True) -> str:
+    """Through a signed URL, as a browser does (`reuse`: False asks for a run even if an identical one succeeded);
+    returns the job id."""
+    status, ticket = api.json("POST", "/v1/uploads", {"file_name": name, "notify": False, "reuse": reuse})
     assert status == 201, ticket
-    assert ticket["object_name"].startswith(f"{USER}/")
+    assert ticket["object_name"].startswith(f"{api.user}/")
+    assert ticket["headers"]["x-goog-meta-cache"] == ("true" if reuse else "false")
     put = urllib.request.Request(ticket["upload_url"], data=data, headers=ticket["headers"], method="PUT")
     with urllib.request.urlopen(put, timeout=60) as reply:
         generation = reply.headers.get("x-goog-generation") or json.loads(reply.read())["generation"]

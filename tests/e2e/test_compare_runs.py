@@ -10,17 +10,14 @@ import io
 import json
 import os
 import subprocess
-import urllib.request
 import uuid
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from devstack.load import design_archive
-from devstack.stack import DESIGNS_BUCKET, REPO_ROOT
-from shared.domain.job import SourceObject
-from shared.domain.upload import job_id_for
-from tests.e2e.test_api import Api, wait_end
+from devstack.stack import REPO_ROOT
+from tests.e2e.test_api import Api, upload_through_api, wait_end
 
 if TYPE_CHECKING:
     from tests.e2e.conftest import RunningStack
@@ -33,14 +30,8 @@ MISSING = "j" + "0" * 19
 
 
 def upload(api: Api, data: bytes, name: str) -> str:
-    """Through a signed URL, as a browser does, asking for a run (no reuse of an earlier identical one)."""
-    status, ticket = api.json("POST", "/v1/uploads", {"file_name": name, "notify": False, "reuse": False})
-    assert status == 201, ticket
-    assert ticket["object_name"].startswith(f"{USER}/")
-    put = urllib.request.Request(ticket["upload_url"], data=data, headers=ticket["headers"], method="PUT")
-    with urllib.request.urlopen(put, timeout=60) as reply:
-        generation = reply.headers.get("x-goog-generation") or json.loads(reply.read())["generation"]
-    return job_id_for(SourceObject(DESIGNS_BUCKET, ticket["object_name"], int(generation), len(data)))
+    """Asking for a run (no reuse of an earlier identical one)."""
+    return upload_through_api(api, name, data, reuse=False)
 
 
 @pytest.fixture(scope="module")

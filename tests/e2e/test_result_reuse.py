@@ -9,7 +9,6 @@ import io
 import json
 import shutil
 import tarfile
-import urllib.request
 import uuid
 import zipfile
 from pathlib import Path
@@ -18,11 +17,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from devstack.load import design_archive
-from devstack.stack import DESIGNS_BUCKET, REPO_ROOT
-from shared.domain.job import SourceObject
+from devstack.stack import REPO_ROOT
 from shared.domain.job_script import slurm_job_name
-from shared.domain.upload import job_id_for
-from tests.e2e.test_api import Api, wait_end
+from tests.e2e.test_api import Api, upload_through_api, wait_end
 
 if TYPE_CHECKING:
     from tests.e2e.conftest import RunningStack
@@ -37,19 +34,8 @@ def archive(design: Path = SPM, **config: Any) -> bytes:
     return design_archive(design, **{"OLC_FLOW": FLOW, **config})
 
 
-def upload(api: Api, data: bytes, name: str = "spm.tar.gz", *, reuse: bool = True) -> str:
-    """Through a signed URL, as a browser or `olc submit [--no-cache]` does; returns the job id."""
-    status, ticket = api.json("POST", "/v1/uploads", {"file_name": name, "notify": False, "reuse": reuse})
-    assert status == 201, ticket
-    assert ticket["headers"]["x-goog-meta-cache"] == ("true" if reuse else "false")
-    put = urllib.request.Request(ticket["upload_url"], data=data, headers=ticket["headers"], method="PUT")
-    with urllib.request.urlopen(put, timeout=60) as reply:
-        generation = reply.headers.get("x-goog-generation") or json.loads(reply.read())["generation"]
-    return job_id_for(SourceObject(DESIGNS_BUCKET, ticket["object_name"], int(generation), len(data)))
-
-
 def run(api: Api, data: bytes, name: str = "spm.tar.gz", *, reuse: bool = True) -> dict[str, Any]:
-    return wait_end(api, upload(api, data, name, reuse=reuse), timeout_s=240)
+    return wait_end(api, upload_through_api(api, name, data, reuse=reuse), timeout_s=240)
 
 
 @pytest.fixture(scope="module")

@@ -387,3 +387,17 @@ def test_changes_smuggled_in_upload_metadata_are_checked_too() -> None:
     assert job is not None and job.state is JobState.REJECTED
     assert "VERILOG_FILES cannot be changed in a rerun" in (job.reason or "")
     assert job.parent_job is None
+
+
+@pytest.mark.parametrize(("config", "reused"), [({}, True), ({"OLC_CACHE": False}, False)])
+def test_a_git_design_asking_for_a_run_in_its_config_runs(config: dict[str, Any], reused: bool) -> None:
+    git = Git(FakeFetcher(archive=spm_archive({**SPM_CONFIG, **config})))
+    results_policy(git.ingest)
+    first = git.ingest.run(git.ingest.upload(f"{OWNER}/spm.tar.gz", spm_archive()))
+    assert first is not None
+    succeeded(git.ingest, first)
+    job = git.submit()
+    git.fetch(job)
+    ended = git.ingest_packed(job)
+    assert ended is not None and (ended.reused_from == first.id) is reused
+    assert ended.state is (JobState.SUCCEEDED if reused else JobState.QUEUED)

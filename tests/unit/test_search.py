@@ -219,13 +219,13 @@ def test_each_ended_batch_proposes_and_submits_the_next_until_the_budget_is_spen
     deps = deps_for(jobs, sampler, cluster)
     for batch in (1, 2):
         ended = end_runs(jobs, job.id, ["SUCCEEDED", "FAILED"])
-        reply = continue_search(ended, deps, lambda: T0)
+        reply = continue_search(ended, deps)
         assert reply is not None and reply.status == 200, reply
         current = jobs.get(job.id)
         assert current is not None and len(current.arrays) == batch + 1
         assert current.slurm_job_id == current.arrays[-1]
     final = end_runs(jobs, job.id, ["SUCCEEDED"])
-    assert continue_search(final, deps, lambda: T0) is None  # spent: the sweep ends
+    assert continue_search(final, deps) is None  # spent: the sweep ends
     assert len(final.design.sweep.runs) == 10  # type: ignore[union-attr]
     assert sampler.calls == [(0, 4), (4, 4), (8, 2)]
     assert [len(b) for b in cluster.batches] == [1, 1]
@@ -238,8 +238,8 @@ def test_a_redelivered_end_neither_proposes_nor_submits_a_batch_twice() -> None:
     jobs = FakeJobs(job)
     deps = deps_for(jobs, sampler, cluster)
     ended = end_runs(jobs, job.id, ["SUCCEEDED"])
-    continue_search(ended, deps, lambda: T0)
-    continue_search(ended, deps, lambda: T0)  # the same (stale) view of the job, delivered again
+    continue_search(ended, deps)
+    continue_search(ended, deps)  # the same (stale) view of the job, delivered again
     current = jobs.get(job.id)
     assert current is not None and len(current.design.sweep.runs) == 8 and len(current.arrays) == 2  # type: ignore[union-attr]
     assert len(cluster.batches) == 1
@@ -252,11 +252,11 @@ def test_a_batch_proposed_but_never_submitted_is_submitted_on_the_next_look() ->
     deps = deps_for(jobs, sampler, cluster)
     cluster.unreachable = 1  # the first sbatch of the batch cannot reach the cluster
     ended = end_runs(jobs, job.id, ["SUCCEEDED"])
-    reply = continue_search(ended, deps, lambda: T0)
+    reply = continue_search(ended, deps)
     assert reply is not None and reply.status == 503
     waiting = jobs.get(job.id)
     assert waiting is not None and unsubmitted_batch(waiting)
-    reply = continue_search(waiting, deps, lambda: T0)  # the reconciler, or the sender's retry
+    reply = continue_search(waiting, deps)  # the reconciler, or the sender's retry
     assert reply is not None and reply.status == 200 and not unsubmitted_batch(jobs.get(job.id))  # type: ignore[arg-type]
     assert sampler.calls == [(0, 4), (4, 4)]  # proposed once
 
@@ -267,7 +267,7 @@ def test_a_cancelled_batch_stops_the_search_and_keeps_every_finished_run() -> No
     jobs = FakeJobs(job)
     deps = deps_for(jobs, sampler, cluster)
     ended = end_runs(jobs, job.id, ["SUCCEEDED", "CANCELLED"])
-    assert continue_search(ended, deps, lambda: T0) is None
+    assert continue_search(ended, deps) is None
     state, _reason, _best = sweep_runs.outcome(ended)
     assert state is JobState.SUCCEEDED and cluster.batches == []
 
@@ -289,7 +289,7 @@ def test_properties_never_over_budget_never_told_twice_every_run_accounted(
     deps = deps_for(jobs, sampler, cluster)
     for _ in range(budget + 1):
         ended = end_runs(jobs, job.id, outcomes)
-        replies = [continue_search(ended, deps, lambda: T0) for _ in range(redeliveries)]
+        replies = [continue_search(ended, deps) for _ in range(redeliveries)]
         if replies[0] is None:
             break
     final = jobs.get(job.id)
@@ -371,7 +371,7 @@ def test_a_batch_that_ran_before_its_id_was_recorded_is_recorded_and_the_search_
     )
     ran = end_runs(jobs, job.id, ["SUCCEEDED"])  # batch 1 ran, but Job.arrays never heard of it
     assert unsubmitted_batch(ran) and sweep_runs.all_ended(ran)
-    assert continue_search(ran, deps, lambda: T0) is None  # recorded (Slurm answers "existing"), then spent
+    assert continue_search(ran, deps) is None  # recorded (Slurm answers "existing"), then spent
     final = jobs.get(job.id)
     assert final is not None and len(final.arrays) == 2 and not unsubmitted_batch(final)
     assert ended.id == final.id

@@ -135,7 +135,7 @@ def batch_ended(
 ) -> Reply:
     """Every run proposed so far has ended (or a search's batch waits to be submitted): a search goes on with its
     next batch (shared/services/search.py) until its budget is spent or it is cancelled; then the sweep ends."""
-    reply = continue_search(job, deps, now)
+    reply = continue_search(job, deps)
     if reply is None:
         return finish_sweep(job, deps, now, manifests)
     if reply.status == 200:
