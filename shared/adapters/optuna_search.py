@@ -1,5 +1,10 @@
 """The SearchSampler port over Optuna's ask-and-tell interface: random search, TPE and NSGA-II.
 
+A search starts from a space-filling design: the first runs are a Latin hypercube over the space (SciPy's
+scipy.stats.qmc), enqueued into the study, so that a small budget sees every value of every categorical parameter
+before the sampler narrows in (eight random runs miss a given one of six strategies about one time in four, and that
+one may hold the fastest design). From then on the strategy's own sampler proposes.
+
 Nothing of Optuna's is stored. Each batch builds a fresh in-memory study, adds every trial told so far (their settings
 and values, or FAIL), and asks for the batch; the sampler's seed is the search's seed plus the number of trials told,
 so the same history always proposes the same batch: a redelivered report, or a restarted function, proposes exactly
@@ -47,6 +52,9 @@ class OptunaSampler:
         # A run's settings are never proposed twice (a rerun of the same settings teaches the search nothing): a
         # repeat is asked again, and left pending, which TPE's constant liar reads as a poor point to avoid.
         seen = {_key(trial.settings) for trial in trials}
+        for settings in initial_design(plan)[len(trials) : len(trials) + count]:
+            if _key(settings) not in seen:
+                study.enqueue_trial(settings, skip_if_exists=True)
         proposals: list[dict[str, Any]] = []
         for _ in range(count):
             for attempt in range(_MAX_ASKS):
@@ -64,7 +72,7 @@ def _sampler(optuna: Any, plan: SearchPlan, told: int) -> Any:
     if plan.strategy == "tpe":
         # constant_liar: trials asked in one batch are spread out instead of all landing on the same promise.
         return optuna.samplers.TPESampler(
-            seed=seed, n_startup_trials=max(2, plan.budget // 3), constant_liar=True, multivariate=True
+            seed=seed, n_startup_trials=initial_size(plan), constant_liar=True, multivariate=True
         )
     if plan.strategy == "nsga2":
         return optuna.samplers.NSGAIISampler(seed=seed, population_size=_population(plan))
@@ -83,8 +91,45 @@ def _generations(sampler: Any, plan: SearchPlan) -> Any:
 
 
 def _population(plan: SearchPlan) -> int:
-    # A generation of at least four (it may span batches): two parents make too poor a population to breed from.
-    return max(plan.batch, 4)
+    # About three generations in a budget, and never fewer than four parents (two make too poor a population to
+    # breed from); a generation may span batches.
+    return max(plan.batch, 4, plan.budget // 3)
+
+
+def initial_size(plan: SearchPlan) -> int:
+    """How many runs the space-filling start has: enough to see every choice of the largest categorical parameter
+    (and at least a third of the budget), but never more than half the budget, which is the search's to spend."""
+    widest = max((len(d.choices) for d in plan.dimensions), default=0)
+    return max(1, min(max(widest, plan.budget // 3), plan.budget // 2))
+
+
+def initial_design(plan: SearchPlan) -> list[dict[str, Any]]:
+    """The space-filling start: a Latin hypercube of initial_size(plan) points drawn from the plan's seed alone, so
+    every rebuild of the study enqueues the same points."""
+    import numpy as np
+    from scipy.stats import qmc
+
+    size = initial_size(plan)
+    unit = qmc.LatinHypercube(d=len(plan.dimensions), rng=np.random.default_rng(plan.seed)).random(size)
+    return [{d.name: _from_unit(d, float(u)) for d, u in zip(plan.dimensions, point, strict=True)} for point in unit]
+
+
+def _from_unit(dimension: Dimension, u: float) -> Any:
+    """The value at quantile `u` of a dimension: its choices in equal shares, or its range (on a log scale, or
+    rounded to its step)."""
+    if dimension.categorical:
+        return dimension.choices[min(int(u * len(dimension.choices)), len(dimension.choices) - 1)]
+    low, high = dimension.low, dimension.high
+    if dimension.step:
+        steps = round((high - low) / dimension.step)
+        value = round(low + min(int(u * (steps + 1)), steps) * dimension.step, 12)
+    elif dimension.log:
+        value = math.exp(math.log(low) + u * (math.log(high) - math.log(low)))
+    else:
+        value = low + u * (high - low)
+    if dimension.integer:
+        return round(value)
+    return _readable(dimension, min(max(value, low), high))
 
 
 def _distribution(optuna: Any, dimension: Dimension) -> Any:

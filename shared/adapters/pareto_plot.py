@@ -100,8 +100,10 @@ def _figure(chart: ParetoChart, links: Mapping[int, str] | None) -> Figure:
     for side in ax.spines.values():
         side.set_color(_AXIS)
     ax.tick_params(colors=_AXIS, labelcolor=_TEXT, labelsize=9)
-    ax.set_xlabel(f"{x}: {_AXIS_TITLES.get(x, x)}, lower is better", fontsize=10, color=_TEXT, parse_math=False)
-    ax.set_ylabel(f"{y}: {_AXIS_TITLES.get(y, y)}, higher is better", fontsize=10, color=_AXIS, parse_math=False)
+    x_label = f"{x}: {_AXIS_TITLES.get(x, x)}, {_better(chart.x_sense)} is better"
+    ax.set_xlabel(x_label, fontsize=10, color=_TEXT, parse_math=False)
+    y_label = f"{y}: {_AXIS_TITLES.get(y, y)}, {_better(chart.y_sense)} is better"
+    ax.set_ylabel(y_label, fontsize=10, color=_AXIS, parse_math=False)
     if chart.points:
         _draw_points(ax, chart, links)
     else:
@@ -123,7 +125,13 @@ def _figure(chart: ParetoChart, links: Mapping[int, str] | None) -> Figure:
 
 
 def _title(chart: ParetoChart) -> str:
+    if chart.searched:
+        return f"Search of {chart.spec_runs} runs: {chart.x_sense} {chart.x}, {chart.y_sense} {chart.y}"
     return f"Sweep of {chart.spec_runs} runs: {chart.objective.sense} {chart.objective.metric}"
+
+
+def _better(sense: str) -> str:
+    return "lower" if sense == "minimize" else "higher"
 
 
 def _plotted_note(chart: ParetoChart) -> str:

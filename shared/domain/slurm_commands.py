@@ -29,6 +29,10 @@ def submit_script(work_root: str, submissions: Sequence[SlurmSubmission]) -> str
     lines = [
         "set -u",
         f"root={shlex.quote(work_root)}",
+        # One submitter at a time per login node: the dispatcher, a search's next batch and the reconciler may
+        # submit at once, and two of them could both find a name missing from squeue and both sbatch it.
+        'mkdir -p "$root" && exec 9>>"$root/.olc-submit.lock" && flock -w 60 9 '
+        '|| { echo "OLC-ABORT submit lock" >&2; exit 3; }',
         # One squeue for the whole batch (one per job cost ~0.1 s each with hundreds queued). If Slurm cannot
         # answer, submit nothing: without it a resubmission could not be told from a first submission.
         # %F: a job array's own id (each of its tasks is listed, as <array id>_<task>, under %i).

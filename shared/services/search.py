@@ -45,12 +45,28 @@ def stopped(job: Job) -> bool:
     return any(r.state == "CANCELLED" for r in job.runs)
 
 
+def search_over(job: Job) -> bool:
+    """Whether a search has nothing more to run: every run proposed has ended, and the budget is spent or the search
+    was cancelled. A sweep that is not a search is over when its runs are."""
+    plan = plan_of(job)
+    if not sweep_runs.all_ended(job):
+        return False
+    if plan is None or job.design is None or job.design.sweep is None:
+        return True
+    return len(job.design.sweep.runs) >= plan.budget or stopped(job)
+
+
 def continue_search(job: Job, deps: CompletionDeps) -> Reply | None:
-    """The next batch proposed and submitted; None when the search is over (the caller ends the sweep)."""
+    """The next batch proposed and submitted (200); 202 when a batch is under way, nothing to do; None only when the
+    search is over (the caller ends the sweep).
+
+    Every decision is taken on the stored job, never on the caller's view: a redelivered end report, or a second
+    run of the same batch ending at the same moment, finds the next batch proposed (or running) by the other and
+    answers that it is under way, instead of ending a search that is not over."""
     plan = plan_of(job)
     if plan is None:
         return None
-    job = deps.jobs.get(job.id) or job  # the caller's view may be stale: a redelivery after the batch was added
+    job = deps.jobs.get(job.id) or job
     if job.design is None or job.design.sweep is None:
         return None
     proposed = len(job.design.sweep.runs)
@@ -59,8 +75,17 @@ def continue_search(job: Job, deps: CompletionDeps) -> Reply | None:
     if count:
         told = trials(plan, job.design.sweep.runs, ended)
         proposals = deps.sampler.propose(plan, told, count)
-        job = deps.jobs.mutate(job.id, lambda j: _with_batch(j, proposed, proposals)) or job
-        log.info("search batch proposed", extra=fields(batch=plan.batches(proposed), runs=count, told=len(told)))
+        ours: list[bool] = []
+
+        def add_batch(current: Job) -> Job | None:
+            added = _with_batch(current, proposed, proposals)
+            ours[:] = [added is not None]
+            return added
+
+        deps.jobs.mutate(job.id, add_batch)
+        if ours == [True]:
+            log.info("search batch proposed", extra=fields(batch=plan.batches(proposed), runs=count, told=len(told)))
+        job = deps.jobs.get(job.id) or job  # ours, or the batch another delivery proposed first
     if unsubmitted_batch(job):
         reply = _submit(job, plan, deps)
         current = deps.jobs.get(job.id) or job
@@ -68,7 +93,11 @@ def continue_search(job: Job, deps: CompletionDeps) -> Reply | None:
             # The batch had already run when its id was recorded (the submitter crashed after sbatch): go on.
             return continue_search(current, deps)
         return reply
-    return None
+    if job.state.is_terminal or search_over(job):
+        return None
+    batch = max(len(job.arrays) - 1, 0)
+    runs_ended = sum(1 for r in job.runs if r.ended)
+    return Reply(202, f"batch {batch} under way: {runs_ended} of {len(job.design.sweep.runs)} runs ended")
 
 
 def _with_batch(job: Job, proposed: int, proposals: Sequence[Mapping[str, Any]]) -> Job | None:

@@ -20,7 +20,17 @@ from PIL import Image
 from shared.adapters.pareto_plot import MatplotlibParetoPlotter
 from shared.domain.job import JobState
 from shared.domain.metrics import Metrics
-from shared.domain.sweeps.judging import SUCCEEDED, ParetoChart, RunResult, best_run, pareto_chart, pareto_front
+from shared.domain.sweeps.judging import (
+    AREA_AXIS,
+    SLACK_AXIS,
+    SUCCEEDED,
+    Axis,
+    ParetoChart,
+    RunResult,
+    best_run,
+    pareto_chart,
+    pareto_front,
+)
 from shared.domain.sweeps.objective import Objective
 from shared.domain.sweeps.spec import SweepSpec
 from shared.services.completion.sweep import run_page_link
@@ -44,8 +54,8 @@ def link(run: int) -> str:
 def chart_of(
     spec: SweepSpec,
     results: list[RunResult],
-    x: str = "area_um2",
-    y: str = "wns_ns",
+    x: Axis = AREA_AXIS,
+    y: Axis = SLACK_AXIS,
 ) -> ParetoChart:
     """The chart sweep completion draws: the runs, the best by the objective and the Pareto front."""
     return pareto_chart(spec, results, best_run(spec, results), pareto_front(results, x, y), x, y)
@@ -56,8 +66,8 @@ def pareto_plot_png(
     results: list[RunResult],
     best: int | None,
     front: list[int],
-    x: str = "area_um2",
-    y: str = "wns_ns",
+    x: Axis = AREA_AXIS,
+    y: Axis = SLACK_AXIS,
 ) -> bytes:
     """The picture sweep completion writes: the chart of the runs, drawn by the adapter."""
     return MatplotlibParetoPlotter().draw_png(pareto_chart(spec, results, best, front, x, y))
@@ -184,11 +194,12 @@ def test_plot_never_fails(points: list[tuple[float, float]]) -> None:
 def test_plot_of_other_metrics() -> None:
     spec = spec_of(2, Objective("maximize", "max_frequency_mhz"))
     results = [result(0, cell_count=10, max_frequency_mhz=50.0), result(1, cell_count=12, max_frequency_mhz=80.0)]
-    front = pareto_front(results, x="cell_count", y="max_frequency_mhz")
+    cells, speed = Axis("cell_count", "minimize"), Axis("max_frequency_mhz", "maximize")
+    front = pareto_front(results, cells, speed)
     assert front == [0, 1]
-    png_image(pareto_plot_png(spec, results, 1, front, x="cell_count", y="max_frequency_mhz"))
+    png_image(pareto_plot_png(spec, results, 1, front, cells, speed))
     with pytest.raises(ValueError, match="not a numeric metric"):
-        pareto_plot_png(spec, results, 1, front, x="lvs_match")
+        pareto_plot_png(spec, results, 1, front, x=Axis("lvs_match", "minimize"))
 
 
 # ------------------------------------------------------------------------------------------------ the SVG

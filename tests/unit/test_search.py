@@ -12,7 +12,7 @@ from fakes import FakeCluster, FakeJobs, FakeMailer, FakePublisher, FakeStore
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.adapters.optuna_search import OptunaSampler, settings_in_space
+from shared.adapters.optuna_search import OptunaSampler, initial_design, initial_size, settings_in_space
 from shared.domain.design import DesignSpec
 from shared.domain.job import Job, JobState, SourceObject, new_job, record_submission
 from shared.domain.metrics import Metrics
@@ -21,6 +21,7 @@ from shared.domain.sweeps.errors import SweepError
 from shared.domain.sweeps.search import COMPLETE, FAILED, SearchPlan, next_batch_size, trials
 from shared.domain.sweeps.spec import SweepSpec, parse_sweep, schema_check, sweepable_parameters, with_proposed_runs
 from shared.services.completion.run_end import CompletionDeps
+from shared.services.completion.sweep import batch_ended, finish_sweep
 from shared.services.notify import Notifier
 from shared.services.search import continue_search, unsubmitted_batch
 
@@ -232,17 +233,25 @@ def test_each_ended_batch_proposes_and_submits_the_next_until_the_budget_is_spen
     assert [b[0].batch for b in cluster.batches] == [1, 2]
 
 
-def test_a_redelivered_end_neither_proposes_nor_submits_a_batch_twice() -> None:
+def test_a_redelivered_end_neither_proposes_nor_submits_a_batch_twice_nor_ends_the_search() -> None:
+    """An end delivered twice, or two runs of a batch ending at once: the later one finds the next batch out and
+    must leave the search going, not end the sweep with the runs its older view of the job had."""
     sampler, cluster = ScriptedSampler(), FakeCluster()
     job = search_job(PLAN, sampler)
     jobs = FakeJobs(job)
     deps = deps_for(jobs, sampler, cluster)
     ended = end_runs(jobs, job.id, ["SUCCEEDED"])
-    continue_search(ended, deps)
-    continue_search(ended, deps)  # the same (stale) view of the job, delivered again
+    assert continue_search(ended, deps).status == 200  # type: ignore[union-attr]
+    again = continue_search(ended, deps)  # the same (stale) view of the job, delivered again
+    assert again is not None and again.status == 202, "a search under way must not be ended"
+    now = lambda: T0  # noqa: E731
+    assert batch_ended(ended, deps, now).status == 202
+    assert finish_sweep(ended, deps, now).status == 202  # even asked to finish outright, with the old view
     current = jobs.get(job.id)
-    assert current is not None and len(current.design.sweep.runs) == 8 and len(current.arrays) == 2  # type: ignore[union-attr]
+    assert current is not None and current.state is JobState.SUBMITTED
+    assert len(current.design.sweep.runs) == 8 and len(current.arrays) == 2  # type: ignore[union-attr]
     assert len(cluster.batches) == 1
+    assert deps.notifier.mailer.sent == []  # type: ignore[attr-defined]  # no "finished" e-mail either
 
 
 def test_a_batch_proposed_but_never_submitted_is_submitted_on_the_next_look() -> None:
@@ -292,6 +301,7 @@ def test_properties_never_over_budget_never_told_twice_every_run_accounted(
         replies = [continue_search(ended, deps) for _ in range(redeliveries)]
         if replies[0] is None:
             break
+        assert all(reply is not None for reply in replies)  # a redelivery never ends a search under way
     final = jobs.get(job.id)
     assert final is not None and final.design is not None and final.design.sweep is not None
     runs = final.design.sweep.runs
@@ -417,3 +427,51 @@ def test_nsga2_breeds_from_the_rebuilt_generations_instead_of_sampling_at_random
     bred = sampler.propose(plan, told, 4)
     at_random = sampler.propose(replace(plan, strategy="random"), told, 4)
     assert bred != at_random
+
+
+def test_a_search_starts_from_a_latin_hypercube_that_sees_every_choice() -> None:
+    """Eight random runs would miss a given one of nine strategies about two times in five; the space-filling start
+    proposes each of them, and ranges of every kind stay within their bounds and steps."""
+    from shared.domain.sweeps.search import Dimension
+
+    strategies = ("AREA 0", "AREA 1", "AREA 2", "AREA 3", "DELAY 0", "DELAY 1", "DELAY 2", "DELAY 3", "DELAY 4")
+    dimensions = (
+        Dimension("SYNTH_STRATEGY", choices=strategies),
+        Dimension("SYNTH_ABC_BUFFERING", choices=(True, False)),
+        Dimension("CLOCK_PERIOD", low=5.0, high=20.0, step=0.5),
+        Dimension("FP_CORE_UTIL", low=20, high=60, integer=True),
+        Dimension("PL_TARGET_DENSITY", low=0.3, high=0.9, log=True),
+    )
+    for seed in range(1, 21):
+        plan = SearchPlan(
+            "nsga2", budget=24, batch=4, objectives=(("minimize", "area_um2"),), seed=seed, dimensions=dimensions
+        )
+        design = initial_design(plan)
+        assert len(design) == initial_size(plan) == 9
+        assert {point["SYNTH_STRATEGY"] for point in design} == set(strategies)
+        assert {point["SYNTH_ABC_BUFFERING"] for point in design} == {True, False}
+        assert all(settings_in_space(plan, point) for point in design)
+        assert all((point["CLOCK_PERIOD"] * 2).is_integer() for point in design)
+        assert all(isinstance(point["FP_CORE_UTIL"], int) for point in design)
+        assert design == initial_design(plan)  # from the seed alone: every rebuild enqueues the same points
+    assert initial_design(replace(plan, seed=1)) != initial_design(replace(plan, seed=2))
+
+
+@pytest.mark.parametrize("strategy", ["random", "tpe", "nsga2"])
+def test_the_first_batches_are_the_space_filling_start_then_the_sampler_takes_over(strategy: str) -> None:
+    plan = replace(PLAN, strategy=strategy, budget=12, batch=4)  # a start of four: a third of the budget
+    design = initial_design(plan)
+    sampler = OptunaSampler()
+    first = sampler.propose(plan, [], 4)
+    assert first == design[:4] and len(design) == 4
+    told = trials(plan, first, {i: ("SUCCEEDED", Metrics(area_um2=float(i), wns_ns=-float(i))) for i in range(4)})
+    assert all(settings_in_space(plan, s) for s in sampler.propose(plan, told, 4))
+
+
+def test_the_start_is_never_more_than_half_the_budget() -> None:
+    from shared.domain.sweeps.search import Dimension
+
+    wide = (Dimension("SYNTH_STRATEGY", choices=tuple(f"S{i}" for i in range(20))),)
+    plan = SearchPlan("tpe", budget=8, batch=2, objectives=(("minimize", "area_um2"),), seed=1, dimensions=wide)
+    assert initial_size(plan) == 4
+    assert initial_size(replace(plan, budget=1)) == 1

@@ -20,7 +20,16 @@ from shared.domain.config_schema import SCHEMA
 from shared.domain.design import DesignSpec
 from shared.domain.metrics import Metrics
 from shared.domain.sweeps.errors import SweepError
-from shared.domain.sweeps.judging import SUCCEEDED, RunResult, best_run, pareto_chart, pareto_front
+from shared.domain.sweeps.judging import (
+    AREA_AXIS,
+    SUCCEEDED,
+    Axis,
+    RunResult,
+    best_run,
+    chart_axes,
+    pareto_chart,
+    pareto_front,
+)
 from shared.domain.sweeps.objective import (
     DEFAULT_OBJECTIVE,
     NUMERIC_METRICS,
@@ -495,9 +504,12 @@ def test_pareto_front() -> None:
     ]
     assert pareto_front(results) == [0, 1, 7, 3]
     assert pareto_front([]) == []
-    assert pareto_front(results, x="area_um2", y="area_um2") == [6, 0, 1, 7, 2, 3, 4]  # x against -x: none is beaten
+    area_up = Axis("area_um2", "maximize")
+    assert pareto_front(results, AREA_AXIS, area_up) == [6, 0, 1, 7, 2, 3, 4]  # x against -x: none is beaten
+    # Both lower-is-better: run 0 has both the smallest area and the lowest slack figure, and beats every other.
+    assert pareto_front(results, AREA_AXIS, Axis("wns_ns", "minimize")) == [0]
     with pytest.raises(ValueError, match="not a numeric metric"):
-        pareto_front(results, y="lvs_match")
+        pareto_front(results, y=Axis("lvs_match", "maximize"))
 
 
 @settings(max_examples=300, deadline=None)
@@ -540,7 +552,7 @@ def test_pareto_chart_is_what_the_plot_shows() -> None:
     assert chart.not_plotted == (("failed", 1), ("pending", 1))
     assert chart.unmeasured == 2
     with pytest.raises(ValueError, match="not a numeric metric"):
-        pareto_chart(spec, results, best, front, y="lvs_match")
+        pareto_chart(spec, results, best, front, y=Axis("lvs_match", "maximize"))
 
 
 # ------------------------------------------------------------------------------------------------ the table
@@ -739,3 +751,33 @@ def test_schema_check() -> None:
 def test_numeric_metrics() -> None:
     assert "lvs_match" not in NUMERIC_METRICS
     assert {"area_um2", "wns_ns", "cell_count", "drc_errors"} <= set(NUMERIC_METRICS)
+
+
+def test_a_search_is_plotted_in_its_own_objectives_and_a_grid_in_area_against_slack() -> None:
+    search = parse_sweep(
+        {
+            "strategy": "nsga2",
+            "budget": 8,
+            "objectives": [{"minimize": "area_um2"}, {"maximize": "max_frequency_mhz"}],
+            "parameters": {"SYNTH_STRATEGY": ["AREA 0", "DELAY 4"]},
+        },
+        sweepable=sweepable_parameters("librelane-osu035"),
+        max_runs_allowed=24,
+        seed="s",
+        check_value=schema_check,
+    )
+    assert chart_axes(search) == (AREA_AXIS, Axis("max_frequency_mhz", "maximize"))
+    assert chart_axes(spec_of(2)) == (AREA_AXIS, Axis("wns_ns", "maximize"))
+    results = [
+        result(0, area_um2=280.0, max_frequency_mhz=92.0, wns_ns=-1.0),
+        result(1, area_um2=420.0, max_frequency_mhz=146.0, wns_ns=0.0),
+        result(2, area_um2=390.0, max_frequency_mhz=100.0, wns_ns=0.0),  # between the two: on the front
+    ]
+    chart = pareto_chart(search, results, 1, pareto_front(results, *chart_axes(search)), *chart_axes(search))
+    assert (chart.x, chart.y, chart.y_sense, chart.front, chart.searched) == (
+        "area_um2",
+        "max_frequency_mhz",
+        "maximize",
+        (0, 2, 1),
+        True,
+    )

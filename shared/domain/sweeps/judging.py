@@ -12,7 +12,7 @@ from types import MappingProxyType
 from typing import Any
 
 from shared.domain.metrics import Metrics
-from shared.domain.sweeps.objective import NUMERIC_METRICS, Objective, feasible
+from shared.domain.sweeps.objective import NUMERIC_METRICS, Objective, Sense, feasible
 from shared.domain.sweeps.spec import SweepSpec
 
 SUCCEEDED = "SUCCEEDED"
@@ -76,17 +76,47 @@ def best_run(spec: SweepSpec, results: Iterable[RunResult]) -> int | None:
     return min(candidates)[1] if candidates else None
 
 
-def pareto_front(results: Iterable[RunResult], x: str = "area_um2", y: str = "wns_ns") -> list[int]:
-    """The succeeded runs no other run beats on both lower `x` and higher `y`, by increasing x."""
-    _require_numeric(x)
-    _require_numeric(y)
-    points = _points(results, x, y)
+@dataclass(frozen=True)
+class Axis:
+    """One axis of a Pareto front or plot: a numeric metric, and whether lower or higher is better."""
+
+    metric: str
+    sense: Sense
+
+    @property
+    def better(self) -> str:
+        return "lower" if self.sense == "minimize" else "higher"
+
+    def cost(self, value: float) -> float:
+        """The value as a cost: lower is better."""
+        return value if self.sense == "minimize" else -value
+
+
+AREA_AXIS = Axis("area_um2", "minimize")
+SLACK_AXIS = Axis("wns_ns", "maximize")
+
+
+def pareto_front(results: Iterable[RunResult], x: Axis = AREA_AXIS, y: Axis = SLACK_AXIS) -> list[int]:
+    """The succeeded runs no other run beats on both `x` and `y` (each in its sense), by increasing x."""
+    _require_numeric(x.metric)
+    _require_numeric(y.metric)
+    points = _points(results, x.metric, y.metric)
+    costs = [(x.cost(px), y.cost(py)) for px, py, _ in points]
     front = [
         (px, py, index)
-        for px, py, index in points
-        if not any(qx <= px and qy >= py and (qx < px or qy > py) for qx, qy, _ in points)
+        for (px, py, index), (cx, cy) in zip(points, costs, strict=True)
+        if not any(qx <= cx and qy <= cy and (qx < cx or qy < cy) for qx, qy in costs)
     ]
-    return [index for _, _, index in sorted(front, key=lambda p: (p[0], -p[1], p[2]))]
+    return [index for _, _, index in sorted(front, key=lambda p: (p[0], y.cost(p[1]), p[2]))]
+
+
+def chart_axes(spec: SweepSpec) -> tuple[Axis, Axis]:
+    """What a sweep's plot shows: a search's first two objectives; otherwise area against worst slack."""
+    search = spec.search
+    if search is not None and len(search.objectives) >= 2:
+        (x_sense, x), (y_sense, y) = search.objectives[0], search.objectives[1]
+        return Axis(x, x_sense), Axis(y, y_sense)
+    return AREA_AXIS, SLACK_AXIS
 
 
 def _points(results: Iterable[RunResult], x: str, y: str) -> list[tuple[float, float, int]]:
@@ -136,7 +166,7 @@ class ParetoPoint:
 
 @dataclass(frozen=True)
 class ParetoChart:
-    """What a plot of a sweep's runs shows, as data: `x` to the right (lower is better), `y` up (higher is better),
+    """What a plot of a sweep's runs shows, as data: `x` to the right, `y` up, each better in its sense (chart_axes),
     a point per succeeded run that reported both, the Pareto front joined, the best run marked, and what is left out.
     """
 
@@ -150,6 +180,9 @@ class ParetoChart:
     best: int | None
     not_plotted: tuple[tuple[str, int], ...]  # the runs that did not succeed: (state in lower case, how many)
     unmeasured: int  # succeeded runs without both figures (or with one beyond PLOTTABLE)
+    x_sense: Sense = "minimize"
+    y_sense: Sense = "maximize"
+    searched: bool = False  # the runs are a search's (the plot's title says so)
 
     @property
     def best_plotted(self) -> bool:
@@ -161,18 +194,18 @@ def pareto_chart(
     results: Iterable[RunResult],
     best: int | None,
     front: Sequence[int],
-    x: str = "area_um2",
-    y: str = "wns_ns",
+    x: Axis = AREA_AXIS,
+    y: Axis = SLACK_AXIS,
 ) -> ParetoChart:
     """The chart of the runs' `x` against `y` (ValueError unless both are numeric metrics), with `best` (best_run)
     and `front` (pareto_front) marked."""
-    _require_numeric(x)
-    _require_numeric(y)
+    _require_numeric(x.metric)
+    _require_numeric(y.metric)
     rows = every_run(spec, results)
     by_index = {r.index: r for r in rows}
     points = tuple(
         ParetoPoint(index, px, py, run_feasible(spec.objective, by_index[index]))
-        for px, py, index in _points(rows, x, y)
+        for px, py, index in _points(rows, x.metric, y.metric)
         if abs(px) <= PLOTTABLE and abs(py) <= PLOTTABLE
     )
     states: dict[str, int] = {}
@@ -180,8 +213,8 @@ def pareto_chart(
         if not row.succeeded:
             states[row.state.lower()] = states.get(row.state.lower(), 0) + 1
     return ParetoChart(
-        x=x,
-        y=y,
+        x=x.metric,
+        y=y.metric,
         objective=spec.objective,
         spec_runs=len(spec.runs),
         listed_runs=len(rows),
@@ -190,4 +223,7 @@ def pareto_chart(
         best=best,
         not_plotted=tuple(states.items()),
         unmeasured=sum(r.succeeded for r in rows) - len(points),
+        x_sense=x.sense,
+        y_sense=y.sense,
+        searched=spec.search is not None,
     )

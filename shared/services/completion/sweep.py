@@ -19,7 +19,7 @@ from shared.domain.messages import SlotFreed
 from shared.domain.outcome import RunManifest
 from shared.domain.slurm import SlurmJobStatus
 from shared.domain.sweeps import runs as sweep_runs
-from shared.domain.sweeps.judging import best_run, pareto_chart, pareto_front
+from shared.domain.sweeps.judging import best_run, chart_axes, pareto_chart, pareto_front
 from shared.domain.sweeps.run_settings import apply_run_settings
 from shared.domain.sweeps.table import comparison_table
 from shared.services.completion.run_end import (
@@ -31,7 +31,7 @@ from shared.services.completion.run_end import (
     read_metrics,
     read_run_end,
 )
-from shared.services.search import continue_search, unsubmitted_batch
+from shared.services.search import continue_search, search_over, unsubmitted_batch
 from shared.structured_log import fields, get, job_context
 
 log = get(__name__)
@@ -137,7 +137,7 @@ def batch_ended(
     next batch (shared/services/search.py) until its budget is spent or it is cancelled; then the sweep ends."""
     reply = continue_search(job, deps)
     if reply is None:
-        return finish_sweep(job, deps, now, manifests)
+        return finish_sweep(deps.jobs.get(job.id) or job, deps, now, manifests)
     if reply.status == 200:
         _show_search_so_far(job, deps, manifests or {})
     return reply
@@ -170,6 +170,8 @@ def finish_sweep(
     if job.state.is_terminal:
         deps.notifier.job_ended(job)
         return Reply(200, f"already {job.state.value}")
+    if not search_over(deps.jobs.get(job.id) or job):
+        return _still_to_come(job)
     assert job.design is not None and job.design.sweep is not None
     state, reason, best = sweep_runs.outcome(job)
     artifacts = write_summary(job, best, deps)
@@ -181,11 +183,15 @@ def finish_sweep(
     applied: list[Job] = []
 
     def change(current: Job) -> Job | None:
+        if not search_over(current):
+            return None  # the stored job has runs still to come (a view older than the search's next batch)
         moved = advance(current, state, ended_at, reason, metrics=best_metrics, artifacts=artifacts)
         applied[:] = [moved] if moved else []
         return moved
 
-    final = deps.jobs.mutate(job.id, change) or job
+    final = deps.jobs.mutate(job.id, change) or deps.jobs.get(job.id) or job
+    if not final.state.is_terminal:
+        return _still_to_come(final)
     log.info("sweep ended", extra=fields(state=final.state.value, reason=reason, best_run=best))
     deps.notifier.job_ended(final)
     if applied:
@@ -193,12 +199,19 @@ def finish_sweep(
     return Reply(200, final.state.value)
 
 
+def _still_to_come(job: Job) -> Reply:
+    """The stored job has runs still to come: the caller's view was older than the search's next batch."""
+    log.info("sweep goes on: runs still to come")
+    return Reply(202, "the sweep has runs still to come")
+
+
 def write_summary(job: Job, best: int | None, deps: CompletionDeps) -> dict[str, str]:
     """The comparison table (CSV, JSON) and the Pareto plot (PNG, and SVG linking its points to the runs) of the runs
     so far, next to their results; returns them as artifacts."""
     assert job.design is not None and job.design.sweep is not None
     results = sweep_runs.results(job)
-    front = pareto_front(results)
+    x, y = chart_axes(job.design.sweep)
+    front = pareto_front(results, x, y)
     csv_text, table = comparison_table(job.design.sweep, results, best)
     summary = f"{job.results_prefix}{SUMMARY_FOLDER}"
     bucket = deps.results_bucket
@@ -206,7 +219,7 @@ def write_summary(job: Job, best: int | None, deps: CompletionDeps) -> dict[str,
     deps.store.write_bytes(
         bucket, summary + "comparison.json", json.dumps(table, indent=2).encode(), "application/json"
     )
-    chart = pareto_chart(job.design.sweep, results, best, front)
+    chart = pareto_chart(job.design.sweep, results, best, front, x, y)
     deps.store.write_bytes(bucket, summary + "pareto.png", deps.plotter.draw_png(chart), "image/png")
     plot = deps.plotter.draw_svg(chart, lambda run: run_page_link(job.id, run))
     deps.store.write_bytes(bucket, summary + "pareto.svg", plot, "image/svg+xml")

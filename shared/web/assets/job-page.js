@@ -33,6 +33,8 @@ import {
   startText,
 } from "./format.js";
 
+// The figures a grid sweep's table shows, with their short column headings.
+const SWEEP_FIGURES = { area_um2: "Area", wns_ns: "WNS", drc_errors: "DRC", lvs_match: "LVS" };
 const JOB_ID = /^j[0-9a-f]{19}$/;
 // A sweep's Pareto plot as SVG (shared/adapters/pareto_plot.py) is shown inline, so that its points' links lead to
 // the runs' rows on this page. It is ours, but is first reduced to drawing and links to job pages: no script, style,
@@ -360,14 +362,20 @@ const jobPage = {
     $("sweep-section").hidden = !sweep;
     if (!sweep) return;
     const names = Object.keys(sweep.parameters);
-    const figures = ["area_um2", "wns_ns", "drc_errors", "lvs_match"];
     const search = sweep.search;
+    // A search's own objectives come first (its front is drawn in them); a grid shows the signoff figures.
+    const objectives = search ? search.objectives.map((o) => Object.entries(o)[0]) : [];
+    const figures = search
+      ? [...new Set([...objectives.map(([, metric]) => metric), "area_um2", "wns_ns"])]
+      : Object.keys(SWEEP_FIGURES);
     const searching = search
-      ? ` ${search.strategy.toUpperCase()} search (seed ${search.seed}): ${search.progress}, in batches of ${search.batch}.`
+      ? ` ${search.strategy.toUpperCase()} search of ${objectives.map((o) => o.join(" ")).join(", ")}` +
+        ` (seed ${search.seed}): ${search.progress}, in batches of ${search.batch}.`
       : "";
     $("sweep-objective").textContent = `Objective: ${sweep.objective}.${searching}`;
     this.showSearchFront(job);
-    const headings = ["Run", "State", ...names, "Area", "WNS", "DRC", "LVS"];
+    const heading = (key) => SWEEP_FIGURES[key] || describeMetric(key, {}).label;
+    const headings = ["Run", "State", ...names, ...figures.map(heading)];
     $("sweep-head").replaceChildren(h("tr", {}, ...headings.map((t) => h("th", { scope: "col", text: t }))));
     const rows = sweep.runs.map((run) => {
       const metrics = run.metrics || {};
