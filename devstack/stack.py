@@ -37,7 +37,9 @@ URL_SIGNING_KEY = "olc-url-signing-key"  # a service-account-style key the local
 FIRESTORE_EMULATOR = Path("/usr/lib/google-cloud-sdk/platform/cloud-firestore-emulator/cloud_firestore_emulator")
 PUBSUB_EMULATOR = Path("/usr/lib/google-cloud-sdk/platform/pubsub-emulator/bin/cloud-pubsub-emulator")
 # Below the ephemeral range (32768+). "ui" and "cli" let a second test session run beside "test" (OLC_TEST_STACK).
-PORT_BASES = {"demo": 21100, "test": 21200, "ui": 21300, "cli": 21400}
+PORT_BASES = {"demo": 21100, "test": 21200, "ui": 21300, "cli": 21400, "cost": 21600}
+# With the usage proxy (devstack/usage_proxy.py) on the usual ports, the servers behind it listen this far above.
+BEHIND_USAGE_PROXY = 40
 FUNCTIONS = {
     "ingest": "cloudevent",
     "dispatcher": "cloudevent",
@@ -75,9 +77,13 @@ class StackLayout:
     # Slurm clients and munged must read them and a clone may sit in a folder only root can traverse.
     cluster_dir: str = ""
     git_port: int = 0  # the git server (devstack/git_server.py) serving the example designs as examples.git
+    # bench/cost.py: count every Firestore, Pub/Sub and function call (devstack/usage_proxy.py) into usage_log.
+    usage_proxy: bool = False
 
     @classmethod
-    def for_name(cls, name: str, root: Path | None = None, tick_seconds: float = 5.0) -> StackLayout:
+    def for_name(
+        cls, name: str, root: Path | None = None, tick_seconds: float = 5.0, usage_proxy: bool = False
+    ) -> StackLayout:
         base = PORT_BASES.get(name, 21500)
         state = (root or REPO_ROOT / ".stack") / name
         return cls(
@@ -96,6 +102,7 @@ class StackLayout:
             tick_seconds=tick_seconds,
             cluster_dir=str(cluster_root(name)),
             git_port=base + 9,
+            usage_proxy=usage_proxy,
         )
 
     @property
@@ -105,6 +112,15 @@ class StackLayout:
     @property
     def cluster(self) -> Path:
         return Path(self.cluster_dir or cluster_root(self.name))
+
+    @property
+    def usage_log(self) -> Path:
+        """What the usage proxy counted, one JSON line per call (devstack/usage_proxy.py)."""
+        return self.state / "usage.jsonl"
+
+    def serving_port(self, port: int) -> int:
+        """Where the server its clients reach at `port` listens: behind the usage proxy when there is one."""
+        return port + BEHIND_USAGE_PROXY if self.usage_proxy else port
 
     @property
     def maildir(self) -> Path:
@@ -271,6 +287,13 @@ class LocalStack:
         self._ticker()
         return timings
 
+    def restart_functions(self) -> None:
+        """The functions stopped and started again: cold functions, while the emulators and the cluster stay as they
+        are (bench/latency.py's first job after a start)."""
+        for name in FUNCTIONS:
+            process.stop_daemon(self.state, name)
+        self.up()
+
     def _forget_cluster_state(self) -> None:
         self._slurm().down()
         shutil.rmtree(self.layout.cluster / "slurm" / "ctld-state", ignore_errors=True)
@@ -279,7 +302,7 @@ class LocalStack:
     def down(self) -> list[str]:
         stopped = [
             name
-            for name in ["ticker", *FUNCTIONS, "git", "issuer", "smtp", "gcs", "pubsub", "firestore"]
+            for name in ["ticker", *FUNCTIONS, "git", "issuer", "smtp", "gcs", "usage_proxy", "pubsub", "firestore"]
             if process.stop_daemon(self.state, name)
         ]
         self._sshd().down()
@@ -297,6 +320,8 @@ class LocalStack:
             name: "up" if process.running(self.state, name) else "down"
             for name in ["firestore", "pubsub", "gcs", "smtp", "issuer", "git", *FUNCTIONS, "ticker"]
         }
+        if self.layout.usage_proxy:
+            parts["usage_proxy"] = "up" if process.running(self.state, "usage_proxy") else "down"
         for component in (self._slurm(), self._sshd()):
             parts.update(component.status())
         return parts
@@ -352,7 +377,7 @@ class LocalStack:
                 str(FIRESTORE_EMULATOR),
                 "start",
                 "--host=127.0.0.1",
-                f"--port={layout.firestore_port}",
+                f"--port={layout.serving_port(layout.firestore_port)}",
                 f"--project_id={PROJECT_ID}",
             ],
             env=java_env,
@@ -363,12 +388,41 @@ class LocalStack:
             [
                 str(PUBSUB_EMULATOR),
                 "--host=127.0.0.1",
-                f"--port={layout.pubsub_port}",
+                f"--port={layout.serving_port(layout.pubsub_port)}",
                 f"--data-dir={self.state / 'pubsub'}",
             ],
             env=java_env,
         )
-        self._wait_for_ports({"firestore": layout.firestore_port, "pubsub": layout.pubsub_port})
+        self._wait_for_ports(
+            {"firestore": layout.serving_port(layout.firestore_port), "pubsub": layout.serving_port(layout.pubsub_port)}
+        )
+        if layout.usage_proxy:
+            self._usage_proxy()
+
+    def _usage_proxy(self) -> None:
+        """Counting forwarders on the emulators' and the functions' usual ports (the functions come up later)."""
+        layout = self.layout
+        routes = [
+            *(
+                f"--grpc={name}={port}:{layout.serving_port(port)}"
+                for name, port in (("firestore", layout.firestore_port), ("pubsub", layout.pubsub_port))
+            ),
+            *(f"--http={fn}={port}:{layout.serving_port(port)}" for fn, port in layout.function_ports.items()),
+        ]
+        process.start_daemon(
+            self.state,
+            "usage_proxy",
+            [sys.executable, "-m", "devstack.usage_proxy", f"--log={layout.usage_log}", *routes],
+            env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+            cwd=REPO_ROOT,
+        )
+        for port in (layout.firestore_port, layout.pubsub_port, *layout.function_ports.values()):
+            process.wait_until(
+                lambda p=port: process.port_open(p),
+                timeout_s=30,
+                what="usage proxy",
+                log=process.log_file(self.state, "usage_proxy"),
+            )
 
     def _wire_cloud(self) -> None:
         """Topics, push subscriptions (as Eventarc wires them), the storage emulator and its buckets."""
@@ -600,12 +654,12 @@ class LocalStack:
                     "--host",
                     "127.0.0.1",
                     "--port",
-                    str(port),
+                    str(self.layout.serving_port(port)),
                 ],
-                env=env,
+                env={**env, "FUNCTION_TARGET": function},  # as Cloud Run functions set it (functions/warm_up.py)
                 cwd=REPO_ROOT,
             )
-        self._wait_for_ports(self.layout.function_ports)
+        self._wait_for_ports({fn: self.layout.serving_port(port) for fn, port in self.layout.function_ports.items()})
 
     def _wait_for_ports(self, ports: dict[str, int], timeout_s: float = 60) -> None:
         for name, port in ports.items():

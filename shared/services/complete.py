@@ -22,7 +22,7 @@ from shared.domain.callback_auth import (
     job_key,
     verify,
 )
-from shared.domain.job import StepReport, record_stage
+from shared.domain.job import Job, StepReport, record_stage
 from shared.domain.upload import JOB_ID_PATTERN
 from shared.services.completion.run_end import CompletionDeps, Reply
 from shared.services.completion.single import finish_job
@@ -58,8 +58,10 @@ def handle_callback(  # noqa: PLR0911 - the hook's answers: each refusal (auth, 
     slurm_job_id = str(slurm_job_id) if slurm_job_id and str(slurm_job_id).isdigit() else None
     with job_context(job_id):
         run = payload.get("run")
+        job = None
         if run is None and kind == "ended" and slurm_job_id:
-            run = _array_task_of(job_id, slurm_job_id, deps)
+            job = deps.jobs.get(job_id)  # read once: a sweep's run, or the single job finish_job ends
+            run = _array_task_of(job, slurm_job_id, deps)
         if run is not None:
             return handle_run_report(job_id, run, kind, payload, slurm_job_id, deps, now)
         if kind == "progress":
@@ -77,7 +79,9 @@ def handle_callback(  # noqa: PLR0911 - the hook's answers: each refusal (auth, 
         if kind == "ended":
             if slurm_job_id is None:
                 return Reply(400, "an end report needs slurm_job_id")
-            return finish_job(job_id, slurm_job_id, deps, now, cluster_ended_at=_epoch(payload.get("epilog_at")))
+            return finish_job(
+                job_id, slurm_job_id, deps, now, cluster_ended_at=_epoch(payload.get("epilog_at")), job=job
+            )
     return Reply(400, f"unknown kind {kind!r}")
 
 
@@ -93,9 +97,8 @@ def step_report(value: Any) -> StepReport | None:
     return StepReport(whole("index"), whole("total"), _epoch(value.get("started_at")))
 
 
-def _array_task_of(job_id: str, slurm_job_id: str, deps: CompletionDeps) -> int | None:
+def _array_task_of(job: Job | None, slurm_job_id: str, deps: CompletionDeps) -> int | None:
     """Which run of a sweep a Slurm task was. Epilogs of Slurm 22.05 are not told (no SLURM_ARRAY_TASK_ID)."""
-    job = deps.jobs.get(job_id)
     if job is None or not job.is_sweep:
         return None
     status = deps.cluster.status([slurm_job_id]).get(slurm_job_id)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import socket
 import statistics
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -80,6 +81,10 @@ def lease_holder() -> str:
 
 def dispatch(deps: DispatchDeps, holder: str, now: Callable[[], datetime]) -> DispatchReport:
     report = DispatchReport()
+    if not deps.jobs.oldest_in_state(JobState.QUEUED, 1):
+        # Nothing waits (a freed slot, an idle tick): one read instead of taking and releasing the lease. A job
+        # queued from now on brings its own trigger.
+        return report
     for _ in range(_MAX_ROUNDS):
         if not deps.lease.acquire(holder, deps.lease_ttl_s):
             report.lease_busy = True
@@ -101,6 +106,7 @@ def _admit(deps: DispatchDeps, holder: str, now: Callable[[], datetime], report:
     admission = Admission()
     limits = deps.quotas.limits(deps.limits)
     seen: set[str] = set()
+    held_since = time.monotonic()  # the lease was just taken
     while True:
         active = deps.jobs.in_states(ACTIVE_STATES)
         queued = deps.jobs.oldest_in_state(JobState.QUEUED, MAX_QUEUE_SCAN)
@@ -120,8 +126,12 @@ def _admit(deps: DispatchDeps, holder: str, now: Callable[[], datetime], report:
         widths = {w.job_id: w.slots for w in admission.admit}
         admitted = [replace(j, array_throttle=widths[j.id]) if j.is_sweep else j for j in queued if j.id in widths]
         for start in range(0, len(admitted), SUBMIT_CHUNK):
-            if not deps.lease.acquire(holder, deps.lease_ttl_s):  # renew; lost means someone else decides now
-                return seen
+            # Renewed once a third of its time has gone: a holder that stalled longer may have lost it, and must
+            # not submit on stale counts (lost means someone else decides now).
+            if time.monotonic() - held_since > deps.lease_ttl_s / 3:
+                if not deps.lease.acquire(holder, deps.lease_ttl_s):
+                    return seen
+                held_since = time.monotonic()
             _submit(deps, admitted[start : start + SUBMIT_CHUNK], now, report)
     _publish_positions(deps, admission, {j.id: j for j in queued}, len(active), limits, now())
     return seen

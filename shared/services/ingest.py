@@ -129,7 +129,7 @@ def ingest_upload(event: UploadEvent, deps: IngestDeps, now: datetime) -> Job | 
         )
         _announce(job, deps)
         _tell_owner(job, deps)
-        return deps.jobs.get(job_id) or job
+        return job
 
 
 def _continue_git_submission(job_id: str, event: UploadEvent, deps: IngestDeps, now: datetime) -> Job | None:

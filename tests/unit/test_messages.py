@@ -164,14 +164,15 @@ def test_queued_slot_freed_and_tick_admit_what_fits(message: Message) -> None:
     assert routing.dispatch.state(job) is JobState.SUBMITTED
 
 
-def test_a_tick_first_repairs_lost_ends() -> None:
-    routing = Routing()
+def test_a_tick_first_repairs_lost_ends_then_admits() -> None:
+    waiting = queued_job(1)
+    routing = Routing(waiting)
     completion = routing.completion
     completion.clock.advance(timedelta(hours=1).total_seconds())  # quiet for longer than reconcile_after_s
     completion.cluster.states[SLURM_ID] = ["CANCELLED"]
     routing.receive(push(encode(Tick())))
     assert completion.stored().state is JobState.CANCELLED
-    assert routing.dispatch.lease.acquired >= 1
+    assert routing.dispatch.lease.acquired >= 1 and routing.dispatch.state(waiting) is JobState.SUBMITTED
 
 
 def test_cancel_scancels_the_run_and_admits_nothing() -> None:

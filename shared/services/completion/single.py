@@ -35,10 +35,12 @@ def finish_job(
     now: Callable[[], datetime],
     cluster_ended_at: datetime | None = None,
     known_status: SlurmJobStatus | None = None,
+    job: Job | None = None,
 ) -> Reply:
     """Decide and record how the run ended, e-mail the owner and free the slot. Also the reconciler's path, with
-    Slurm's record of the job as `known_status`."""
-    job = deps.jobs.get(job_id)
+    Slurm's record of the job as `known_status`. `job`: the job as the caller just read it (else it is read here);
+    the end itself is recorded on the stored job."""
+    job = job or deps.jobs.get(job_id)
     if job is None:
         return Reply(404, "no such job")
     if job.state.is_terminal:
