@@ -24,13 +24,18 @@ import socket
 import subprocess
 import sys
 import tarfile
+import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Dict, List
+
+# When the kit's Python had started and imported: the batch script's own start is OLC_SCRIPT_STARTED_AT.
+KIT_STARTED_AT = time.time()
 
 METADATA = "http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/default"
 EXCERPT_LINES = 25
@@ -45,6 +50,9 @@ MAX_EXTRACT_BYTES = 1 << 30
 TIME_LIMIT_WARNING_WINDOW_S = 60
 # How often a flow's run folder is looked at for new steps (a step shown within ~1 s of starting).
 STEP_POLL_S = 0.25
+UPLOAD_THREADS = 8
+# How long the end of a run waits for progress reports still on their way (they are sent in the background).
+REPORT_FLUSH_S = 5.0
 
 
 class KitError(Exception):
@@ -111,6 +119,11 @@ def _retrying(call: Any, attempts: int = 5) -> Any:
 
 # ------------------------------------------------------------------------------------------ completion hook
 class Hook:
+    """Progress reports to the completion hook, delivered in order by one background thread: the run never waits
+    for the service (a report used to cost the run a round trip before each stage)."""
+
+    MAX_PENDING = 100  # beyond this a slow or absent hook costs heartbeats, never memory
+
     def __init__(self, spec: Dict[str, Any], job_id: str) -> None:
         self.url = spec["url"]
         self.auth = spec.get("auth", "none")
@@ -118,6 +131,10 @@ class Hook:
         self.job_id = job_id
         self.seq = 0
         self.run_index = None  # type: Optional[int]
+        self._pending = []  # type: List[Dict[str, Any]]
+        self._changed = threading.Condition()
+        self._sender = None  # type: Optional[threading.Thread]
+        self._sending = False  # the first pending report is on its way: it is no longer changed
 
     def report(self, payload: Dict[str, Any]) -> None:
         """Best effort: progress is nice to have, the epilog and the manifest carry the outcome."""
@@ -126,6 +143,44 @@ class Hook:
         fields = dict(payload, job_id=self.job_id, slurm_job_id=os.environ.get("SLURM_JOB_ID"), seq=self.seq)
         if self.run_index is not None:
             fields["run"] = self.run_index
+        with self._changed:
+            # A report of the same stage still waiting to go says no more than this one with it: one call, not two
+            # (a short stage's start and its final lines; heartbeats behind a slow hook).
+            waiting = self._pending[1:] if self._sending else self._pending
+            if waiting and (waiting[-1].get("kind"), waiting[-1].get("stage")) == (fields["kind"], fields.get("stage")):
+                waiting[-1].update(fields)
+                return
+            if len(self._pending) >= self.MAX_PENDING:
+                log("progress report dropped: {} still undelivered".format(len(self._pending)))
+                return
+            self._pending.append(fields)
+            self._changed.notify_all()
+            if self._sender is None:
+                self._sender = threading.Thread(target=self._send_all, name="olc-hook", daemon=True)
+                self._sender.start()
+
+    def flush(self, timeout_s: float) -> None:
+        """Wait, at most `timeout_s`, for the reports still on their way: the run's last log lines should reach the
+        job before its end does."""
+        deadline = time.time() + timeout_s
+        with self._changed:
+            while self._pending and time.time() < deadline:
+                self._changed.wait(max(deadline - time.time(), 0.001))
+
+    def _send_all(self) -> None:
+        while True:
+            with self._changed:
+                while not self._pending:
+                    self._changed.wait()
+                fields = self._pending[0]
+                self._sending = True
+            self._deliver(fields)
+            with self._changed:
+                self._pending.pop(0)
+                self._sending = False
+                self._changed.notify_all()
+
+    def _deliver(self, fields: Dict[str, Any]) -> None:
         body = json.dumps(fields).encode()
         stamp = int(time.time())
         signature = hmac.new(self.key.encode(), str(stamp).encode() + b"." + body, hashlib.sha256).hexdigest()
@@ -139,7 +194,7 @@ class Hook:
                 headers["Authorization"] = "Bearer " + _identity_token(self.url)
             request = urllib.request.Request(self.url, data=body, headers=headers, method="POST")
             urllib.request.urlopen(request, timeout=10).close()
-        except (OSError, urllib.error.URLError) as exc:
+        except (OSError, urllib.error.URLError, ValueError) as exc:
             log("progress report not delivered ({}); carrying on".format(exc))
 
 
@@ -316,6 +371,8 @@ class Run:
         self.terminated = False
         self.terminated_reason = None  # type: Optional[str]
         self.started = time.time()
+        # When each phase of the run ended (bench/latency.py breaks a job's overhead down by them).
+        self.timings = {"script_started_at": _env_time("OLC_SCRIPT_STARTED_AT"), "kit_started_at": KIT_STARTED_AT}
         progress = spec.get("progress")
         self.watcher = StepWatcher(progress, self.work) if progress else None
         self.steps = []  # type: List[Dict[str, Any]]
@@ -341,11 +398,15 @@ class Run:
         excerpt = None  # type: Optional[str]
         try:
             self.fetch_design()
+            self.timings["design_fetched_at"] = time.time()
             exit_code, failed_stage, excerpt = self.run_stages()
         except (KitError, OSError, ValueError, EOFError, zlib.error, tarfile.TarError, zipfile.BadZipFile) as exc:
             exit_code, failed_stage, excerpt = 1, "setup", "{}: {}".format(type(exc).__name__, exc)
             log(excerpt)
+        self.timings["stages_ended_at"] = time.time()
         files = self.upload_results()
+        self.timings["results_uploaded_at"] = time.time()
+        self.hook.flush(REPORT_FLUSH_S)
         self.write_manifest(exit_code, failed_stage, excerpt, files)
         if exit_code == 0 and not self.terminated and not self.spec.get("keep_workdir"):
             shutil.rmtree(self.work, ignore_errors=True)
@@ -464,20 +525,31 @@ class Run:
                     next_beat = time.time() + interval
 
     def upload_results(self) -> List[str]:
+        """Every result file, UPLOAD_THREADS at a time (one request each: the round trips, not the bytes, are what
+        a small run's results cost); the files that made it, in the order they were found."""
         results = self.spec["results"]
         wanted = list(self.spec.get("artifacts", [])) + list(self.spec.get("metrics_files", [])) + ["logs/*.log"]
-        uploaded = []  # type: List[str]
+        found = []  # type: List[Any]
         for pattern in wanted:
             for path in sorted(glob.glob(os.path.join(self.work, pattern), recursive=True)):
                 relative = os.path.relpath(path, self.work).replace(os.sep, "/")
-                if not os.path.isfile(path) or os.path.islink(path) or relative in uploaded:
-                    continue
-                try:
-                    self.storage.upload(results["bucket"], results["prefix"] + "files/" + relative, path)
-                    uploaded.append(relative)
-                except (OSError, urllib.error.URLError) as exc:
-                    log("could not upload {}: {}".format(relative, exc))
-        return uploaded
+                if os.path.isfile(path) and not os.path.islink(path) and relative not in (r for _, r in found):
+                    found.append((path, relative))
+
+        def upload(item: Any) -> bool:
+            path, relative = item
+            try:
+                self.storage.upload(results["bucket"], results["prefix"] + "files/" + relative, path)
+                return True
+            except (OSError, urllib.error.URLError) as exc:
+                log("could not upload {}: {}".format(relative, exc))
+                return False
+
+        if not found:
+            return []
+        with ThreadPoolExecutor(max_workers=min(UPLOAD_THREADS, len(found))) as pool:
+            done = list(pool.map(upload, found))
+        return [found[i][1] for i, ok in enumerate(done) if ok]
 
     def write_manifest(self, exit_code: Any, failed_stage: Any, excerpt: Any, files: List[str]) -> None:
         reached = self.stages[-1]["name"] if self.stages else None
@@ -498,6 +570,7 @@ class Run:
             "files": files,
             "terminated": self.terminated,
             "terminated_reason": self.terminated_reason,
+            "timings": self.timings,
         }
         path = os.path.join(os.path.dirname(self.work), "manifest.json")
         with open(path, "w") as out:
@@ -505,6 +578,14 @@ class Run:
         results = self.spec["results"]
         self.storage.upload(results["bucket"], results["prefix"] + "manifest.json", path, "application/json")
         log("manifest uploaded: flow exit {}".format(exit_code))
+
+
+def _env_time(name: str) -> Any:
+    """A Unix time the batch script put in the environment (`date +%s.%N`), or None."""
+    try:
+        return float(os.environ[name])
+    except (KeyError, ValueError):
+        return None
 
 
 def error_excerpt(log_path: str) -> str:

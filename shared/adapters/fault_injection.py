@@ -93,5 +93,10 @@ class CrashingCluster:
     def status(self, slurm_job_ids: Sequence[str]) -> dict[str, SlurmJobStatus]:
         return self._inner.status(slurm_job_ids)
 
+    def connect(self) -> None:
+        connect = getattr(self._inner, "connect", None)
+        if connect is not None:
+            connect()
+
     def cancel(self, slurm_job_ids: Sequence[str]) -> None:
         self._inner.cancel(slurm_job_ids)

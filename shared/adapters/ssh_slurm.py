@@ -88,6 +88,11 @@ class SshSlurmCluster:
         if slurm_job_ids:
             self._run(slurm_commands.cancel_script(slurm_job_ids))
 
+    def connect(self) -> None:
+        """Open the connection now (an instance's warm-up), not on the first command."""
+        with self._lock:
+            self._connected()
+
     def close(self) -> None:
         with self._lock:
             if self._client is not None:

@@ -169,6 +169,7 @@ def test_the_job_kits_hook_signs_like_the_service(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("SLURM_JOB_ID", "4242")
     hook = kit.Hook({"url": "http://hook.local/", "auth": "none", "key": job_key(MASTER, JOB_ID)}, JOB_ID)
     hook.report({"kind": "progress", "stage": "routing"})
+    hook.flush(5)  # reports go out in the background
 
     (request,) = captured.requests
     assert request.get_method() == "POST" and request.full_url == "http://hook.local/"
@@ -190,6 +191,7 @@ def test_the_job_kits_hook_signs_like_the_service(monkeypatch: pytest.MonkeyPatc
 
     # The same report again within the same second is a new call, not a replay: each body has its own number.
     hook.report({"kind": "progress", "stage": "routing"})
+    hook.flush(5)
     again = captured.requests[-1]
     assert json.loads(again.data)["seq"] == 2
     assert (
@@ -204,6 +206,7 @@ def test_the_job_kits_hook_adds_an_identity_token_when_asked(monkeypatch: pytest
     monkeypatch.setattr(kit.urllib.request, "urlopen", captured)
     hook = kit.Hook({"url": "https://hook.run.app/", "auth": "google-id-token", "key": "k"}, JOB_ID)
     hook.report({"kind": "progress", "stage": "synthesis"})
+    hook.flush(5)
     (request,) = captured.hook_requests()
     assert request.get_header("Authorization") == "Bearer id-token-from-metadata"
     assert "audience=https%3A%2F%2Fhook.run.app%2F" in captured.requests[0].full_url
@@ -211,8 +214,41 @@ def test_the_job_kits_hook_adds_an_identity_token_when_asked(monkeypatch: pytest
 
 def test_the_job_kits_hook_carries_on_when_the_hook_is_down(monkeypatch: pytest.MonkeyPatch) -> None:
     kit = load("olc_job")
-    monkeypatch.setattr(kit.urllib.request, "urlopen", Captured(urllib.error.URLError("connection refused")))
-    kit.Hook({"url": "http://hook.local/", "key": "k"}, JOB_ID).report({"kind": "progress", "stage": "x"})
+    refusing = Captured(urllib.error.URLError("connection refused"))
+    monkeypatch.setattr(kit.urllib.request, "urlopen", refusing)
+    hook = kit.Hook({"url": "http://hook.local/", "key": "k"}, JOB_ID)
+    hook.report({"kind": "progress", "stage": "x"})
+    hook.report({"kind": "progress", "stage": "y"})
+    hook.flush(5)
+    assert len(refusing.requests) == 2  # each tried once; the run went on
+
+
+def slow_hook(monkeypatch: pytest.MonkeyPatch) -> tuple[Captured, Any]:
+    """The kit's Hook in front of a hook that takes 0.2 s to answer each report."""
+    kit = load("olc_job")
+    captured = Captured()
+
+    def slow(request: urllib.request.Request, timeout: float = 0) -> Any:
+        time.sleep(0.2)
+        return captured(request, timeout)
+
+    monkeypatch.setattr(kit.urllib.request, "urlopen", slow)
+    return captured, kit.Hook({"url": "http://hook.local/", "key": "k"}, JOB_ID)
+
+
+def test_the_job_kit_never_waits_for_the_hook_and_reports_in_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A report used to cost the run a round trip to the service before each stage; now one background thread
+    delivers them, in the order they were made, and the run's end waits (bounded) for those still on their way."""
+    captured, hook = slow_hook(monkeypatch)
+    began = time.monotonic()
+    for stage in ("fetching design", "synthesis", "sta"):
+        hook.report({"kind": "progress", "stage": stage})
+    assert time.monotonic() - began < 0.1
+    hook.flush(0.05)  # bounded: gives up while reports are still on their way
+    assert len(captured.requests) < 3
+    hook.flush(5)
+    assert [json.loads(r.data)["stage"] for r in captured.requests] == ["fetching design", "synthesis", "sta"]
+    assert [json.loads(r.data)["seq"] for r in captured.requests] == [1, 2, 3]
 
 
 def epilog_record(tmp_path: Path) -> tuple[dict[str, str], Path, bytes]:
@@ -330,3 +366,16 @@ def test_the_hook_refuses_forged_tampered_and_stale_calls(
     assert (reply.status, reply.message) == (status, "not authenticated")
     job = deps.jobs.get(JOB_ID)
     assert job is not None and job.stage is None  # nothing recorded
+
+
+def test_the_job_kit_folds_reports_of_the_same_stage_still_waiting_into_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A short stage's start and its final lines, or heartbeats queued behind a slow hook: one call carries them."""
+    captured, hook = slow_hook(monkeypatch)
+    hook.report({"kind": "progress", "stage": "fetching design"})  # on its way at once
+    time.sleep(0.05)
+    hook.report({"kind": "progress", "stage": "sta", "step": {"index": 1}})
+    hook.report({"kind": "progress", "stage": "sta", "log_tail": "wns 0"})
+    hook.flush(5)
+    sent = [json.loads(r.data) for r in captured.requests]
+    assert [r["stage"] for r in sent] == ["fetching design", "sta"]
+    assert sent[1]["log_tail"] == "wns 0" and sent[1]["step"] == {"index": 1} and sent[1]["seq"] == 3

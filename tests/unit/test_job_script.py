@@ -327,6 +327,7 @@ SPM_ARCHIVE = design_tar({"spm/config.json": b"{}", "spm/src/spm.v": b"module sp
 
 def test_kit_runs_the_stages_and_writes_a_manifest_the_service_reads(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("OLC_JOB_SPEC", "secret-hook-key-inside")
+    monkeypatch.setenv("OLC_SCRIPT_STARTED_AT", "1796630000.25")  # the batch script's `date +%s.%N`
     stages = [
         {"name": "copy", "argv": ["sh", "-c", "mkdir -p out && cp design/src/spm.v out/spm.txt"]},
         {"name": "env", "argv": ["sh", "-c", 'echo "spec=${OLC_JOB_SPEC:-unset} v=$V"'], "env": {"V": "1"}},
@@ -346,6 +347,11 @@ def test_kit_runs_the_stages_and_writes_a_manifest_the_service_reads(tmp_path: P
     assert not (tmp_path / "work").exists()  # cleaned after success
     parsed = parse_manifest(json.dumps(manifest))
     assert decide_outcome("COMPLETED", parsed, 50).state is JobState.SUCCEEDED
+    # When each phase ended, in the order the run went through them (bench/latency.py's breakdown).
+    timings = manifest["timings"]
+    phases = ["kit_started_at", "design_fetched_at", "stages_ended_at", "results_uploaded_at"]
+    assert timings["script_started_at"] == 1796630000.25
+    assert [timings[p] for p in phases] == sorted(timings[p] for p in phases)
 
 
 def test_kit_reports_the_failing_stage_with_an_excerpt(tmp_path: Path) -> None:
