@@ -6,7 +6,15 @@ sbatch loop over SSH on the same machine with the ratio between the two. Last li
 Jobs use the fast real flow (yosys-osu035 on examples/counter). Runs still going when every job has been admitted
 are cancelled at the end (they then end CANCELLED through the normal path).
 
+With --hold-flows the Slurm partition is taken down for the burst (`scontrol update PartitionName=debug
+State=DOWN`: Slurm still accepts jobs, it starts none), so the figures are orchestration alone, not orchestration
+sharing two cores with the flows. Then it also measures ingest: uploads -> QUEUED per second against its floor (the
+same job documents written straight into the emulator from 16 threads), and dispatch: QUEUED -> SUBMITTED per
+second against the raw sbatch loop, with the fairness checks: no Slurm job name twice, and the submissions' order
+round-robin across the users waiting at each moment (the most any such user was ahead of another).
+
 Usage: python bench/dispatch.py [--uploads 100] [--users 10] [--global-limit 100] [--user-limit 0 (= no limit)]
+       python bench/dispatch.py --hold-flows --uploads 500 --users 25 --global-limit 1000
 """
 
 from __future__ import annotations
@@ -15,18 +23,32 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import UTC, datetime
 
 import paramiko
 from google.cloud import firestore
 
-from devstack.load import ConcurrencySampler, design_archive, job_states, set_quota_defaults, upload
-from devstack.stack import DESIGNS_BUCKET, PROJECT_ID, REPO_ROOT, LocalStack, StackLayout
+from devstack.load import (
+    ConcurrencySampler,
+    design_archive,
+    job_states,
+    set_quota_defaults,
+    slurm_names,
+    upload,
+)
+from devstack.slurm import LocalSlurm
+from devstack.stack import DESIGNS_BUCKET, PROJECT_ID, REPO_ROOT, TICK_TOPIC, LocalStack, StackLayout
 from shared.adapters.gcs_store import storage_client
+from shared.adapters.pubsub_publisher import PubSubPublisher
 from shared.adapters.ssh_slurm import load_private_key
+from shared.domain.job import SourceObject, new_job
+from shared.domain.job_codec import job_to_dict
+from shared.domain.messages import Tick
 from shared.domain.upload import job_id_for
 
 ADMITTED = {"SUBMITTED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED", "TIMEOUT"}
@@ -60,6 +82,54 @@ def raw_sbatch_rate(layout: StackLayout, count: int) -> float:
     return count / elapsed
 
 
+def set_partition(layout: StackLayout, state: str) -> None:
+    """UP or DOWN: a DOWN partition queues what is submitted and starts nothing."""
+    subprocess.run(
+        ["scontrol", "update", f"PartitionName={LocalSlurm.PARTITION}", f"State={state}"],
+        env={**os.environ, "SLURM_CONF": layout.client_env()["SLURM_CONF"]},
+        check=True,
+    )
+
+
+def ingest_floor(db: firestore.Client, count: int) -> float:
+    """Job documents of the burst's shape written straight into the emulator, 16 at a time: per second. They go to
+    a collection of their own, where no dispatcher or page ever looks."""
+    at = datetime.now(UTC)
+    floor = db.collection("bench-ingest-floor")
+    docs = [
+        job_to_dict(
+            new_job(
+                job_id=f"j{i:019x}",
+                owner="floor@example.com",
+                source=SourceObject("b", f"floor@example.com/{i}.tgz", 1),
+                at=at,
+            )
+        )
+        for i in range(count)
+    ]
+    began = time.monotonic()
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        list(pool.map(lambda doc: floor.document(doc["id"]).create(doc), docs))
+    rate = count / (time.monotonic() - began)
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        list(pool.map(lambda doc: floor.document(doc["id"]).delete(), docs))
+    return rate
+
+
+def round_robin_lead(queued: dict[str, float], submitted: dict[str, float], owner_of: dict[str, str]) -> int:
+    """The most one waiting user was ahead of another in submissions at any moment: 1 for a strict round robin.
+    A user counts while they have a job queued and not yet submitted."""
+    counts: Counter[str] = Counter()
+    lead = 0
+    for job_id in sorted(submitted, key=submitted.__getitem__):
+        at = submitted[job_id]
+        counts[owner_of[job_id]] += 1
+        waiting = {owner_of[j] for j, q in queued.items() if q <= at and submitted.get(j, float("inf")) > at}
+        waiting.add(owner_of[job_id])
+        lead = max(lead, max(counts[u] for u in waiting) - min(counts[u] for u in waiting))
+    return lead
+
+
 def wait_until_idle(db: firestore.Client, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     active = firestore.FieldFilter("state", "in", ["QUEUED", "SUBMITTED", "RUNNING"])
@@ -81,6 +151,7 @@ def main() -> int:
     parser.add_argument("--user-limit", type=int, default=0, help="0: as many as the global limit")
     parser.add_argument("--stack", default="demo")
     parser.add_argument("--timeout", type=float, default=900)
+    parser.add_argument("--hold-flows", action="store_true", help="Slurm accepts the jobs but starts none")
     args = parser.parse_args()
     user_limit = args.user_limit or args.global_limit
 
@@ -91,10 +162,15 @@ def main() -> int:
     storage = storage_client(PROJECT_ID)
     wait_until_idle(db, 120)  # a previous run's jobs would count against the limits
     raw_rate = raw_sbatch_rate(layout, 100)
+    floor_rate = ingest_floor(db, args.uploads) if args.hold_flows else float("nan")
+    if args.hold_flows:
+        set_partition(layout, "DOWN")
+    # Held flows: the queue first fills with the whole burst behind a limit of one, so that ingest and dispatch are
+    # each measured on their own (dispatch fed by a slower ingest would only measure ingest twice).
     set_quota_defaults(
         layout,
         {
-            "global_concurrency": args.global_limit,
+            "global_concurrency": 1 if args.hold_flows else args.global_limit,
             "user_concurrency": user_limit,
             "user_max_queued": args.uploads,
             "user_monthly_core_hours": 1e9,
@@ -122,15 +198,23 @@ def main() -> int:
             list(pool.map(send, range(args.uploads)))
         upload_s = time.time() - began
         deadline = time.monotonic() + args.timeout
+        if args.hold_flows:
+            while len(job_states(db, set(uploaded_at))) < args.uploads and time.monotonic() < deadline:
+                time.sleep(0.2)
+            set_quota_defaults(layout, {"global_concurrency": args.global_limit})
+            PubSubPublisher(PROJECT_ID).publish(TICK_TOPIC, Tick(at=time.time()))  # as Cloud Scheduler would
         while True:
             jobs = job_states(db, set(uploaded_at))
             admitted = {j: d for j, d in jobs.items() if d["state"] in ADMITTED}
             if len(admitted) == args.uploads or time.monotonic() > deadline:
                 break
             time.sleep(0.5)
+    names = slurm_names(layout.client_env()["SLURM_CONF"])
     client = ssh(layout)
     remote(client, f"scancel -u {layout.login_user}\n")
     client.close()
+    if args.hold_flows:
+        set_partition(layout, "UP")
     # Cancelled runs stay active in Firestore until the reconciler sees them end: wait, so the next run starts clean.
     wait_until_idle(db, args.timeout)
     set_quota_defaults(
@@ -148,9 +232,18 @@ def main() -> int:
         for j, d in admitted.items()
         if any(c["state"] == "SUBMITTED" for c in d["history"])
     }
+    queued = {
+        j: next(ts(c["at"]) for c in d["history"] if c["state"] == "QUEUED")
+        for j, d in jobs.items()
+        if any(c["state"] == "QUEUED" for c in d["history"])
+    }
+    ingest_span = max(queued.values()) - min(uploaded_at.values()) if queued else float("nan")
+    twice = sum(1 for name, count in names.items() if name.startswith("olc-") and count > 1)
     latencies = sorted(submitted[j] - uploaded_at[j] for j in submitted)
-    span = max(submitted.values()) - min(submitted.values()) if len(submitted) > 1 else float("nan")
-    rate = (len(submitted) - 1) / span if span and span == span and span > 0 else float("nan")
+    # Held flows: the one job the limit of one let through went before the queue had filled; the rest is dispatch.
+    timed = sorted(submitted.values())[1:] if args.hold_flows else list(submitted.values())
+    span = max(timed) - min(timed) if len(timed) > 1 else float("nan")
+    rate = (len(timed) - 1) / span if span and span == span and span > 0 else float("nan")
     first_wait = {}
     for user in users:
         mine = [j for j in submitted if owner_of[j] == user]
@@ -176,6 +269,13 @@ def main() -> int:
         "max_active_one_user": max(sampler.max_per_user.values(), default=0),
         "longest_first_job_wait_s": round(max(first_wait.values()), 3),
         "samples": sampler.samples,
+        "hold_flows": args.hold_flows,
+        "ingest_per_s": round(len(queued) / ingest_span, 1) if ingest_span > 0 else float("nan"),
+        "ingest_floor_per_s": round(floor_rate, 1),
+        "dispatch_per_s": round(rate, 1),
+        "dispatch_ratio": round(rate / raw_rate, 3),
+        "submitted_twice": twice,
+        "round_robin_max_lead": round_robin_lead(queued, submitted, owner_of),
     }
     print()
     print(f"{'figure':<34}{'value':>12}  limit")
