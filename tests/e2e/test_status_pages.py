@@ -426,7 +426,8 @@ def test_a_search_job_page_shows_its_progress_front_and_best_run(stack: RunningS
     assert job["state"] == "SUCCEEDED", job["reason"]
     open_page(browser, stack, f"/jobs/{job_id}", USER)
     wait_for(browser, lambda: visible(browser, "sweep-section"), 15, "the search's runs")
-    assert "TPE search (seed 2): 4 of 4 runs, in batches of 2" in browser.find_element("id", "sweep-objective").text
+    objective = browser.find_element("id", "sweep-objective").text
+    assert "TPE search of minimize area_um2, maximize wns_ns (seed 2): 4 of 4 runs, in batches of 2" in objective
     assert len(browser.find_elements("css selector", "#sweep-body tr")) == 4
     wait_for(browser, lambda: visible(browser, "pareto-image"), 15, "the Pareto plot")
     links = browser.find_elements("css selector", "#pareto-image a")
