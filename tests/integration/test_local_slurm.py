@@ -175,6 +175,29 @@ def test_comment_reaches_epilog(stack: Stack) -> None:
     assert stack.epilog_record(job_id)["SLURM_JOB_COMMENT"] == comment
 
 
+def test_a_script_runs_only_when_it_arrived_whole(stack: Stack) -> None:
+    """The adapter's remote runner (stdin stored in a private file, run from there): a script whose end marker did
+    not arrive, as when the connection is cut mid-transfer, runs nothing at all."""
+    from shared.adapters.ssh_slurm import _RUN_STDIN, _SCRIPT_END
+
+    marker = stack.run("mktemp -u").strip()
+
+    def send(text: str) -> tuple[int, str, str]:
+        stdin, stdout, stderr = stack.client.exec_command(_RUN_STDIN, timeout=30)
+        stdin.write(text)
+        stdin.channel.shutdown_write()
+        out, err = stdout.read().decode(), stderr.read().decode()
+        return stdout.channel.recv_exit_status(), out, err
+
+    script = f"touch {marker}\necho ran $(id -un)\n"
+    status, out, err = send(script)  # cut short: no end marker
+    assert (status, out) == (98, "") and "cut short" in err
+    assert stack.run(f"test -e {marker} && echo there || echo absent").strip() == "absent"
+    status, out, _ = send(script + _SCRIPT_END + "\n")
+    assert (status, out.strip()) == (0, f"ran {LOGIN_USER}")
+    assert stack.run(f"test -e {marker} && echo there; rm -f {marker}").strip() == "there"
+
+
 def test_up_twice_is_a_noop(stack: Stack) -> None:
     names = ("munged", "slurmctld", "slurmd")
     before = {name: read_pid(stack.slurm.settings.state_dir, name) for name in names}
@@ -301,26 +324,3 @@ def test_down_leaves_no_process(stack: Stack) -> None:
     assert stack.slurm.status() == {"munged": "down", "slurmctld": "down", "slurmd": "down", "node": "down"}
     assert stack.sshd.status() == {"sshd": "down"}
     print("\n" + "\n".join(f"{name}: {seconds:.3f} s" for name, seconds in stack.timings.items()))
-
-
-def test_a_script_runs_only_when_it_arrived_whole(stack: Stack) -> None:
-    """The adapter's remote runner (stdin stored in a private file, run from there): a script whose end marker did
-    not arrive, as when the connection is cut mid-transfer, runs nothing at all."""
-    from shared.adapters.ssh_slurm import _RUN_STDIN, _SCRIPT_END
-
-    marker = stack.run("mktemp -u").strip()
-
-    def send(text: str) -> tuple[int, str, str]:
-        stdin, stdout, stderr = stack.client.exec_command(_RUN_STDIN, timeout=30)
-        stdin.write(text)
-        stdin.channel.shutdown_write()
-        out, err = stdout.read().decode(), stderr.read().decode()
-        return stdout.channel.recv_exit_status(), out, err
-
-    script = f"touch {marker}\necho ran $(id -un)\n"
-    status, out, err = send(script)  # cut short: no end marker
-    assert (status, out) == (98, "") and "cut short" in err
-    assert stack.run(f"test -e {marker} && echo there || echo absent").strip() == "absent"
-    status, out, _ = send(script + _SCRIPT_END + "\n")
-    assert (status, out.strip()) == (0, f"ran {LOGIN_USER}")
-    assert stack.run(f"test -e {marker} && echo there; rm -f {marker}").strip() == "there"
