@@ -27,9 +27,12 @@ from devstack import process
 from devstack.stack import FIRESTORE_EMULATOR, PUBSUB_EMULATOR
 from devstack.usage_proxy import Route, UsageProxy, process_label, read_log
 
-pytestmark = pytest.mark.skipif(
-    not (FIRESTORE_EMULATOR.exists() and PUBSUB_EMULATOR.exists()), reason="the Google Cloud emulators are not here"
-)
+
+@pytest.fixture(scope="module", autouse=True)
+def emulators_installed() -> None:
+    # The machine's gcloud provides them (the stack starts them the same way): missing means setup is broken.
+    if not (FIRESTORE_EMULATOR.exists() and PUBSUB_EMULATOR.exists()):
+        pytest.fail("the Firestore and Pub/Sub emulators (gcloud components) are not installed")
 
 
 def free_port() -> int:
