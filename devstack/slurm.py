@@ -68,6 +68,9 @@ class SlurmSettings:
     slurmd_port: int
     epilog: Path | None = None  # absolute path of a script Slurm runs as root after each job (Epilog=)
     epilog_env_file: Path | None = None  # not used by the cluster itself (kept for callers' epilogs)
+    # Job slots of the one node; 0: its real cores. More than the machine has lets a load test (bench/scale.py) run
+    # hundreds of sleeping jobs at once on two cores.
+    node_slots: int = 0
 
 
 @dataclass(frozen=True)
@@ -234,8 +237,13 @@ class LocalSlurm:
         # its 1 s backfill tick (100 x `sbatch --wrap true`: 49 s); with one, each epilog-complete
         # message runs the main scheduler at once (3.1 s). Hence /bin/true when the caller has none.
         lines.append(f"Epilog={s.epilog or '/bin/true'}")
+        topology = hw.topology
+        if s.node_slots:
+            # slurmd would drain a node configured with more cores than it finds, unless told to take the config.
+            lines.append("SlurmdParameters=config_overrides")
+            topology = f"CPUs={s.node_slots} Boards=1 SocketsPerBoard=1 CoresPerSocket={s.node_slots} ThreadsPerCore=1"
         lines += [
-            f"NodeName={hw.name} NodeAddr=127.0.0.1 {hw.topology} RealMemory={hw.real_memory_mb} State=UNKNOWN",
+            f"NodeName={hw.name} NodeAddr=127.0.0.1 {topology} RealMemory={hw.real_memory_mb} State=UNKNOWN",
             f"PartitionName={self.PARTITION} Nodes=ALL Default=YES MaxTime=INFINITE State=UP",
         ]
         return "\n".join(lines) + "\n"

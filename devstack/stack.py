@@ -14,7 +14,7 @@ import secrets
 import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from devstack import dev_issuer, git_server, librelane, process
@@ -37,7 +37,16 @@ URL_SIGNING_KEY = "olc-url-signing-key"  # a service-account-style key the local
 FIRESTORE_EMULATOR = Path("/usr/lib/google-cloud-sdk/platform/cloud-firestore-emulator/cloud_firestore_emulator")
 PUBSUB_EMULATOR = Path("/usr/lib/google-cloud-sdk/platform/pubsub-emulator/bin/cloud-pubsub-emulator")
 # Below the ephemeral range (32768+). "ui" and "cli" let a second test session run beside "test" (OLC_TEST_STACK).
-PORT_BASES = {"demo": 21100, "test": 21200, "ui": 21300, "cli": 21400, "cost": 21600}
+PORT_BASES = {
+    "demo": 21100,
+    "test": 21200,
+    "ui": 21300,
+    "cli": 21400,
+    "cost": 21600,
+    "scale": 21700,  # bench/scale.py
+    "bench": 21800,  # a second benchmark beside the demo stack
+    "bench2": 21900,
+}
 # With the usage proxy (devstack/usage_proxy.py) on the usual ports, the servers behind it listen this far above.
 BEHIND_USAGE_PROXY = 40
 FUNCTIONS = {
@@ -79,10 +88,21 @@ class StackLayout:
     git_port: int = 0  # the git server (devstack/git_server.py) serving the example designs as examples.git
     # bench/cost.py: count every Firestore, Pub/Sub and function call (devstack/usage_proxy.py) into usage_log.
     usage_proxy: bool = False
+    # The Slurm node's job slots; 0: the machine's cores (devstack/slurm.py SlurmSettings.node_slots).
+    node_slots: int = 0
+    # Settings (shared/config.py) that replace the stack's own for the functions: bench/scale.py runs with a
+    # deployment's heartbeat and reconcile intervals rather than the tests' short ones.
+    settings: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def for_name(
-        cls, name: str, root: Path | None = None, tick_seconds: float = 5.0, usage_proxy: bool = False
+        cls,
+        name: str,
+        root: Path | None = None,
+        tick_seconds: float = 5.0,
+        usage_proxy: bool = False,
+        node_slots: int = 0,
+        settings: dict[str, str] | None = None,
     ) -> StackLayout:
         base = PORT_BASES.get(name, 21500)
         state = (root or REPO_ROOT / ".stack") / name
@@ -103,6 +123,8 @@ class StackLayout:
             cluster_dir=str(cluster_root(name)),
             git_port=base + 9,
             usage_proxy=usage_proxy,
+            node_slots=node_slots,
+            settings=dict(settings or {}),
         )
 
     @property
@@ -203,7 +225,7 @@ class StackLayout:
             "ID_TOKEN_ISSUERS": self.issuer_url,
             "ID_TOKEN_CERTS_URL": f"{self.issuer_url}/{dev_issuer.CERTS_FILE}",
             "FLOW_RUNNER": "qflow-osu035",
-            "EXTRA_FLOWS": "yosys-osu035,librelane-osu035",
+            "EXTRA_FLOWS": "yosys-osu035,librelane-osu035,load-test",
             # The real LibreLane, installed outside the clone by devstack/librelane.py.
             "LIBRELANE_RUNTIME": "native",
             "LIBRELANE_PYTHON": str(librelane.python()),
@@ -218,6 +240,7 @@ class StackLayout:
             "DEFAULT_TIME_LIMIT_MINUTES": "20",
             "PYTHONPATH": str(REPO_ROOT),
             "PYTHONUNBUFFERED": "1",
+            **self.settings,
         }
 
 
@@ -615,6 +638,7 @@ class LocalStack:
                 slurmctld_port=layout.slurmctld_port,
                 slurmd_port=layout.slurmd_port,
                 epilog=self._epilog(),
+                node_slots=layout.node_slots,
             )
         )
 

@@ -234,6 +234,12 @@ def billed_writes(writes: Iterable[Any]) -> Counter[str]:
     return billed
 
 
+def written_documents(writes: Iterable[Any]) -> set[str]:
+    """The documents one commit writes, as paths below the database ("jobs/j1/runs/r2"): which document takes how
+    many writes a second (bench/scale.py's hot-document check)."""
+    return {_write_document(w).split("/documents/", 1)[-1] for w in writes}
+
+
 def _filter_text(query_filter: Any) -> list[str]:
     kind = query_filter.WhichOneof("filter_type")
     if kind == "composite_filter":
@@ -264,6 +270,7 @@ class CallUsage:
     writes: Counter[str] = field(default_factory=Counter)
     messages: Counter[str] = field(default_factory=Counter)
     detail: dict[str, Any] = field(default_factory=dict)
+    documents: set[str] = field(default_factory=set)  # the documents a successful commit wrote
 
 
 class FirestoreTally:
@@ -273,6 +280,7 @@ class FirestoreTally:
         self.method = method
         self.usage = CallUsage()
         self.pending_writes: Counter[str] = Counter()  # a commit's writes, billed once it succeeded
+        self.pending_documents: set[str] = set()
         self.query = ""  # what a query or a single get asked for
         self.returned = 0  # documents a query returned
         self._lock = threading.Lock()  # a bidi stream's requests and responses are read on two threads
@@ -300,17 +308,22 @@ class FirestoreTally:
                 self.usage.detail["returned"] = self.returned
             if ok:
                 self.usage.writes += self.pending_writes
+                self.usage.documents |= self.pending_documents
             elif self.pending_writes:
                 self.usage.detail["unbilled_writes"] = sum(self.pending_writes.values())
             return self.usage
 
 
 def _commit_request(tally: FirestoreTally, raw: bytes) -> None:
-    tally.pending_writes += billed_writes(firestore_types.CommitRequest.pb().FromString(raw).writes)
+    writes = firestore_types.CommitRequest.pb().FromString(raw).writes
+    tally.pending_writes += billed_writes(writes)
+    tally.pending_documents |= written_documents(writes)
 
 
 def _write_stream_request(tally: FirestoreTally, raw: bytes) -> None:
-    tally.pending_writes += billed_writes(firestore_types.WriteRequest.pb().FromString(raw).writes)
+    writes = firestore_types.WriteRequest.pb().FromString(raw).writes
+    tally.pending_writes += billed_writes(writes)
+    tally.pending_documents |= written_documents(writes)
 
 
 def _query_request(tally: FirestoreTally, raw: bytes) -> None:
@@ -551,6 +564,7 @@ class GrpcForwarder(grpc.GenericRpcHandler):
                 "read_targets": dict(usage.reads),
                 "write_targets": dict(usage.writes),
                 "message_targets": dict(usage.messages),
+                **({"documents": sorted(usage.documents)} if usage.documents else {}),
                 **({"detail": usage.detail} if usage.detail else {}),
             }
         )

@@ -15,7 +15,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 from urllib.parse import urlparse
 
-FLOW_RUNNERS = ("qflow-osu035", "yosys-osu035", "openlane1", "librelane", "librelane-osu035")
+FLOW_RUNNERS = ("qflow-osu035", "yosys-osu035", "openlane1", "librelane", "librelane-osu035", "load-test")
 # Flows that need LibreLane installed on the nodes (LIBRELANE_RUNTIME=native).
 NATIVE_LIBRELANE_FLOWS = ("librelane-osu035",)
 

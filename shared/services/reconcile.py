@@ -29,7 +29,8 @@ log = get(__name__)
 
 @dataclass
 class ReconcileReport:
-    checked: int = 0
+    active: int = 0  # active jobs it looked through
+    checked: int = 0  # of which Slurm was asked about (quiet for a while)
     repaired: dict[str, str] = field(default_factory=dict)
 
 
@@ -38,10 +39,9 @@ def reconcile(
 ) -> ReconcileReport:
     report = ReconcileReport()
     cutoff = now() - timedelta(seconds=quiet_for_s)
-    stale = sorted(
-        (j for j in deps.jobs.in_states(ACTIVE_STATES) if j.slurm_job_id and _last_change(j) < cutoff),
-        key=_last_change,
-    )[:max_jobs]
+    active = deps.jobs.in_states(ACTIVE_STATES)
+    report.active = len(active)
+    stale = sorted((j for j in active if j.slurm_job_id and _last_change(j) < cutoff), key=_last_change)[:max_jobs]
     if not stale:
         return report
     # One query for all: an array's id lists every task Slurm still knows, each under its own Slurm id.

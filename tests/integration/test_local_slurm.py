@@ -250,6 +250,25 @@ def test_second_cluster_coexists_and_restarts_on_conf_change(stack: Stack) -> No
     assert stack.slurm.status()["node"] == "idle"  # the first cluster did not notice
 
 
+def test_a_node_of_many_slots_runs_more_jobs_at_once_than_the_machine_has_cores(stack: Stack) -> None:
+    """bench/scale.py's node: SlurmSettings.node_slots jobs run at once, and slurmd does not drain the node for
+    claiming more cores than it finds."""
+    ctld_port, slurmd_port = _free_ports(2)
+    wide = LocalSlurm(SlurmSettings(stack.root / "slurm-wide", "olcslurmitw", ctld_port, slurmd_port, node_slots=16))
+    try:
+        wide.up()
+        ids = [_local(wide, "sbatch", "--parsable", "-o", "/dev/null", "--wrap", "sleep 60").strip() for _ in range(12)]
+        end = time.monotonic() + 30
+        while len(running := _local(wide, "squeue", "-h", "-t", "RUNNING", "-o", "%i").split()) < 12:
+            assert time.monotonic() < end, running
+            time.sleep(0.2)
+        assert sorted(running) == sorted(ids)
+        assert _local(wide, "sinfo", "-h", "-o", "%T").strip() == "mixed"  # 12 of 16 slots taken, not drained
+        _local(wide, "scancel", *ids)
+    finally:
+        wide.down()
+
+
 def _children(pid: int) -> set[int]:
     result: set[int] = set()
     for task in Path(f"/proc/{pid}/task").glob("*"):

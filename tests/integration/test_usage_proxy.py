@@ -132,6 +132,7 @@ def test_a_batch_of_three_documents_is_three_writes(db: firestore.Client, counte
 
     events = counted.since_mark()
     assert [(e["method"], e["writes"], e["write_targets"]) for e in events] == [("Commit", 3, {"set things": 3})]
+    assert events[0]["documents"] == ["things/a", "things/b", "things/c"]  # which documents: the hot-document check
 
 
 def test_a_transform_on_a_written_document_is_part_of_that_write(db: firestore.Client, counted: Counted) -> None:
@@ -199,6 +200,7 @@ def test_a_failed_commit_writes_nothing_and_its_error_reaches_the_caller(
         db.collection("things").document("a").create({"n": 2})
     [event] = counted.since_mark()
     assert (event["status"], event["writes"], event["detail"]) == ("ALREADY_EXISTS", 0, {"unbilled_writes": 1})
+    assert "documents" not in event
 
 
 def test_the_caller_is_named_by_its_process(db: firestore.Client, counted: Counted) -> None:

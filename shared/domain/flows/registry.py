@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shared.domain.flows.base import FlowRunner
+from shared.domain.flows.load_test import LoadTestRunner
 from shared.domain.flows.openlane import (
     FRONT_END_STEPS,
     ContainerCommand,
@@ -52,6 +53,7 @@ def flow_runners(images: ContainerImages, *, render_script: str) -> dict[str, Fl
             images.openlane_image, images.openlane_pdk_root, images.container_binary, render_script=render_script
         ),
         LibreLaneRunner(librelane, render_script=render_script),
+        LoadTestRunner(),
     ]
     if isinstance(librelane, NativeCommand):
         # LibreLane's own steps up to synthesis on Debian's OSU 0.35 um cells (the PDK configuration the local stack
