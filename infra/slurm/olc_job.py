@@ -376,6 +376,9 @@ class Run:
         progress = spec.get("progress")
         self.watcher = StepWatcher(progress, self.work) if progress else None
         self.steps = []  # type: List[Dict[str, Any]]
+        # (stage, log tail) of the last report that carried the stage's log: a heartbeat with nothing new is not
+        # sent (a thousand quiet runs would otherwise keep the hook and Firestore busy with no news).
+        self.sent_tail = None  # type: Optional[Any]
 
     def on_terminate(self, signum: int, _frame: Any) -> None:
         """Cancel or time limit: stop the running stage, then finish normally so partial results are kept."""
@@ -429,6 +432,7 @@ class Run:
             if self.terminated:
                 return 143, stage["name"], "stopped before stage '{}'".format(stage["name"])
             self.hook.report({"kind": "progress", "stage": stage["name"]})
+            self.sent_tail = (stage["name"], "")
             log_path = os.path.join(self.work, "logs", "{:02d}-{}.log".format(index, stage["name"]))
             code, seconds = self.run_stage(stage, log_path)
             self.stages.append({"name": stage["name"], "exit_code": code, "runtime_s": round(seconds, 3)})
@@ -436,7 +440,7 @@ class Run:
             if code != 0:
                 failed = self.failed_step(stage["name"])
                 if not self.terminated:  # a stopped run has seconds left for its results: no extra call
-                    self.report_tail(failed["id"] if failed else stage["name"], log_path)
+                    self.report_tail(failed["id"] if failed else stage["name"], log_path, always=True)
                 if failed is not None:
                     return code, failed["id"], step_excerpt(log_path, self.watcher.step_logs(failed))
                 return code, stage["name"], error_excerpt(log_path)
@@ -473,10 +477,15 @@ class Run:
                 }
             )
 
-    def report_tail(self, stage: str, log_path: str) -> None:
+    def report_tail(self, stage: str, log_path: str, always: bool = False) -> None:
         """The stage's last lines: a heartbeat while it runs, and once more when the run's last stage ended, so the
-        job keeps the final lines rather than those of the last heartbeat."""
-        self.hook.report({"kind": "progress", "stage": stage, "log_tail": log_tail(log_path)})
+        job keeps the final lines rather than those of the last heartbeat; unless `always`, only when they changed
+        since the stage's last report."""
+        tail = log_tail(log_path)
+        if not always and self.sent_tail == (stage, tail):
+            return
+        self.sent_tail = (stage, tail)
+        self.hook.report({"kind": "progress", "stage": stage, "log_tail": tail})
 
     def run_stage(self, stage: Dict[str, Any], log_path: str) -> Any:
         env = dict(os.environ)

@@ -385,6 +385,17 @@ def test_kit_reports_the_running_stages_log_tail_every_heartbeat(tmp_path: Path)
     assert tails[-1] == "\n".join(f"line {i}" for i in range(1, 7))
 
 
+def test_a_quiet_stage_sends_no_heartbeat_without_news(tmp_path: Path) -> None:
+    """A run whose log does not move (a long tool step, a load test's sleep) reports its tail once, not every
+    heartbeat: a thousand such runs would keep the hook and Firestore busy with no news."""
+    stage = {"name": "hold", "argv": ["sh", "-c", "echo holding; sleep 0.6"]}
+    harness = KitHarness(tmp_path, SPM_ARCHIVE, [stage], heartbeat_s=0.05)
+    code, _ = harness.execute()
+    assert code == 0
+    beats = [r for r in harness.reports if "log_tail" in r]
+    assert [b["log_tail"] for b in beats] == ["holding"]
+
+
 def test_a_stopped_run_reports_no_more_heartbeats(tmp_path: Path) -> None:
     """Cancel or time limit: the kit stops the stage and spends its last seconds on the results, not on reports."""
     stage = {"name": "placement", "argv": ["sh", "-c", "echo placing; sleep 30"]}
