@@ -15,7 +15,9 @@ from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 from urllib.parse import urlparse
 
-FLOW_RUNNERS = ("qflow-osu035", "yosys-osu035", "openlane1", "librelane", "librelane-osu035", "load-test")
+FLOW_RUNNERS = ("qflow-osu035", "yosys-osu035", "openlane1", "librelane", "librelane-osu035")
+# Flows only the local stack may offer (OLC_ENV=local): the load test of bench/scale.py runs no design at all.
+LOCAL_ONLY_FLOWS = ("load-test",)
 # Flows that need LibreLane installed on the nodes (LIBRELANE_RUNTIME=native).
 NATIVE_LIBRELANE_FLOWS = ("librelane-osu035",)
 
@@ -343,9 +345,12 @@ class Settings:
         problems = []
         if self.flow_runner not in FLOW_RUNNERS:
             problems.append(f"FLOW_RUNNER must be one of {', '.join(FLOW_RUNNERS)}, not {self.flow_runner!r}")
-        unknown_flows = [f for f in self.extra_flows if f not in FLOW_RUNNERS]
+        local_only = [f for f in self.extra_flows if f in LOCAL_ONLY_FLOWS]
+        unknown_flows = [f for f in self.extra_flows if f not in FLOW_RUNNERS and f not in local_only]
         if unknown_flows:
             problems.append(f"EXTRA_FLOWS names unknown flows {unknown_flows}; known: {', '.join(FLOW_RUNNERS)}")
+        if local_only and self.environment != "local":
+            problems.append(f"EXTRA_FLOWS names {local_only}, which only the local stack offers (OLC_ENV=local)")
         if self.librelane_runtime not in ("container", "native"):
             problems.append(f"LIBRELANE_RUNTIME must be container or native, not {self.librelane_runtime!r}")
         if self.librelane_runtime == "native" and not self.librelane_python.startswith("/"):

@@ -138,3 +138,10 @@ def test_librelane_runtime_is_validated_with_the_flows_that_need_it() -> None:
         Settings.from_env({**MINIMAL, "LIBRELANE_RUNTIME": "native", "LIBRELANE_PYTHON": "python3"})
     with pytest.raises(ConfigError, match=r"librelane-osu035.*need LIBRELANE_RUNTIME=native"):
         Settings.from_env({**MINIMAL, "EXTRA_FLOWS": "librelane-osu035"})
+
+
+def test_the_load_test_flow_is_offered_by_the_local_stack_only() -> None:
+    local = Settings.from_env({**MINIMAL, "OLC_ENV": "local", "EXTRA_FLOWS": "yosys-osu035,load-test"})
+    assert local.offered_flows == ("qflow-osu035", "yosys-osu035", "load-test")
+    with pytest.raises(ConfigError, match=r"EXTRA_FLOWS names \['load-test'\], which only the local stack offers"):
+        Settings.from_env({**MINIMAL, "EXTRA_FLOWS": "load-test"})
