@@ -28,7 +28,8 @@ by this script, as Cloud Scheduler would. (A deployment ticks every minute, and 
 the reads of it that the tick's queries of active jobs return.) A first job, not counted, creates the documents
 that exist in any deployment that has run a job (the dispatch lease, the user's monthly usage); the database is
 otherwise fresh, so queries of active, queued or recent jobs return only these. The yosys flow ends within one
-heartbeat (JOB_HEARTBEAT_S), so the job kit reports each stage once: a longer run adds one report per heartbeat.
+heartbeat (JOB_HEARTBEAT_S), so the job kit reports each stage once: a longer run adds one report per heartbeat in
+which its log grew.
 
 Prints the table, where the plain job's reads and writes come from (per function, per invocation and per RPC
 method and target), and, as its last line, one JSON object (plain_job_reads, plain_job_writes, sweep6_reads, ...).
