@@ -2,8 +2,8 @@
 
 The stack (its own, "scale") runs with a deployment's heartbeat and reconcile intervals instead of the tests' short
 ones, a Slurm node of --slots job slots (SlurmdParameters=config_overrides: the node claims more cores than the
-machine has), and its usage proxy in front of Firestore, Pub/Sub and the functions (devstack/usage_proxy.py), which
-logs every document each commit writes. The jobs run the `load-test` flow (shared/domain/flows/load_test.py): the
+machine has), and its usage proxy in front of Firestore alone, logging only the documents each commit writes
+(devstack/usage_proxy.py --documents-only: the full count of bench/cost.py would make the proxy the bottleneck). The jobs run the `load-test` flow (shared/domain/flows/load_test.py): the
 job kit fetches the design, holds the slot for --hold seconds, writes a one-line metrics file, uploads it and
 reports like any run, so every part of the system but the EDA tools takes its load.
 
@@ -202,7 +202,9 @@ def main() -> int:
     parser.add_argument("--keep-stack", action="store_true", help="leave the stack up afterwards")
     args = parser.parse_args()
 
-    layout = StackLayout.for_name(args.stack, usage_proxy=True, node_slots=args.slots, settings=DEPLOYMENT_SETTINGS)
+    layout = StackLayout.for_name(
+        args.stack, proxy_documents_only=True, node_slots=args.slots, settings=DEPLOYMENT_SETTINGS
+    )
     stack = LocalStack(layout)
     stack.down()  # a fresh database, the proxy in front of everything, the node's slots
     for leftover in ("gcs", "mail", "pubsub", "logs"):

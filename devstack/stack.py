@@ -88,6 +88,8 @@ class StackLayout:
     git_port: int = 0  # the git server (devstack/git_server.py) serving the example designs as examples.git
     # bench/cost.py: count every Firestore, Pub/Sub and function call (devstack/usage_proxy.py) into usage_log.
     usage_proxy: bool = False
+    # bench/scale.py: the proxy in front of Firestore alone, logging only which documents each commit writes.
+    proxy_documents_only: bool = False
     # The Slurm node's job slots; 0: the machine's cores (devstack/slurm.py SlurmSettings.node_slots).
     node_slots: int = 0
     # Settings (shared/config.py) that replace the stack's own for the functions: bench/scale.py runs with a
@@ -102,6 +104,7 @@ class StackLayout:
         tick_seconds: float = 5.0,
         usage_proxy: bool = False,
         node_slots: int = 0,
+        proxy_documents_only: bool = False,
         settings: dict[str, str] | None = None,
     ) -> StackLayout:
         base = PORT_BASES.get(name, 21500)
@@ -122,7 +125,8 @@ class StackLayout:
             tick_seconds=tick_seconds,
             cluster_dir=str(cluster_root(name)),
             git_port=base + 9,
-            usage_proxy=usage_proxy,
+            usage_proxy=usage_proxy or proxy_documents_only,
+            proxy_documents_only=proxy_documents_only,
             node_slots=node_slots,
             settings=dict(settings or {}),
         )
@@ -142,7 +146,8 @@ class StackLayout:
 
     def serving_port(self, port: int) -> int:
         """Where the server its clients reach at `port` listens: behind the usage proxy when there is one."""
-        return port + BEHIND_USAGE_PROXY if self.usage_proxy else port
+        proxied = self.usage_proxy and (not self.proxy_documents_only or port == self.firestore_port)
+        return port + BEHIND_USAGE_PROXY if proxied else port
 
     @property
     def maildir(self) -> Path:
@@ -425,12 +430,15 @@ class LocalStack:
     def _usage_proxy(self) -> None:
         """Counting forwarders on the emulators' and the functions' usual ports (the functions come up later)."""
         layout = self.layout
+        services = {"firestore": layout.firestore_port, "pubsub": layout.pubsub_port}
+        functions = dict(layout.function_ports)
+        if layout.proxy_documents_only:
+            del services["pubsub"]
+            functions.clear()
         routes = [
-            *(
-                f"--grpc={name}={port}:{layout.serving_port(port)}"
-                for name, port in (("firestore", layout.firestore_port), ("pubsub", layout.pubsub_port))
-            ),
-            *(f"--http={fn}={port}:{layout.serving_port(port)}" for fn, port in layout.function_ports.items()),
+            *(f"--grpc={name}={port}:{layout.serving_port(port)}" for name, port in services.items()),
+            *(f"--http={fn}={port}:{layout.serving_port(port)}" for fn, port in functions.items()),
+            *(["--documents-only"] if layout.proxy_documents_only else []),
         ]
         process.start_daemon(
             self.state,
@@ -439,7 +447,7 @@ class LocalStack:
             env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
             cwd=REPO_ROOT,
         )
-        for port in (layout.firestore_port, layout.pubsub_port, *layout.function_ports.values()):
+        for port in (*services.values(), *functions.values()):
             process.wait_until(
                 lambda p=port: process.port_open(p),
                 timeout_s=30,

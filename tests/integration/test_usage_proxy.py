@@ -272,3 +272,26 @@ def test_a_function_call_is_forwarded_and_counted_with_what_it_delivered(counted
 )
 def test_processes_are_named_by_what_they_run(argv: list[str], label: str) -> None:
     assert process_label(argv) == label
+
+
+def test_documents_only_logs_just_the_documents_commits_wrote(counted: Counted, tmp_path: Path) -> None:
+    """bench/scale.py's cheap mode: every call forwarded, only successful commits logged, with their documents."""
+    port = free_port()
+    log = tmp_path / "documents.jsonl"
+    proxy = UsageProxy(log, [Route("firestore", port, counted.ports["firestore_up"])], [], documents_only=True)
+    proxy.start()
+    saved = os.environ["FIRESTORE_EMULATOR_HOST"]
+    try:
+        os.environ["FIRESTORE_EMULATOR_HOST"] = f"127.0.0.1:{port}"
+        db = firestore.Client(project=f"docs-{uuid.uuid4().hex[:8]}")
+        batch = db.batch()
+        for name in ("a", "b"):
+            batch.set(db.collection("things").document(name), {"n": 1})
+        batch.commit()
+        assert db.collection("things").document("a").get().to_dict() == {"n": 1}  # forwarded, not logged
+        assert [d.id for d in db.collection("things").stream()] == ["a", "b"]
+    finally:
+        os.environ["FIRESTORE_EMULATOR_HOST"] = saved
+        proxy.stop()
+    [event] = read_log(log)
+    assert (event["method"], event["documents"], event["caller"]) == ("Commit", ["things/a", "things/b"], "")
