@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -37,11 +36,11 @@ from devstack.load import (
     ConcurrencySampler,
     design_archive,
     job_states,
+    set_partition,
     set_quota_defaults,
     slurm_names,
     upload,
 )
-from devstack.slurm import LocalSlurm
 from devstack.stack import DESIGNS_BUCKET, PROJECT_ID, REPO_ROOT, TICK_TOPIC, LocalStack, StackLayout
 from shared.adapters.gcs_store import storage_client
 from shared.adapters.pubsub_publisher import PubSubPublisher
@@ -80,15 +79,6 @@ def raw_sbatch_rate(layout: StackLayout, count: int) -> float:
     finally:
         client.close()
     return count / elapsed
-
-
-def set_partition(layout: StackLayout, state: str) -> None:
-    """UP or DOWN: a DOWN partition queues what is submitted and starts nothing."""
-    subprocess.run(
-        ["scontrol", "update", f"PartitionName={LocalSlurm.PARTITION}", f"State={state}"],
-        env={**os.environ, "SLURM_CONF": layout.client_env()["SLURM_CONF"]},
-        check=True,
-    )
 
 
 def ingest_floor(db: firestore.Client, count: int) -> float:
@@ -164,7 +154,7 @@ def main() -> int:
     raw_rate = raw_sbatch_rate(layout, 100)
     floor_rate = ingest_floor(db, args.uploads) if args.hold_flows else float("nan")
     if args.hold_flows:
-        set_partition(layout, "DOWN")
+        set_partition(layout.client_env()["SLURM_CONF"], "DOWN")
     # Held flows: the queue first fills with the whole burst behind a limit of one, so that ingest and dispatch are
     # each measured on their own (dispatch fed by a slower ingest would only measure ingest twice).
     set_quota_defaults(
@@ -214,7 +204,7 @@ def main() -> int:
     remote(client, f"scancel -u {layout.login_user}\n")
     client.close()
     if args.hold_flows:
-        set_partition(layout, "UP")
+        set_partition(layout.client_env()["SLURM_CONF"], "UP")
     # Cancelled runs stay active in Firestore until the reconciler sees them end: wait, so the next run starts clean.
     wait_until_idle(db, args.timeout)
     set_quota_defaults(

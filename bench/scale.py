@@ -3,13 +3,16 @@
 The stack (its own, "scale") runs with a deployment's heartbeat and reconcile intervals instead of the tests' short
 ones, a Slurm node of --slots job slots (SlurmdParameters=config_overrides: the node claims more cores than the
 machine has), and its usage proxy in front of Firestore alone, logging only the documents each commit writes
-(devstack/usage_proxy.py --documents-only: the full count of bench/cost.py would make the proxy the bottleneck). The jobs run the `load-test` flow (shared/domain/flows/load_test.py): the
-job kit fetches the design, holds the slot for --hold seconds, writes a one-line metrics file, uploads it and
-reports like any run, so every part of the system but the EDA tools takes its load.
+(devstack/usage_proxy.py --documents-only: the full count of bench/cost.py would make the proxy the bottleneck).
+The jobs run the `load-test` flow (shared/domain/flows/load_test.py): the job kit fetches the design, holds the slot
+for --hold seconds, writes a one-line metrics file, uploads it and reports like any run, so every part of the system
+but the EDA tools takes its load.
 
---jobs uploads from --users users (limits opened to --jobs), all as fast as the stack takes them; the node runs
---slots at once and Slurm holds the rest pending. While (nearly) all are active ("the plateau": at least 90% of
---jobs active in Firestore) it measures:
+--jobs uploads from --users users (limits opened to --jobs), all as fast as the stack takes them, into a Slurm
+partition held DOWN (Slurm accepts, starts nothing), so that all of them are active at once however long ingest
+takes; then the partition opens, the node starts --slots runs at once and Slurm holds the rest pending. While that
+lasts ("the plateau": at least 90% of --jobs active in Firestore and 90% of the slots running, until runs end) it
+measures:
 
   tick            each dispatcher tick's time (reconcile + dispatch), from the dispatcher's "tick handled" log line
   reconcile       the reconciler's part of it (active jobs read, the quiet ones asked of Slurm in one squeue)
@@ -47,7 +50,7 @@ from typing import Any
 from google.cloud import firestore
 from percentiles import percentile  # bench/percentiles.py: scripts here run with bench/ first on sys.path
 
-from devstack.load import design_archive, set_quota_defaults, slurm_names, upload, wait_all_terminal
+from devstack.load import design_archive, set_partition, set_quota_defaults, slurm_names, upload, wait_all_terminal
 from devstack.process import log_file
 from devstack.stack import DESIGNS_BUCKET, PROJECT_ID, REPO_ROOT, LocalStack, StackLayout
 from devstack.usage_proxy import read_log
@@ -240,13 +243,23 @@ def main() -> int:
     began = time.time()
     sampler.start()
     probe.start()
+    set_partition(slurm_conf, "DOWN")
     try:
         with ThreadPoolExecutor(max_workers=16) as pool:
             list(pool.map(send, range(args.jobs)))
         uploaded_s = time.time() - began
-        print(f"uploaded in {uploaded_s:.1f} s; waiting for every job to end")
+        print(f"uploaded in {uploaded_s:.1f} s; waiting for all to be submitted")
+        deadline = time.monotonic() + 1800
+        while sampler.samples.active[-1:] != [args.jobs]:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"only {sampler.samples.active[-1:]} of {args.jobs} jobs became active")
+            time.sleep(1)
+        submitted_s = time.time() - began
+        print(f"all {args.jobs} submitted after {submitted_s:.1f} s; partition opened, waiting for every job to end")
+        set_partition(slurm_conf, "UP")
         jobs = wait_all_terminal(db, set(owner_of), timeout_s=args.hold * (args.jobs / args.slots + 2) + 900)
     finally:
+        set_partition(slurm_conf, "UP")
         probe.stop.set()
         sampler.stop.set()
         probe.join(timeout=60)
@@ -254,7 +267,12 @@ def main() -> int:
     ended_s = time.time() - began
     names = slurm_names(slurm_conf)
     s = sampler.samples
-    plateau = [t for t, a in zip(s.times, s.active, strict=True) if a >= PLATEAU_SHARE * args.jobs]
+    busy = PLATEAU_SHARE * min(args.slots, args.jobs)
+    plateau = [
+        t
+        for t, active, running in zip(s.times, s.active, s.running, strict=True)
+        if active >= PLATEAU_SHARE * args.jobs and running >= busy
+    ]
     plateau_from, plateau_to = (plateau[0], plateau[-1]) if plateau else (float("nan"), float("nan"))
 
     def in_plateau(at: float) -> bool:
@@ -271,6 +289,7 @@ def main() -> int:
         "slots": args.slots,
         "hold_s": args.hold,
         "uploads_s": round(uploaded_s, 1),
+        "all_submitted_s": round(submitted_s, 1),
         "all_ended_s": round(ended_s, 1),
         "max_active": max(s.active, default=0),
         "max_running": max(s.running, default=0),

@@ -115,6 +115,17 @@ def wait_all_terminal(db: firestore.Client, job_ids: set[str], timeout_s: float)
         time.sleep(0.5)
 
 
+def set_partition(slurm_conf: str, state: str) -> None:
+    """UP or DOWN: a DOWN partition queues what is submitted and starts nothing."""
+    from devstack.slurm import LocalSlurm
+
+    subprocess.run(
+        ["scontrol", "update", f"PartitionName={LocalSlurm.PARTITION}", f"State={state}"],
+        env={**os.environ, "SLURM_CONF": slurm_conf},
+        check=True,
+    )
+
+
 def slurm_names(slurm_conf: str) -> Counter[str]:
     """How many Slurm jobs carry each name (all states Slurm still remembers)."""
     out = subprocess.run(
