@@ -224,8 +224,10 @@ class LocalSlurm:
             "OverTimeLimit=0",
             # Seconds between SIGTERM and SIGKILL on cancel/timeout: short keeps tests quick.
             "KillWait=5",
-            # Everything is on loopback: a reply that takes 5 s is never coming.
-            "MessageTimeout=5",
+            # Everything is on loopback: a reply that takes 5 s is never coming, except on a node of many slots
+            # (bench/scale.py) starting hundreds of jobs at once on two cores, where slurmd then fails launches
+            # it could not confirm in time ("launch failed requeued held").
+            f"MessageTimeout={60 if s.node_slots else 5}",
             "SlurmdTimeout=30",
             "SlurmctldTimeout=30",
             "InactiveLimit=0",
