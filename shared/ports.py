@@ -73,6 +73,10 @@ class JobRepository(Protocol):
         """Every job in these states (used for the active ones, which the global limit bounds)."""
         ...
 
+    def quiet_in_states(self, states: Sequence[JobState], before: datetime, limit: int) -> list[Job]:
+        """Jobs in these states whose last state change (`updated_at`) was before `before`, the quietest first."""
+        ...
+
     def count_for_owner(self, owner: str, state: JobState) -> int: ...
 
     def set_queue_positions(self, positions: Mapping[str, tuple[int, datetime]]) -> None:

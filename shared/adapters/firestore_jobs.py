@@ -122,6 +122,15 @@ class FirestoreJobs:
         query = self._jobs.where(filter=FieldFilter("state", "in", [s.value for s in states]))
         return [job_from_dict(s.to_dict()) for s in query.stream()]
 
+    def quiet_in_states(self, states: Sequence[JobState], before: datetime, limit: int) -> list[Job]:
+        query = (
+            self._jobs.where(filter=FieldFilter("state", "in", [s.value for s in states]))
+            .where(filter=FieldFilter("updated_at", "<", before))
+            .order_by("updated_at")
+            .limit(limit)
+        )
+        return [job_from_dict(s.to_dict()) for s in query.stream()]
+
     def count_for_owner(self, owner: str, state: JobState) -> int:
         query = self._jobs.where(filter=FieldFilter("owner", "==", owner)).where(
             filter=FieldFilter("state", "==", state.value)

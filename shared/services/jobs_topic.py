@@ -72,7 +72,6 @@ def route(message: Message, deps: JobsTopicDeps, now: Callable[[], datetime]) ->
             log.info(
                 "tick handled",
                 extra=fields(
-                    active=reconciled.active,
                     checked=reconciled.checked,
                     repaired=len(reconciled.repaired),
                     reconcile_s=round(reconcile_s, 3),

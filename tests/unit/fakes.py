@@ -91,6 +91,12 @@ class FakeJobs:
     def in_states(self, states: Sequence[JobState]) -> list[Job]:
         return [job for job in self.all() if job.state in states]
 
+    def quiet_in_states(self, states: Sequence[JobState], before: datetime, limit: int) -> list[Job]:
+        def changed(job: Job) -> datetime:
+            return job.history[-1].at if job.history else job.created_at
+
+        return sorted((j for j in self.in_states(states) if changed(j) < before), key=changed)[:limit]
+
     def count_for_owner(self, owner: str, state: JobState) -> int:
         return sum(1 for job in self.all() if job.owner == owner and job.state is state)
 

@@ -48,6 +48,24 @@ resource "google_firestore_index" "jobs_state_created_desc" {
   }
 }
 
+# quiet_in_states: jobs where state in [...] and updated_at < T order by updated_at (the reconciler reads only the
+# active jobs that have been quiet for a while, not every active job on every tick).
+resource "google_firestore_index" "jobs_state_updated_asc" {
+  project    = var.project_id
+  database   = google_firestore_database.this.name
+  collection = "jobs"
+
+  fields {
+    field_path = "state"
+    order      = "ASCENDING"
+  }
+
+  fields {
+    field_path = "updated_at"
+    order      = "ASCENDING"
+  }
+}
+
 # list_for_owner: jobs where owner == U order by created_at desc (the API's job list).
 resource "google_firestore_index" "jobs_owner_created_desc" {
   project    = var.project_id
