@@ -79,8 +79,16 @@ def parse_submit_output(output: str) -> tuple[dict[str, str], dict[str, str]]:
 
 
 def status_script(slurm_job_ids: Sequence[str]) -> str:
+    """One `scontrol show job -o` for every job Slurm knows, filtered on the login node to these ids (a job array's
+    tasks by its id: each task's record names it as ArrayJobId, the record's second field), rather than one scontrol
+    per job: the reconciler's 100 took 10 s with 1,000 jobs active. A job Slurm no longer knows is absent."""
     ids = " ".join(_checked_slurm_id(i) for i in slurm_job_ids)
-    return f'for id in {ids}; do scontrol show job -o "$id" 2>/dev/null || echo "JobId=$id JobState=UNKNOWN"; done\n'
+    select = (
+        'BEGIN { n = split(ids, listed, " "); for (i = 1; i <= n; i++) wanted[listed[i]] = 1 } '
+        '{ for (i = 1; i <= 2 && i <= NF; i++) { split($i, kv, "="); '
+        'if ((kv[1] == "JobId" || kv[1] == "ArrayJobId") && (kv[2] in wanted)) { print; next } } }'
+    )
+    return f"scontrol show job -o 2>/dev/null | awk -v ids='{ids}' '{select}'\n"
 
 
 def cancel_script(slurm_job_ids: Sequence[str]) -> str:

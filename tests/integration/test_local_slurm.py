@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from devstack.process import is_alive, read_pid
 from devstack.slurm import LocalSlurm, SlurmSettings
 from devstack.sshd import LocalSshd, SshdSettings
+from shared.domain.slurm_commands import parse_status_output, status_script
 
 pytestmark = pytest.mark.stack
 
@@ -267,6 +268,22 @@ def test_a_node_of_many_slots_runs_more_jobs_at_once_than_the_machine_has_cores(
         _local(wide, "scancel", *ids)
     finally:
         wide.down()
+
+
+def test_the_status_script_reports_jobs_and_array_tasks_of_a_real_cluster(stack: Stack) -> None:
+    """The reconciler's one scontrol for all of Slurm's jobs, filtered to those asked about, on real records."""
+    out_dir = stack.run("mktemp -d").strip()
+    single = stack.run(f"sbatch --parsable -o {out_dir}/%j.out --wrap 'sleep 30'").strip()
+    array = stack.run(f"sbatch --parsable --array=0-3%1 -o {out_dir}/%A_%a.out --wrap 'sleep 30'").strip()
+    other = stack.run(f"sbatch --parsable -o {out_dir}/%j.out --wrap 'sleep 30'").strip()
+    try:
+        statuses = parse_status_output(stack.run(status_script([single, array, "999999"])))
+        assert single in statuses and other not in statuses and "999999" not in statuses
+        assert statuses[single].array_job_id is None
+        tasks = [s for s in statuses.values() if s.array_job_id == array]
+        assert tasks and all(s.state in ("PENDING", "RUNNING", "CONFIGURING") for s in tasks)
+    finally:
+        stack.run(f"scancel {single} {array} {other}")
 
 
 def _children(pid: int) -> set[int]:

@@ -6,11 +6,13 @@ import base64
 import importlib.util
 import io
 import json
+import os
 import re
 import signal
 import subprocess
 import tarfile
 import threading
+import time
 import zipfile
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -354,6 +356,33 @@ def test_kit_runs_the_stages_and_writes_a_manifest_the_service_reads(tmp_path: P
     assert [timings[p] for p in phases] == sorted(timings[p] for p in phases)
 
 
+def test_the_run_ends_after_its_last_reports_with_the_manifest_already_up(tmp_path: Path) -> None:
+    """Behind a slow hook the manifest (the last upload) goes up while the last progress reports are still on their
+    way, but the run, whose exit brings the epilog's end report, ends only once they were delivered."""
+    harness = KitHarness(tmp_path, SPM_ARCHIVE, [{"name": "copy", "argv": ["sh", "-c", "echo copied"]}])
+    events: list[tuple[str, str]] = []
+    storage_upload = harness.run.storage.upload
+
+    def upload(bucket: str, name: str, path: str, content_type: str = "") -> None:
+        storage_upload(bucket, name, path, content_type)
+        events.append(("upload", name.rsplit("/", 1)[-1]))
+
+    def deliver(fields: dict[str, Any]) -> None:
+        time.sleep(0.1)
+        events.append(("report", fields["stage"]))
+
+    harness.run.storage.upload = upload
+    hook = harness.run.hook = load_kit().Hook({"url": "http://unused", "key": "k"}, "j0123456789abcdef012")
+    hook._deliver = deliver
+    code, _ = harness.execute()
+    assert code == 0
+    uploads = [name for kind, name in events if kind == "upload"]
+    assert uploads[-1] == "manifest.json" and len(uploads) == 2
+    assert events[-1][0] == "report", events  # the manifest did not wait for the reports ...
+    reports = [name for kind, name in events if kind == "report"]
+    assert reports[0] == "fetching design" and set(reports[1:]) == {"copy"}  # ... the run did
+
+
 def test_kit_reports_the_failing_stage_with_an_excerpt(tmp_path: Path) -> None:
     stages = [
         {"name": "synthesis", "argv": ["sh", "-c", "echo working; echo 'ERROR: no top module' >&2; exit 3"]},
@@ -565,7 +594,7 @@ def test_parse_submit_output() -> None:
 def test_status_and_cancel_scripts() -> None:
     script = status_script(["12", "345"])
     bash_syntax_ok(script)
-    assert "for id in 12 345;" in script
+    assert "ids='12 345'" in script
     assert cancel_script(["12", "345"]) == "scancel 12 345\n"
     for bad in (["12; reboot"], ["$(id)"], [""], ["-1"], ["12 13"]):
         with pytest.raises(UnsafeValue):
@@ -617,6 +646,25 @@ def test_parse_status_output() -> None:
 )
 def test_run_time_formats(run_time: str, seconds: float | None) -> None:
     assert parse_status_output(f"JobId=1 JobState=RUNNING RunTime={run_time}")["1"].elapsed_s == seconds
+
+
+def test_the_status_script_keeps_the_records_of_the_jobs_asked_about(tmp_path: Path) -> None:
+    """One scontrol for all of Slurm's jobs, filtered: a job by its id, an array's tasks by the array's id."""
+    every_job = (
+        "JobId=7 JobName=olc-a JobState=RUNNING Reason=None\n"
+        "JobId=70 JobName=olc-b JobState=PENDING Reason=Priority\n"
+        "JobId=9 ArrayJobId=9 ArrayTaskId=2-4%2 JobState=PENDING Reason=JobArrayTaskLimit\n"
+        "JobId=11 ArrayJobId=9 ArrayTaskId=1 JobState=RUNNING Reason=None\n"
+        "JobId=12 ArrayJobId=8 ArrayTaskId=0 JobState=COMPLETED Reason=None Comment=JobId=7\n"
+    )
+    fake = tmp_path / "scontrol"
+    fake.write_text(f"#!/bin/sh\nprintf '%s' '{every_job}'\n")
+    fake.chmod(0o755)
+    env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"}
+    script = status_script(["7", "9", "404"])
+    run = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, check=True)
+    found = {(s.slurm_job_id, s.state) for s in parse_status_output(run.stdout).values()}
+    assert found == {("7", "RUNNING"), ("9", "PENDING"), ("11", "RUNNING")}
 
 
 def test_parse_status_output_of_a_job_array() -> None:
