@@ -31,21 +31,25 @@ case "$exit2" in
   *[!0-9:]*) exit2="" ;;
 esac
 
-conf="$(dirname "$0")/olc-epilog.env"
+# No dirname, no mkdir when the spool exists: every process started here delays the job's end (and its report).
+case "$0" in
+  */*) conf="${0%/*}/olc-epilog.env" ;;
+  *) conf=./olc-epilog.env ;;
+esac
 [ -r "$conf" ] || conf=/etc/olc/epilog.env
 [ -r "$conf" ] || exit 0
 . "$conf"
 
 spool=${OLC_SPOOL_DIR:-/var/spool/olc}
-mkdir -p "$spool" 2>/dev/null || exit 0
+[ -d "$spool" ] || mkdir -p "$spool" 2>/dev/null || exit 0
 # Named by our job id as well: Slurm ids restart when a cluster's state is reset.
 record="$spool/$job_id-$SLURM_JOB_ID.json"
 printf '{"kind":"ended","job_id":"%s","slurm_job_id":"%s","exit_code2":"%s","epilog_at":%s%s}\n' \
   "$job_id" "$SLURM_JOB_ID" "$exit2" "$(date +%s.%N)" "$run_field" > "$record.tmp" 2>/dev/null && mv "$record.tmp" "$record"
 
 # The sender detaches itself (after a handshake) and returns within a few tens of milliseconds; `timeout` bounds
-# the wait should it not.
+# the wait should it not. -S: the sender needs only the standard library, not site-packages (nor their start-up).
 if [ -n "${OLC_PYTHON:-}" ] && [ -n "${OLC_NOTIFY:-}" ]; then
-  timeout 5 "$OLC_PYTHON" "$OLC_NOTIFY" --detach "$conf" "$record" </dev/null >>"$spool/notify.log" 2>&1
+  timeout 5 "$OLC_PYTHON" -S "$OLC_NOTIFY" --detach "$conf" "$record" </dev/null >>"$spool/notify.log" 2>&1
 fi
 exit 0

@@ -5,17 +5,13 @@ so a hook that was down is caught up by the next job's epilog. A record is claim
 concurrent senders never deliver one twice. Standard library only and Python 3.6-compatible, like the job kit.
 """
 
-import glob
-import hashlib
-import hmac
-import json
 import os
 import sys
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from typing import Dict, List
+
+# The rest of the standard library it needs (urllib, hmac, json: most of its start-up) is imported after detach():
+# the epilog, and with it the job's end in Slurm, waits only for the interpreter to start.
 
 METADATA_IDENTITY = "http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/default/identity"
 ATTEMPTS = 8
@@ -35,6 +31,13 @@ def read_env_file(path: str) -> Dict[str, str]:
 
 def deliver(conf: Dict[str, str], record_path: str) -> str:
     """ "done", "retry" or "give-up" (the hook will never accept this record)."""
+    import hashlib
+    import hmac
+    import json
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
     with open(record_path, "rb") as handle:
         body = handle.read()
     job_id = json.loads(body.decode())["job_id"]
@@ -100,6 +103,8 @@ def send_with_retries(conf: Dict[str, str], record_path: str) -> None:
 
 
 def stale_records(spool: str) -> List[str]:
+    import glob
+
     now = time.time()
     stale = []
     for path in glob.glob(os.path.join(spool, "*.json")):

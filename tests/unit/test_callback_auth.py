@@ -266,7 +266,7 @@ def epilog_record(tmp_path: Path) -> tuple[dict[str, str], Path, bytes]:
 def test_the_epilog_sender_signs_like_the_service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     notify = load("olc_notify")
     captured = Captured()
-    monkeypatch.setattr(notify.urllib.request, "urlopen", captured)
+    monkeypatch.setattr(urllib.request, "urlopen", captured)  # imported when sending
     conf, record, body = epilog_record(tmp_path)
 
     assert notify.deliver(conf, str(record)) == "done"
@@ -281,7 +281,7 @@ def test_the_epilog_sender_delivers_a_record_once_and_removes_it(
 ) -> None:
     notify = load("olc_notify")
     captured = Captured()
-    monkeypatch.setattr(notify.urllib.request, "urlopen", captured)
+    monkeypatch.setattr(urllib.request, "urlopen", captured)  # imported when sending
     monkeypatch.setattr(notify.time, "sleep", lambda _s: None)
     conf, record, _ = epilog_record(tmp_path)
 
@@ -296,7 +296,7 @@ def test_the_epilog_sender_keeps_the_record_while_the_hook_refuses(
     notify = load("olc_notify")
     unavailable = urllib.error.HTTPError("http://hook.local/", 503, "not final yet", {}, None)  # type: ignore[arg-type]
     captured = Captured(unavailable)
-    monkeypatch.setattr(notify.urllib.request, "urlopen", captured)
+    monkeypatch.setattr(urllib.request, "urlopen", captured)  # imported when sending
     monkeypatch.setattr(notify.time, "sleep", lambda _s: None)
     conf, record, body = epilog_record(tmp_path)
 

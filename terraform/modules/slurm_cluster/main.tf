@@ -170,6 +170,13 @@ module "controller" {
   login_startup_script         = local.login_setup_script
   labels                       = var.labels
 
+  # Slurm only queues a scheduler run when a batch job is submitted; slurmctld's background thread runs it on its next
+  # 1 s tick, but by default at most every 3 s (batch_sched_delay). 0: on every tick, so a run for an idle node waits
+  # under a second (docs/architecture.md). The other three are slurm-gcp's defaults, which this list replaces.
+  cloud_parameters = {
+    scheduler_parameters = ["bf_continue", "salloc_wait_nodes", "ignore_prefer_validation", "batch_sched_delay=0"]
+  }
+
   # Our epilog: spools "job N ended" and hands it to the detached sender (docs/architecture.md "How a run ends").
   epilog_scripts = [{
     filename = "olc-epilog.sh"
