@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import IO, Any, Protocol
+from typing import IO, Any, Protocol, runtime_checkable
 
 from shared.domain.events import DeadLetter
 from shared.domain.git_source import FetchedDesign, GitSource
@@ -89,6 +89,15 @@ class JobRepository(Protocol):
 
     def succeeded_with_key(self, content_key: str, owner: str | None) -> list[Job]:
         """SUCCEEDED jobs with this content key (of `owner` only, unless None), at most a few."""
+        ...
+
+
+@runtime_checkable
+class BatchMutations(Protocol):
+    """Optional for a JobRepository: many `mutate`s in fewer round trips (the dispatcher's recording)."""
+
+    def mutate_many(self, changes: Mapping[str, Callable[[Job], Job | None]]) -> dict[str, Job | None]:
+        """As `mutate` of each job (the same result per job id), a concurrent change never overwritten."""
         ...
 
 

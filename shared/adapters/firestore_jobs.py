@@ -22,6 +22,7 @@ JOBS = "jobs"
 LOCKS = "locks"
 _MAX_ATTEMPTS = 25
 _BATCH = 400  # Firestore allows 500 writes per batch
+_MANY = 100  # jobs per read and commit of mutate_many (a commit carries at most 10 MiB)
 
 
 class ConcurrentUpdateError(RuntimeError):
@@ -61,6 +62,41 @@ class FirestoreJobs:
                 continue
             return updated
         raise ConcurrentUpdateError(f"job {job_id}: gave up after {_MAX_ATTEMPTS} conflicting updates")
+
+    def mutate_many(self, changes: Mapping[str, Callable[[Job], Job | None]]) -> dict[str, Job | None]:
+        """`mutate` of many jobs in two round trips: one read of them all, then one commit of every change, each
+        write guarded by its document's update time like `mutate`'s. The commit is all or nothing: if any of the
+        jobs changed (or vanished) since the read, nothing is written and each job goes through `mutate` (re-read,
+        retried on conflict), so a concurrent change such as a cancel is never overwritten."""
+        items = list(changes.items())
+        stored: dict[str, Job | None] = {}
+        for start in range(0, len(items), _MANY):
+            part = dict(items[start : start + _MANY])
+            refs = [self._jobs.document(job_id) for job_id in part]
+            snapshots = {s.id: s for s in self._db.get_all(refs)}
+            batch = self._db.batch()
+            result: dict[str, Job | None] = {}
+            for ref in refs:
+                snapshot = snapshots.get(ref.id)
+                if snapshot is None or not snapshot.exists:
+                    result[ref.id] = None
+                    continue
+                current = job_from_dict(snapshot.to_dict())
+                updated = part[ref.id](current)
+                if updated is None or updated == current:
+                    result[ref.id] = current
+                    continue
+                batch.update(
+                    ref, job_to_dict(updated), option=self._db.write_option(last_update_time=snapshot.update_time)
+                )
+                result[ref.id] = updated
+            try:
+                if len(batch):
+                    batch.commit()
+            except (gexc.FailedPrecondition, gexc.NotFound, gexc.Aborted):
+                result = {job_id: self.mutate(job_id, change) for job_id, change in part.items()}
+            stored.update(result)
+        return stored
 
     def oldest_in_state(self, state: JobState, limit: int) -> list[Job]:
         if limit <= 0:

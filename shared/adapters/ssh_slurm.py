@@ -111,23 +111,34 @@ class SshSlurmCluster:
 
     def _run(self, script: str) -> str:
         """Run with retries (backoff with jitter) on connection trouble. Every script we run is idempotent (the
-        submit script skips jobs Slurm already has), so re-running one that was cut off half-way is safe."""
+        submit script skips jobs Slurm already has), so re-running one that was cut off half-way is safe.
+
+        Callers share the connection, each on a channel of its own: a status query or a cancel does not wait for a
+        chunk of submissions (one submitter at a time is the submit script's own lock on the login node)."""
         delay = _FIRST_RETRY_DELAY_S
-        with self._lock:
-            for attempt in range(1, _ATTEMPTS + 1):
-                try:
+        for attempt in range(1, _ATTEMPTS + 1):
+            client = None
+            try:
+                with self._lock:
                     client = self._connected()
-                    return self._exec(client, script)
-                except (ClusterError, paramiko.SSHException, OSError, EOFError) as exc:
-                    if self._client is not None:
-                        self._client.close()
-                        self._client = None
-                    if attempt == _ATTEMPTS or _is_remote_failure(exc):
-                        raise ClusterError(f"SSH to {self._user}@login node failed: {exc}") from exc
-                    log.warning("SSH to the login node failed; retrying", extra=fields(attempt=attempt, error=str(exc)))
-                    time.sleep(delay * (1 + random.random() / 2))
-                    delay *= 2
+                return self._exec(client, script)
+            except (ClusterError, paramiko.SSHException, OSError, EOFError) as exc:
+                if _is_remote_failure(exc):  # the connection is fine: Slurm said no
+                    raise ClusterError(f"SSH to {self._user}@login node failed: {exc}") from exc
+                self._drop(client)
+                if attempt == _ATTEMPTS:
+                    raise ClusterError(f"SSH to {self._user}@login node failed: {exc}") from exc
+                log.warning("SSH to the login node failed; retrying", extra=fields(attempt=attempt, error=str(exc)))
+                time.sleep(delay * (1 + random.random() / 2))
+                delay *= 2
         raise AssertionError("unreachable")
+
+    def _drop(self, client: paramiko.SSHClient | None) -> None:
+        """Close a connection that failed, unless another caller has already replaced it."""
+        with self._lock:
+            if client is not None and self._client is client:
+                self._client = None
+                client.close()
 
     def _exec(self, client: paramiko.SSHClient, script: str) -> str:
         stdin, stdout, stderr = client.exec_command(_RUN_STDIN, timeout=self._timeout)
@@ -143,6 +154,9 @@ class SshSlurmCluster:
     def _connected(self) -> paramiko.SSHClient:
         if self._client is not None and self._client.get_transport() and self._client.get_transport().is_active():
             return self._client
+        if self._client is not None:  # its connection is gone
+            self._client.close()
+            self._client = None
         host = self._host()
         client = paramiko.SSHClient()
         if self._host_key:

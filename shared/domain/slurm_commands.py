@@ -26,6 +26,10 @@ class UnsafeValue(ValueError):
 def submit_script(work_root: str, submissions: Sequence[SlurmSubmission]) -> str:
     """One remote shell script that submits every batch script, skipping jobs Slurm already has (a crash
     between sbatch and recording the id must not start a second run), and prints one OLC line per job."""
+    job_ids = [_checked_job_id(s.job_id) for s in submissions]
+    # Only this batch's names are listed: Slurm remembers every job of the last MinJobAge, thousands after a
+    # burst, and reading them all into the table cost as much again as squeue itself.
+    names = ",".join(slurm_job_name(job_id, s.batch) for job_id, s in zip(job_ids, submissions, strict=True))
     lines = [
         "set -u",
         f"root={shlex.quote(work_root)}",
@@ -36,27 +40,37 @@ def submit_script(work_root: str, submissions: Sequence[SlurmSubmission]) -> str
         # One squeue for the whole batch (one per job cost ~0.1 s each with hundreds queued). If Slurm cannot
         # answer, submit nothing: without it a resubmission could not be told from a first submission.
         # %F: a job array's own id (each of its tasks is listed, as <array id>_<task>, under %i).
-        'listing=$(squeue -h -t all -u "$(id -un)" -o "%j %F") || { echo "OLC-ABORT squeue failed" >&2; exit 3; }',
+        f'listing=$(squeue -h -t all -u "$(id -un)" --name={names or "-"} -o "%j %F") '
+        '|| { echo "OLC-ABORT squeue failed" >&2; exit 3; }',
         "declare -A known",
         'while read -r name id; do [ -n "$name" ] && known[$name]=$id; done <<< "$listing"',
     ]
-    for submission in submissions:
-        job_id = _checked_job_id(submission.job_id)
+    if job_ids:
+        # Per job, only builtins besides sbatch itself: one mkdir for the whole batch, and sbatch's answer read
+        # from files rather than through $(...) (a fork per job; with a mkdir each, 40% of the batch's time).
+        folders = " ".join(f'"$root/{job_id}"' for job_id in job_ids)
+        lines += [
+            f'mkdir -p {folders} || {{ echo "OLC-ABORT cannot create the job folders" >&2; exit 3; }}',
+            'out_file=$(mktemp) && err_file=$(mktemp) || { echo "OLC-ABORT mktemp" >&2; exit 3; }',
+            'trap \'rm -f "$out_file" "$err_file"\' EXIT',
+        ]
+    for job_id, submission in zip(job_ids, submissions, strict=True):
         marker = f"OLC_SCRIPT_{job_id}"
-        if any(line.strip() == marker for line in submission.script.splitlines()):
+        if marker in submission.script and any(line.strip() == marker for line in submission.script.splitlines()):
             raise UnsafeValue(f"batch script of {job_id} contains its heredoc marker")
         name = slurm_job_name(job_id, submission.batch)
         lines += [
             f'existing="${{known[{name}]:-}}"',
             'if [ -n "$existing" ]; then',
             f'  echo "OLC {job_id} existing $existing"',
-            f'elif mkdir -p "$root/{job_id}" && out=$(sbatch --parsable --chdir="$root/{job_id}" 2>&1 <<\'{marker}\'',
+            f'elif sbatch --parsable --chdir="$root/{job_id}" >"$out_file" 2>"$err_file" <<\'{marker}\'',
             submission.script.rstrip("\n"),
             marker,
-            "); then",
-            f'  echo "OLC {job_id} submitted ${{out%%;*}}"',
+            "then",
+            # --parsable: the id (";cluster" after it) on the first line of stdout; warnings go to stderr.
+            f'  read -r out <"$out_file"; echo "OLC {job_id} submitted ${{out%%;*}}"',
             "else",
-            f'  echo "OLC {job_id} error $(printf %s "$out" | tr "\\n" " ")"',
+            f'  echo "OLC {job_id} error $(cat "$out_file" "$err_file" | tr "\\n" " ")"',
             "fi",
         ]
     return "\n".join(lines) + "\n"

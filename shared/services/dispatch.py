@@ -1,6 +1,8 @@
 """Use case: admit queued jobs to Slurm, fairly and within every quota (shared/domain/quota.py).
 
-One dispatcher at a time holds a lease (locks/dispatcher) and submits each admitted batch in one SSH round trip.
+One dispatcher at a time holds a lease (locks/dispatcher) and submits each admitted batch in chunks, each in one SSH
+round trip; a chunk's Slurm ids are recorded (with a repository that can, in one read and one commit) while the next
+chunk goes to Slurm, and all of them before the next count.
 An invocation that finds the lease taken returns at once; the holder re-checks for work after releasing it, so a job
 queued while the lease was held is never left waiting for the next tick. The lease is renewed before every sbatch
 round, so a holder that stalled past its lease never submits on stale counts.
@@ -15,7 +17,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -34,7 +36,7 @@ from shared.domain.job_script import (
 from shared.domain.quota import Admission, QuotaLimits, UserState, WaitingJob, estimated_starts, plan_admission
 from shared.domain.slurm import SlurmSubmission
 from shared.domain.sweeps import runs as sweep_runs
-from shared.ports import Cluster, ClusterError, JobRepository, Lease, QuotaStore
+from shared.ports import BatchMutations, Cluster, ClusterError, JobRepository, Lease, QuotaStore
 from shared.services.notify import Notifier
 from shared.services.scripts import ScriptFactory
 from shared.structured_log import fields, get
@@ -46,7 +48,7 @@ DEFAULT_RUN_S = 300.0
 ETA_SLACK_S = 30
 # Jobs per SSH round trip: large enough for throughput, small enough that the first of a burst are recorded soon.
 SUBMIT_CHUNK = 50
-_RECORD_THREADS = 8  # estimates closer than this to the stored one are not rewritten
+_RECORD_THREADS = 8  # recording one job at a time, for a repository without mutate_many
 
 
 @dataclass(frozen=True)
@@ -123,18 +125,34 @@ def _admit(deps: DispatchDeps, holder: str, now: Callable[[], datetime], report:
             _end_before_start(deps, job_id, JobState.REJECTED, reason, now(), report.rejected)
         if not admission.admit:
             break
-        widths = {w.job_id: w.slots for w in admission.admit}
-        admitted = [replace(j, array_throttle=widths[j.id]) if j.is_sweep else j for j in queued if j.id in widths]
-        for start in range(0, len(admitted), SUBMIT_CHUNK):
-            # Renewed once a third of its time has gone: a holder that stalled longer may have lost it, and must
-            # not submit on stale counts (lost means someone else decides now).
-            if time.monotonic() - held_since > deps.lease_ttl_s / 3:
-                if not deps.lease.acquire(holder, deps.lease_ttl_s):
-                    return seen
-                held_since = time.monotonic()
-            _submit(deps, admitted[start : start + SUBMIT_CHUNK], now, report)
+        # In the admission's order, round-robin across users: the chunks, and Slurm's job ids, follow it.
+        by_id = {j.id: j for j in queued}
+        admitted = [_with_width(by_id[w.job_id], w.slots) for w in admission.admit]
+        # A chunk is recorded while the next one goes to Slurm, and every chunk is recorded before anything is
+        # counted again (or the lease released): the next count must see them active.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dispatch-record") as recorder:
+            recording: Future[None] | None = None
+            try:
+                for start in range(0, len(admitted), SUBMIT_CHUNK):
+                    # Renewed once a third of its time has gone: a holder that stalled longer may have lost it, and
+                    # must not submit on stale counts (lost means someone else decides now).
+                    if time.monotonic() - held_since > deps.lease_ttl_s / 3:
+                        if not deps.lease.acquire(holder, deps.lease_ttl_s):
+                            return seen
+                        held_since = time.monotonic()
+                    result = _submit(deps, admitted[start : start + SUBMIT_CHUNK], now, report)
+                    if recording is not None:
+                        recording.result()
+                    recording = recorder.submit(_record, deps, result, now, report)
+            finally:
+                if recording is not None:
+                    recording.result()
     _publish_positions(deps, admission, {j.id: j for j in queued}, len(active), limits, now())
     return seen
+
+
+def _with_width(job: Job, slots: int) -> Job:
+    return replace(job, array_throttle=slots) if job.is_sweep else job
 
 
 def _waiting(job: Job) -> WaitingJob:
@@ -153,7 +171,17 @@ def _user_states(deps: DispatchDeps, active: list[Job], waiting_users: set[str],
     return {u: UserState(active=counts[u], core_hours_used=used.get(u, 0.0) + reserved[u]) for u in users}
 
 
-def _submit(deps: DispatchDeps, batch: list[Job], now: Callable[[], datetime], report: DispatchReport) -> None:
+@dataclass(frozen=True)
+class _Submitted:
+    """What Slurm answered for one chunk, still to be recorded."""
+
+    accepted: Mapping[str, str]  # job id -> Slurm id
+    refused: Mapping[str, str]  # job id -> sbatch's error
+    throttles: Mapping[str, int | None]  # a sweep's array throttle, by job id
+
+
+def _submit(deps: DispatchDeps, batch: list[Job], now: Callable[[], datetime], report: DispatchReport) -> _Submitted:
+    """One chunk to Slurm in one SSH round trip; a job whose script cannot be rendered ends FAILED."""
     submissions = []
     throttles = {j.id: j.array_throttle for j in batch if j.is_sweep}
     for job in batch:
@@ -168,22 +196,36 @@ def _submit(deps: DispatchDeps, batch: list[Job], now: Callable[[], datetime], r
         for job in batch:
             deps.jobs.mutate(job.id, lambda j: record_submit_failure(j, error, now(), deps.submit_give_up))
         raise  # the trigger (Pub/Sub redelivery, next tick) retries
+    return _Submitted(result.accepted, result.refused, throttles)
 
-    def record(job_id: str, slurm_id: str) -> None:
-        throttle = throttles.get(job_id)
-        recorded = deps.jobs.mutate(job_id, lambda j: record_submission(j, slurm_id, now(), throttle))
+
+def _record(deps: DispatchDeps, chunk: _Submitted, now: Callable[[], datetime], report: DispatchReport) -> None:
+    """Record a chunk's Slurm ids: with a repository that has mutate_many, one read and one commit for the chunk
+    (per job, re-read and retried, when any of them changed meanwhile, such as a cancel)."""
+
+    def change(slurm_id: str, throttle: int | None) -> Callable[[Job], Job | None]:
+        return lambda j: record_submission(j, slurm_id, now(), throttle)
+
+    changes = {job_id: change(slurm_id, chunk.throttles.get(job_id)) for job_id, slurm_id in chunk.accepted.items()}
+    if isinstance(deps.jobs, BatchMutations):
+        stored = deps.jobs.mutate_many(changes)
+    else:
+        # Each job is its own document, so recording in parallel contends on nothing.
+        with ThreadPoolExecutor(max_workers=_RECORD_THREADS) as pool:
+            stored = dict(zip(changes, pool.map(deps.jobs.mutate, changes, changes.values()), strict=True))
+    to_stop = []
+    for job_id, slurm_id in chunk.accepted.items():
+        recorded = stored.get(job_id)
         report.submitted[job_id] = slurm_id
         # queue_wait_s feeds the log-based metric <prefix>/queue_wait (terraform/modules/monitoring).
         wait = round((now() - recorded.created_at).total_seconds(), 3) if recorded is not None else None
         log.info("submitted to Slurm", extra=fields(job_id=job_id, slurm_job_id=slurm_id, queue_wait_s=wait))
         if recorded is not None and recorded.state is JobState.CANCELLED:
             # The owner cancelled it while it was being submitted: stop the run we just started.
-            deps.cluster.cancel([slurm_id])
-
-    # Each job is its own document, so recording in parallel contends on nothing.
-    with ThreadPoolExecutor(max_workers=_RECORD_THREADS) as pool:
-        list(pool.map(record, result.accepted.keys(), result.accepted.values()))
-    for job_id, error in result.refused.items():
+            to_stop.append(slurm_id)
+    if to_stop:
+        deps.cluster.cancel(to_stop)
+    for job_id, error in chunk.refused.items():
         _end_before_start(deps, job_id, JobState.FAILED, f"Slurm refused the run: {error}", now(), report.failed)
 
 

@@ -1,0 +1,189 @@
+"""The dispatcher's fast recording on a real Firestore emulator: FirestoreJobs.mutate_many (one read and one commit for
+many jobs, each write guarded by its document's update time) and a whole burst through dispatch() with it.
+
+The property that matters: a change made by someone else between the batch's read and its commit (an owner's cancel)
+is never overwritten; the batch then falls back to `mutate` job by job.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from google.cloud import firestore
+
+from devstack import process
+from devstack.stack import FIRESTORE_EMULATOR
+from shared.adapters.firestore_jobs import FirestoreJobs, FirestoreLease
+from shared.domain.job import Job, JobState, SourceObject, advance, new_job, record_submission
+from shared.domain.quota import QuotaLimits
+from shared.ports import BatchMutations
+from shared.services.cancel import CANCELLED_BY_OWNER
+from shared.services.dispatch import SUBMIT_CHUNK, DispatchDeps, dispatch
+from shared.services.notify import Notifier
+from tests.unit.fakes import FakeCluster, FakeMailer, FakeQuotas
+
+T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    if not FIRESTORE_EMULATOR.exists():
+        pytest.fail("the Firestore emulator (a gcloud component) is not installed")
+    state = tmp_path_factory.mktemp("firestore")
+    port = free_port()
+    env = {**os.environ, "CLOUDSDK_CONFIG": str(state / "gcloud"), "CLOUDSDK_CORE_DISABLE_PROMPTS": "1"}
+    argv = [str(FIRESTORE_EMULATOR), "start", "--host=127.0.0.1", f"--port={port}"]
+    process.start_daemon(state, "firestore", argv, env=env)
+    saved = os.environ.get("FIRESTORE_EMULATOR_HOST")
+    try:
+        process.wait_until(lambda: process.port_open(port), timeout_s=60, what="firestore")
+        os.environ["FIRESTORE_EMULATOR_HOST"] = f"127.0.0.1:{port}"
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("FIRESTORE_EMULATOR_HOST", None)
+        else:
+            os.environ["FIRESTORE_EMULATOR_HOST"] = saved
+        process.stop_daemon(state, "firestore")
+
+
+@pytest.fixture
+def db(emulator: None) -> firestore.Client:
+    return firestore.Client(project=f"record-{uuid.uuid4().hex[:8]}")  # a project of its own: an empty database
+
+
+def queued(n: int, owner: str = "ada@example.com") -> Job:
+    source = SourceObject("designs", f"{owner}/d{n}.tar.gz", 1000 + n)
+    return new_job(job_id=f"j{n:019x}", owner=owner, source=source, at=T0 + timedelta(seconds=n))
+
+
+def recording(slurm_id: str) -> Callable[[Job], Job | None]:
+    return lambda j: record_submission(j, slurm_id, T0 + timedelta(hours=1))
+
+
+class CancelDuringRecording(FirestoreJobs):
+    """Cancels `victim` (as cancel_job does a queued job) after the batch has read the jobs and before it commits:
+    the first change applied does it."""
+
+    def __init__(self, client: firestore.Client, victim: Callable[[Mapping[str, object]], str | None]) -> None:
+        super().__init__(client)
+        self._victim = victim
+        self.cancelled: list[str] = []
+
+    def mutate_many(self, changes: Mapping[str, Callable[[Job], Job | None]]) -> dict[str, Job | None]:
+        victim = self._victim(changes)
+
+        def wrap(change: Callable[[Job], Job | None]) -> Callable[[Job], Job | None]:
+            def wrapped(job: Job) -> Job | None:
+                if victim is not None and victim not in self.cancelled:
+                    self.cancelled.append(victim)
+                    self.mutate(victim, lambda j: advance(j, JobState.CANCELLED, T0, CANCELLED_BY_OWNER))
+                return change(job)
+
+            return wrapped
+
+        return super().mutate_many({job_id: wrap(change) for job_id, change in changes.items()})
+
+
+def test_the_firestore_repository_offers_batched_mutations(db: firestore.Client) -> None:
+    assert isinstance(FirestoreJobs(db), BatchMutations)
+
+
+def test_mutate_many_applies_each_change_and_answers_like_mutate(db: firestore.Client) -> None:
+    jobs = FirestoreJobs(db)
+    a, b, c = queued(1), queued(2), queued(3)
+    for job in (a, b, c):
+        jobs.create(job)
+
+    stored = jobs.mutate_many({a.id: recording("101"), b.id: lambda j: None, "j" + "0" * 19: recording("103")})
+
+    assert stored[a.id] is not None and (stored[a.id].state, stored[a.id].slurm_job_id) == (JobState.SUBMITTED, "101")
+    assert stored[b.id] == b  # no change: the job as stored
+    assert stored["j" + "0" * 19] is None  # no such job
+    assert jobs.get(a.id) == stored[a.id]
+    assert jobs.get(b.id) == b and jobs.get(c.id) == c
+
+
+def test_a_cancel_between_the_batch_read_and_its_commit_is_kept(db: firestore.Client) -> None:
+    jobs = CancelDuringRecording(db, victim=lambda changes: sorted(changes)[1])
+    batch = [queued(n) for n in range(1, 6)]
+    for job in batch:
+        jobs.create(job)
+
+    stored = jobs.mutate_many({job.id: recording(str(100 + i)) for i, job in enumerate(batch)})
+
+    victim = batch[1]
+    assert jobs.cancelled == [victim.id]
+    kept = jobs.get(victim.id)
+    # The cancel stands, with the Slurm id recorded so that the run can be stopped.
+    assert kept is not None and (kept.state, kept.reason, kept.slurm_job_id) == (
+        JobState.CANCELLED,
+        CANCELLED_BY_OWNER,
+        "101",
+    )
+    assert stored[victim.id] == kept
+    for i, job in enumerate(batch):
+        if job is not victim:
+            assert (jobs.get(job.id).state, jobs.get(job.id).slurm_job_id) == (JobState.SUBMITTED, str(100 + i))
+
+
+class Scripts:
+    def render(self, job: Job) -> str:
+        return f"#!/bin/bash\necho {job.id}\n"
+
+
+def test_a_burst_is_dispatched_round_robin_recorded_once_and_a_cancel_meanwhile_stops_its_run(
+    db: firestore.Client,
+) -> None:
+    """Three chunks of a burst through dispatch() on Firestore: each chunk recorded (while the next is submitted)
+    before the next count; a job cancelled while its chunk was being recorded is scancelled, not overwritten."""
+    users = [f"u{i}@example.com" for i in range(3)]
+    # Oldest first, the users' jobs come one user after another: only the fair order interleaves them.
+    burst = [queued(n, users[(n - 1) // 40]) for n in range(1, 121)]
+    picked: list[str] = []
+
+    def second_chunk_victim(changes: Mapping[str, object]) -> str | None:
+        picked.append("")
+        return sorted(changes)[7] if len(picked) == 2 else None
+
+    jobs = CancelDuringRecording(db, victim=second_chunk_victim)
+    for job in burst:
+        jobs.create(job)
+    cluster = FakeCluster()
+    deps = DispatchDeps(
+        jobs=jobs,
+        lease=FirestoreLease(db, "dispatcher"),
+        cluster=cluster,
+        scripts=Scripts(),  # type: ignore[arg-type]
+        quotas=FakeQuotas(),
+        notifier=Notifier(jobs, FakeMailer(), "results"),
+        limits=QuotaLimits(global_concurrency=1000, user_concurrency=1000, user_monthly_core_hours=1e9),
+    )
+
+    report = dispatch(deps, "dispatcher-1", lambda: T0 + timedelta(hours=1))
+
+    assert len(cluster.batches) == 3 and max(len(b) for b in cluster.batches) == SUBMIT_CHUNK
+    assert sorted(cluster.submitted_ids) == sorted(j.id for j in burst)  # each once
+    # Round robin: no user is ever more than one submission ahead of another.
+    owner = {j.id: j.owner for j in burst}
+    counts = dict.fromkeys(users, 0)
+    for job_id in cluster.submitted_ids:
+        counts[owner[job_id]] += 1
+        assert max(counts.values()) - min(counts.values()) <= 1
+    (victim,) = jobs.cancelled
+    stored = {j.id: jobs.get(j.id) for j in burst}
+    assert report.submitted == {job_id: job.slurm_job_id for job_id, job in stored.items()}
+    assert stored[victim].state is JobState.CANCELLED
+    assert cluster.cancelled == [stored[victim].slurm_job_id]
+    assert all(j.state is JobState.SUBMITTED for job_id, j in stored.items() if job_id != victim)
