@@ -70,7 +70,26 @@ ROUTES: tuple[Route, ...] = (
         request_body="RerunRequest",
         errors=(400, 409),
     ),
-    Route("GET", "/v1/jobs/{job_id}", jobs_api.get_one_job, "job", "One job: state, stage, timeline, metrics", "Job"),
+    Route(
+        "GET",
+        "/v1/jobs/{job_id}",
+        jobs_api.get_one_job,
+        "job",
+        "One job: state, stage, timeline, metrics (and, with ?include=, its log tail and files in the same answer)",
+        "Job",
+        query=(
+            QueryParam(
+                "include",
+                "Also answer `log` (as /logs answers it; null without a log) and `artifacts` (as /artifacts lists "
+                "them; null until the job has ended with results), comma-separated.",
+                {"type": "string", "pattern": f"^({'|'.join(jobs_api.INCLUDES)})(,({'|'.join(jobs_api.INCLUDES)}))*$"},
+            ),
+            QueryParam(
+                "lines", "With include=log: how many lines (1-500, default 100).", {"type": "integer", "minimum": 1}
+            ),
+        ),
+        errors=(400,),
+    ),
     Route("POST", "/v1/jobs/{job_id}/cancel", jobs_api.cancel_one_job, "job", "Cancel a job", "CancelResult"),
     Route(
         "DELETE",

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextvars
 import csv
 import io
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import flask
 
@@ -12,6 +16,7 @@ from shared.config import settings
 from shared.domain.config_schema import IDENTIFIER
 from shared.domain.job import Job, JobState
 from shared.domain.paging import InvalidCursor
+from shared.ports import ResultsStore, StoredObject
 from shared.services import results
 from shared.services.cancel import cancel_job
 from shared.services.delete import DeleteDeps, NeedsConfirmation, StillActive, delete_job
@@ -20,6 +25,14 @@ from shared.web.routing import ApiError, Call
 from shared.web.views import artifact_view, job_view, log_view
 
 _STATES = {s.value for s in JobState}
+# GET /v1/jobs/{id}?include=log,artifacts: what the job page shows besides the job, in the same answer, so the page
+# costs one request and one read of the job instead of three of each. Each part is exactly what its own route answers
+# (/logs, /artifacts), or null where the job has none (yet). The parts are produced side by side on these threads.
+INCLUDES = ("log", "artifacts")
+_PARTS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="job-parts")
+# A run's file list signs a link per file: CPU work with a key (an IAM call each in production) that releases the GIL,
+# so the links of one list are signed side by side (49 links of an spm run: 17 ms one by one, 9 ms on 4 threads).
+_SIGNERS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="link-signing")
 
 
 def _job(call: Call) -> Job:
@@ -67,7 +80,42 @@ def list_my_jobs(call: Call) -> flask.Response:
 
 
 def get_one_job(call: Call) -> flask.Response:
-    return flask.jsonify(_view(_job(call), call))
+    wanted = _includes(call)
+    lines = call.arg_int("lines", 100, 1, results.MAX_LOG_LINES) if "log" in wanted else 0
+    job = _job(call)
+    view = _view(job, call)
+    if wanted:
+        view |= _included(job, view["links"], wanted, lines, call)
+    return flask.jsonify(view)
+
+
+def _includes(call: Call) -> set[str]:
+    wanted = {part.strip() for part in call.args.get("include", "").split(",") if part.strip()}
+    unknown = sorted(wanted - set(INCLUDES))
+    if unknown:
+        raise ApiError(
+            400, "invalid_parameter", f"include takes {', '.join(INCLUDES)} (comma-separated), not {unknown[0]!r}"
+        )
+    return wanted
+
+
+def _included(job: Job, links: dict[str, str], wanted: set[str], lines: int, call: Call) -> dict[str, Any]:
+    """The log tail (where the job has links.logs) and the run's files (links.artifacts: once it has ended)."""
+    store, bucket = bootstrap.results_store(), settings().results_bucket
+    tasks: dict[str, Callable[[], Any]] = {}
+    if "log" in wanted and "logs" in links:
+        tasks["log"] = lambda: log_view(job, results.log_tail(store, bucket, job, lines))
+    if "artifacts" in wanted and "artifacts" in links:
+        tasks["artifacts"] = lambda: _artifacts(job, call)
+    # Each part on its own thread, in a copy of this request's context (its trace, for the log lines).
+    running = {name: _PARTS.submit(contextvars.copy_context().run, task) for name, task in tasks.items()}
+    parts: dict[str, Any] = dict.fromkeys(wanted)
+    for name, future in running.items():
+        try:
+            parts[name] = future.result()
+        except results.NoResults:
+            parts[name] = None  # e.g. a finished run that left no log: its route answers 404
+    return parts
 
 
 def cancel_one_job(call: Call) -> flask.Response:
@@ -89,8 +137,50 @@ def delete_one_job(call: Call) -> flask.Response:
 
 def list_job_artifacts(call: Call) -> flask.Response:
     job = _job(call)
-    found = results.list_artifacts(bootstrap.results_store(), settings().results_bucket, job, call.now)
-    return flask.jsonify(job_id=job.id, artifacts=[artifact_view(a) for a in found])
+    return flask.jsonify(job_id=job.id, artifacts=_artifacts(job, call))
+
+
+def _artifacts(job: Job, call: Call) -> list[dict[str, Any]]:
+    found = results.list_artifacts(_SignedAhead(bootstrap.results_store()), settings().results_bucket, job, call.now)
+    return [artifact_view(a) for a in found]
+
+
+class _SignedAhead:
+    """The results store as results.list_artifacts uses it, except that a listing also signs each listed file's
+    link (GET, the artifacts' lifetime), side by side on the signing threads; signed_url hands those out. A link asked
+    for in any other way is signed as usual, one at a time."""
+
+    def __init__(self, store: ResultsStore) -> None:
+        self._store = store
+        self._ahead: dict[tuple[str, str], str] = {}
+
+    def list_objects(self, bucket: str, prefix: str, limit: int = 10_000) -> list[StoredObject]:
+        objects = self._store.list_objects(bucket, prefix, limit)
+        context = contextvars.copy_context()
+
+        def sign(name: str) -> str:
+            return context.copy().run(self._store.signed_url, bucket, name, expires_s=results.LINK_LIFETIME_S)
+
+        names = [o.name for o in objects]
+        self._ahead = {(bucket, name): url for name, url in zip(names, _SIGNERS.map(sign, names), strict=True)}
+        return objects
+
+    def signed_url(
+        self,
+        bucket: str,
+        name: str,
+        *,
+        method: str = "GET",
+        expires_s: int = 900,
+        content_type: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> str:
+        ahead = self._ahead.get((bucket, name))
+        if ahead and (method, expires_s, content_type, headers) == ("GET", results.LINK_LIFETIME_S, None, None):
+            return ahead
+        return self._store.signed_url(
+            bucket, name, method=method, expires_s=expires_s, content_type=content_type, headers=headers
+        )
 
 
 def download_job(call: Call) -> flask.Response:

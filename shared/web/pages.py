@@ -88,11 +88,19 @@ def _content_security_policy() -> str:
 
 
 def _html(name: str) -> flask.Response:
-    response = flask.Response(_page(name), mimetype="text/html")
+    html_text = _page(name)
+    response = flask.Response(html_text, mimetype="text/html")
+    # Checked on every visit (a deploy changes the shell), answered 304 while it has not changed.
     response.headers["Cache-Control"] = "no-cache"
     response.headers["Content-Security-Policy"] = _content_security_policy()
     response.headers["X-Content-Type-Options"] = "nosniff"
-    return response
+    response.set_etag(_digest(html_text))
+    return response.make_conditional(flask.request)
+
+
+@functools.cache
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def my_jobs_page(_call: Call) -> flask.Response:

@@ -134,6 +134,16 @@ SCHEMAS: dict[str, Schema] = {
                     "runs": {"type": "array", "items": {"type": "object"}},
                 },
             },
+            "log": {
+                "oneOf": [{"$ref": "#/components/schemas/LogTail"}, {"type": "null"}],
+                "description": "Only with ?include=log: the end of the run's log, null when there is none (yet).",
+            },
+            "artifacts": {
+                "type": ["array", "null"],
+                "items": {"$ref": "#/components/schemas/Artifact"},
+                "description": "Only with ?include=artifacts: the run's files with links valid for 15 minutes, null "
+                "until the job has ended with results.",
+            },
         },
     },
     "JobList": {

@@ -12,7 +12,7 @@ from shared.domain.compare import compare, entry_for
 from shared.domain.metrics import Metrics
 from shared.web.views import job_view
 from tests.unit.test_compare import FAST, J1, J2, SLOW, SWEEP, job, sweep_job
-from tests.unit.test_web_pages import BASE_URL, configured, run_page
+from tests.unit.test_web_pages import BASE_URL, configured, job_get, run_page
 
 __all__ = ["configured"]  # the shells' settings (an autouse fixture of test_web_pages), here too
 
@@ -137,7 +137,7 @@ PICK = """
 
 def test_a_sweeps_page_compares_the_runs_ticked(tmp_path: Path) -> None:
     sweep = job_view(sweep_job(), BASE_URL)
-    out = run_page(tmp_path, "job", f"/jobs/{SWEEP}", {f"GET /v1/jobs/{SWEEP}": [[200, sweep]]}, PICK)
+    out = run_page(tmp_path, "job", f"/jobs/{SWEEP}", {job_get(SWEEP): [[200, sweep]]}, PICK)
     assert out["bar"] is False
     assert out["labels"] == ["Compare run 0", "Compare run 1", "Compare run 2"]
     assert out["steps"] == [
@@ -153,7 +153,7 @@ def test_a_sweeps_page_compares_the_runs_ticked(tmp_path: Path) -> None:
 def test_a_single_job_has_no_runs_to_tick(tmp_path: Path) -> None:
     single = job_view(job(J1, FAST), BASE_URL)
     actions = 'out.section = $("sweep-section").hidden; out.bar = $("compare-runs-bar").hidden;'
-    out = run_page(tmp_path, "job", f"/jobs/{J1}", {f"GET /v1/jobs/{J1}": [[200, single]]}, actions)
+    out = run_page(tmp_path, "job", f"/jobs/{J1}", {job_get(J1): [[200, single]]}, actions)
     assert out["section"] is True and out["bar"] is True
 
 

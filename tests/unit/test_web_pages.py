@@ -63,8 +63,9 @@ def configured(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     pages._content_security_policy.cache_clear()
 
 
-def shell(name: str) -> flask.Response:
-    return HANDLERS[name](None)  # the page handlers do not look at the call
+def shell(name: str, headers: dict[str, str] | None = None) -> flask.Response:
+    with flask.Flask(__name__).test_request_context("/", headers=headers or {}):
+        return HANDLERS[name](None)  # the page handlers do not look at the call
 
 
 def page_html(name: str) -> str:
@@ -103,11 +104,34 @@ def test_each_page_is_the_one_layout_around_its_own_content(name: str) -> None:
 def test_each_page_loads_only_its_own_module(name: str) -> None:
     html = page_html(name)
     scripts = re.findall(r"<script\b[^>]*>", html)
-    assert scripts == [f'<script type="module" src="/assets/{name}-page.js">']
+    # early.js (tiny, no imports, first in the head) starts the page's first API call while the module loads.
+    assert scripts == [
+        f'<script src="/assets/early.js" data-page="{name}">',
+        f'<script type="module" src="/assets/{name}-page.js">',
+    ]
     preloaded = re.findall(r'<link rel="modulepreload" href="/assets/([^"]+)">', html)
     assert preloaded, "the shared modules load alongside the page's own"
     assert set(preloaded) <= pages.ASSET_NAMES
     assert f"{name}-page.js" in pages.ASSET_NAMES
+
+
+def test_the_early_call_is_exactly_the_first_call_of_its_page() -> None:
+    """early.js asks in advance what jobs-page.js and job-page.js ask first (api.js takes an early answer up only
+    for exactly the same path, so a drift would silently cost the page its head start)."""
+    early = (pages.ASSETS / "early.js").read_text()
+    jobs_page = (pages.ASSETS / "jobs-page.js").read_text()
+    job_page = (pages.ASSETS / "job-page.js").read_text()
+    size = re.search(r"PAGE_SIZE: (\d+),", jobs_page)
+    assert size and 'jobs: () => "/v1/jobs?limit=' + size.group(1) + '"' in early
+    assert "new URLSearchParams({ limit: String(this.PAGE_SIZE) })" in jobs_page
+    job_path = re.search(r"path\(\) \{\s*return `(/v1/jobs/\$\{this\.id\}[^`]*)`;", job_page)
+    assert job_path, "job-page.js asks for its job through path()"
+    assert "`" + job_path.group(1).replace("this.id", "id") + "`" in early
+    assert "api(this.path())" in job_page
+    assert (
+        'sessionStorage.getItem("olc.idToken")' in early
+        and 'TOKEN_KEY = "olc.idToken"' in (pages.ASSETS / "api.js").read_text()
+    )
 
 
 def test_the_current_page_is_marked_in_the_top_bar() -> None:
@@ -139,6 +163,18 @@ def test_shells_stay_under_a_strict_content_security_policy(name: str) -> None:
     assert response.headers["Cache-Control"] == "no-cache"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.mimetype == "text/html"
+
+
+@pytest.mark.parametrize("name", sorted(HANDLERS))
+def test_a_shell_not_changed_since_the_last_visit_answers_304(name: str) -> None:
+    first = shell(name)
+    etag = first.headers["ETag"]
+    again = shell(name, {"If-None-Match": etag})
+    assert again.status_code == 304  # werkzeug sends no body with a 304
+    assert again.headers["Cache-Control"] == "no-cache", "still checked on every visit"
+    other = {n: shell(n).headers["ETag"] for n in HANDLERS}
+    assert len(set(other.values())) == len(HANDLERS), "each page its own tag"
+    assert shell(name, {"If-None-Match": '"stale"'}).status_code == 200
 
 
 # ------------------------------------------------------------------------------------------------ assets
@@ -434,7 +470,7 @@ export class El {
 export const world = { fetches: [], assigned: [] };
 export const settle = () => new Promise((resolve) => setTimeout(resolve, 20));
 
-export function install({ path, elements, keyMetrics, replies }) {
+export function install({ path, elements, keyMetrics, replies, early = null }) {
   const byId = {};
   for (const { id, tag, hidden } of elements) {
     byId[id] = new El(tag, id);
@@ -462,18 +498,20 @@ export function install({ path, elements, keyMetrics, replies }) {
     getItem: (key) => stored.get(key) ?? null, setItem: (k, v) => stored.set(k, v), removeItem: (k) => stored.delete(k),
   };
   globalThis.setInterval = () => 0;
+  const answer = ([status, data]) => ({
+    ok: status >= 200 && status < 300,
+    status,
+    headers: { get: (name) => (name === "Content-Type" ? "application/json" : null) },
+    json: async () => data,
+  });
   globalThis.fetch = async (url, init = {}) => {
     const method = init.method || "GET";
-    world.fetches.push({ url, method, body: init.body ? JSON.parse(init.body) : null });
+    world.fetches.push({ url, method, body: init.body ? JSON.parse(init.body) : null, headers: init.headers || {} });
     const queue = replies[`${method} ${url}`] || [[404, { error: { code: "not_found", message: "nothing" } }]];
-    const [status, data] = queue.length > 1 ? queue.shift() : queue[0];
-    return {
-      ok: status >= 200 && status < 300,
-      status,
-      headers: { get: (name) => (name === "Content-Type" ? "application/json" : null) },
-      json: async () => data,
-    };
+    return answer(queue.length > 1 ? queue.shift() : queue[0]);
   };
+  // What early.js leaves when it asked in advance (the page's first call, already answered).
+  if (early) window.olcEarly = { path: early.path, token: early.token, reply: Promise.resolve(answer(early.reply)) };
   return byId;
 }
 
@@ -500,16 +538,24 @@ PARENT_JOB = "j" + "1" * 19
 NEW_JOB = "j" + "2" * 19
 
 
-def run_page(tmp_path: Path, page: str, path: str, replies: dict, actions: str = "") -> dict:
-    """Runs assets/<page>-page.js on its shell under Node and returns what `actions` put in `out`."""
+def run_page(tmp_path: Path, page: str, path: str, replies: dict, actions: str = "", early: dict | None = None) -> dict:
+    """Runs assets/<page>-page.js on its shell under Node and returns what `actions` put in `out`; `early`: what
+    early.js left (its path, the token it used and the answer)."""
     elements = [
         {"id": match.group(2), "tag": match.group(1), "hidden": bool(re.search(r"\shidden(?=[\s>])", match.group(0)))}
         for match in re.finditer(r'<(\w+)\b[^>]*\bid="([^"]+)"[^>]*>', page_html(page))
     ]
     config = {"path": path, "elements": elements, "keyMetrics": ",".join(KEY_METRICS), "replies": replies}
+    if early is not None:
+        config["early"] = early
     (tmp_path / "shim.mjs").write_text(DOM_SHIM)
     script = PAGE_RUN.replace("%CONFIG%", json.dumps(config)).replace("%PAGE%", page)
     return run_node(tmp_path, script.replace("%ACTIONS%", actions))
+
+
+def job_get(job_id: str) -> str:
+    """The job page's one call for its job, with its log and files (job-page.js path(), early.js)."""
+    return f"GET /v1/jobs/{job_id}?include=log,artifacts&lines=200"
 
 
 def api_job(state: JobState = JobState.SUCCEEDED, **changes: object) -> dict:
@@ -542,7 +588,7 @@ def test_the_job_page_shows_the_git_origin_the_reuse_and_the_rerun(tmp_path: Pat
       out.rerunHidden = $("rerun-section").hidden;
       out.prefilled = ["CLOCK_PERIOD", "SYNTH_STRATEGY"].map((name) => $(`rerun-${{name}}`).value);
     """
-    out = run_page(tmp_path, "job", f"/jobs/{job['id']}", {f"GET /v1/jobs/{job['id']}": [[200, job]]}, actions)
+    out = run_page(tmp_path, "job", f"/jobs/{job['id']}", {job_get(job["id"]): [[200, job]]}, actions)
     assert out["view"] == "job"
     facts = "".join(out["facts"])
     assert '<dt>Design</dt><dd><a href="/designs/spm" title="Every run of spm">spm</a></dd>' in facts
@@ -574,7 +620,7 @@ def test_running_again_with_changes_sends_typed_overrides_and_shows_what_was_ref
     }
     created = {"job_id": NEW_JOB, "parent_job": job["id"], "page": f"https://elsewhere.example/jobs/{NEW_JOB}"}
     replies = {
-        f"GET /v1/jobs/{job['id']}": [[200, job]],
+        job_get(job["id"]): [[200, job]],
         f"POST /v1/jobs/{job['id']}/rerun": [[400, refused], [201, created]],
     }
     actions = """
@@ -626,7 +672,7 @@ def test_a_job_being_fetched_says_so_and_cannot_be_rerun(tmp_path: Path) -> None
       out.rerunHidden = $("rerun-section").hidden;
       out.cancelHidden = $("cancel-button").hidden;
     """
-    out = run_page(tmp_path, "job", f"/jobs/{job['id']}", {f"GET /v1/jobs/{job['id']}": [[200, job]]}, actions)
+    out = run_page(tmp_path, "job", f"/jobs/{job['id']}", {job_get(job["id"]): [[200, job]]}, actions)
     assert out["badge"] == "Fetching"
     assert out["progress"] == "Fetching the design from https://git.example.org/ada/examples.git (main)…"
     facts = "".join(out["facts"])
@@ -641,9 +687,124 @@ def test_a_rejected_submission_offers_no_rerun(tmp_path: Path) -> None:
       out.alert = $("job-alert-title").textContent;
       out.rerunHidden = $("rerun-section").hidden;
     """
-    out = run_page(tmp_path, "job", f"/jobs/{job['id']}", {f"GET /v1/jobs/{job['id']}": [[200, job]]}, actions)
+    out = run_page(tmp_path, "job", f"/jobs/{job['id']}", {job_get(job["id"]): [[200, job]]}, actions)
     assert out["alert"] == "This submission was rejected"
     assert out["rerunHidden"] is True
+
+
+RESULTS = "ada@example.com/j" + "a" * 19 + "/"
+LAYOUT_URL = "https://storage.example.org/olc-results/render/layout.png?X-Goog-Signature=abc"
+
+
+def finished_job_with_parts() -> dict:
+    """A finished run as GET /v1/jobs/{id}?include=log,artifacts answers it."""
+    job = api_job(results_prefix=RESULTS, artifacts={"layout_png": f"gs://olc-results/{RESULTS}render/layout.png"})
+    expires = "2026-11-02T09:15:00Z"
+    job["log"] = {"job_id": job["id"], "state": "SUCCEEDED", "source": "files/logs/flow.log", "lines": ["one", "two"]}
+    job["artifacts"] = [
+        {"path": "files/render/layout.png", "size": 2048, "url": LAYOUT_URL, "expires_at": expires},
+        {
+            "path": "files/logs/flow.log",
+            "size": 10,
+            "url": "https://storage.example.org/log?sig",
+            "expires_at": expires,
+        },
+        {"path": "files/evil.txt", "size": 1, "url": "javascript:alert(1)", "expires_at": expires},
+    ]
+    return job
+
+
+JOB_PARTS = """
+  out.log = $("log-section").hidden ? null : $("log").textContent;
+  out.logSource = $("log-source").textContent;
+  out.files = $("artifacts").children.map((li) => li.children[0].html());
+  out.summary = $("artifacts-summary").textContent;
+  out.downloadsHidden = $("downloads-section").hidden;
+  out.layout = $("layout-section").hidden ? null : $("layout-image").src;
+  out.timings = Object.keys(window.olcTimings);
+"""
+
+
+def test_the_job_page_draws_the_job_its_log_and_its_files_from_one_call(tmp_path: Path) -> None:
+    job = finished_job_with_parts()
+    out = run_page(tmp_path, "job", f"/jobs/{job['id']}", {job_get(job["id"]): [[200, job]]}, JOB_PARTS)
+    assert out["view"] == "job"
+    assert [f["url"] for f in out["fetches"]] == [job_get(job["id"]).removeprefix("GET ")], "one request"
+    assert out["fetches"][0]["headers"]["Authorization"] == "Bearer header.e30.signature"
+    assert out["log"] == "one\ntwo" and out["logSource"] == "files/logs/flow.log"
+    assert out["files"] == [
+        f'<a href="{LAYOUT_URL}" rel="noopener" target="_blank">files/render/layout.png</a>',
+        '<a href="https://storage.example.org/log?sig" rel="noopener" target="_blank">files/logs/flow.log</a>',
+    ], "every file with its link; a link that is not http(s) is never made clickable"
+    assert out["summary"] == "All files (2)" and out["downloadsHidden"] is False
+    assert out["layout"] == LAYOUT_URL
+    assert out["timings"] == ["job", "log", "files", "rendered"]
+
+
+def test_a_job_without_results_shows_no_log_and_no_files(tmp_path: Path) -> None:
+    job = api_job(JobState.QUEUED)  # no results yet: the API answers null for both
+    job["log"] = job["artifacts"] = None
+    out = run_page(tmp_path, "job", f"/jobs/{job['id']}", {job_get(job["id"]): [[200, job]]}, JOB_PARTS)
+    assert out["view"] == "job" and out["log"] is None and out["files"] == [] and out["layout"] is None
+    assert out["downloadsHidden"] is True
+
+
+def test_the_page_takes_up_the_early_answer_once_and_only_for_its_own_sign_in(tmp_path: Path) -> None:
+    job = finished_job_with_parts()
+    early = {"path": job_get(job["id"]).removeprefix("GET "), "token": "header.e30.signature", "reply": [200, job]}
+    out = run_page(tmp_path, "job", f"/jobs/{job['id']}", {}, JOB_PARTS + "out.left = window.olcEarly;", early=early)
+    assert out["view"] == "job" and out["fetches"] == [] and out["log"] == "one\ntwo"
+    assert out["left"] is None, "taken up once"
+    # Asked with another sign-in (the tab signed in anew since): not used, the page asks itself.
+    other = {**early, "token": "someone.else.entirely"}
+    replies = {job_get(job["id"]): [[200, job]]}
+    out = run_page(tmp_path, "job", f"/jobs/{job['id']}", replies, JOB_PARTS, early=other)
+    assert [f["url"] for f in out["fetches"]] == [early["path"]] and out["log"] == "one\ntwo"
+    # An early 404 is the page's 404, exactly as if the page had asked.
+    missing = {**early, "reply": [404, {"error": {"code": "not_found", "message": "you have no job"}}]}
+    out = run_page(tmp_path, "job", f"/jobs/{job['id']}", {}, "", early=missing)
+    assert out["view"] == "not-found" and out["fetches"] == []
+
+
+EARLY_RUN = """
+import { install, settle, world } from "./shim.mjs";
+install(%CONFIG%);
+document.currentScript = { dataset: { page: %PAGE% } };
+location.hash = %HASH%;
+%SIGNED_OUT%
+await import("./early.mjs");
+await settle();
+console.log(JSON.stringify({ early: window.olcEarly ? window.olcEarly.path : null, fetches: world.fetches }));
+process.exit(0);
+"""
+
+
+def run_early(tmp_path: Path, page: str, path: str, hash_: str = "", signed_in: bool = True) -> dict:
+    config = {"path": path, "elements": [], "keyMetrics": "", "replies": {}}
+    (tmp_path / "shim.mjs").write_text(DOM_SHIM)
+    script = EARLY_RUN.replace("%CONFIG%", json.dumps(config)).replace("%PAGE%", json.dumps(page))
+    script = script.replace("%HASH%", json.dumps(hash_))
+    script = script.replace("%SIGNED_OUT%", "" if signed_in else 'sessionStorage.removeItem("olc.idToken");')
+    return run_node(tmp_path, script)
+
+
+def test_early_js_asks_each_page_s_first_call_with_the_sign_in(tmp_path: Path) -> None:
+    job_id = "j" + "a" * 19
+    out = run_early(tmp_path, "job", f"/jobs/{job_id}")
+    assert out["early"] == job_get(job_id).removeprefix("GET ")
+    assert [(f["url"], f["headers"]["Authorization"]) for f in out["fetches"]] == [
+        (out["early"], "Bearer header.e30.signature")
+    ]
+    assert run_early(tmp_path, "jobs", "/")["early"] == "/v1/jobs?limit=25"
+    # Nothing to ask: another page, a path that is no job, nobody signed in, or a token link (signs in anew).
+    for page, path, hash_, signed_in in (
+        ("queue", "/queue", "", True),
+        ("job", "/jobs/../v1/quotas", "", True),
+        ("jobs", "/", "", False),
+        ("jobs", "/", "#token=abc", True),
+    ):
+        out = run_early(tmp_path, page, path, hash_, signed_in)
+        assert out == {"early": None, "fetches": []}, (page, path, hash_, signed_in)
 
 
 def test_the_design_page_lists_runs_by_commit_with_key_figures(tmp_path: Path) -> None:

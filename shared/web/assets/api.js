@@ -164,9 +164,9 @@ export async function api(path, { method = "GET", json, raw = false, signedIn = 
     headers["Content-Type"] = "application/json";
     payload = JSON.stringify(json);
   }
-  let reply;
+  let reply = method === "GET" && payload === undefined ? await takeEarly(path, token) : null;
   try {
-    reply = await fetch(path, { method, headers, body: payload, cache, credentials: "omit" });
+    reply ??= await fetch(path, { method, headers, body: payload, cache, credentials: "omit" });
   } catch {
     throw new ApiError(0, "offline", "Cannot reach OpenLane Cloud right now. The page keeps trying by itself.");
   }
@@ -184,6 +184,14 @@ export async function api(path, { method = "GET", json, raw = false, signedIn = 
     throw new ApiError(reply.status, error.code || "http_error", message, error);
   }
   return data;
+}
+
+/** The answer to the page's first call if early.js already asked it: once, for exactly that path and sign-in. */
+async function takeEarly(path, token) {
+  const early = window.olcEarly;
+  if (!early || early.path !== path || !token || early.token !== token) return null;
+  window.olcEarly = null;
+  return early.reply.catch(() => null); // failed: asked again
 }
 
 export function showError(error) {

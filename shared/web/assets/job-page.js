@@ -100,7 +100,7 @@ const jobPage = {
     this.wire();
     let job;
     try {
-      job = await api(`/v1/jobs/${this.id}`);
+      job = await api(this.path()); // early.js asked for this already, as the page started
     } catch (error) {
       if (error.status === 404) this.notFound();
       else if (error.status !== 401) {
@@ -111,7 +111,10 @@ const jobPage = {
     }
     this.render(job);
     timing("job");
-    await Promise.all([this.loadLog().then(() => timing("log")), this.loadArtifacts().then(() => timing("files"))]);
+    this.showLog(job.log);
+    timing("log");
+    this.showArtifacts(job.artifacts);
+    timing("files");
     markRendered("job");
     this.poller ??= new Poller(() => this.refresh(), () => (this.job && ACTIVE.has(this.job.state) ? 3000 : null));
     if (ACTIVE.has(job.state)) this.poller.start();
@@ -131,11 +134,17 @@ const jobPage = {
     });
   },
 
-  /** While the job is active: its document every poll (one read), its live log while it runs (one more). */
+  /** The job with its log tail and, once it has ended, its files: one request, one read of the job (early.js
+   * starts the first one). */
+  path() {
+    return `/v1/jobs/${this.id}?include=log,artifacts&lines=200`;
+  },
+
+  /** While the job is active: the job with its live log every poll (one request, one read). */
   async refresh() {
     let job;
     try {
-      job = await api(`/v1/jobs/${this.id}`);
+      job = await api(this.path());
     } catch (error) {
       if (error.status === 404) {
         this.poller.stop();
@@ -145,10 +154,9 @@ const jobPage = {
       throw error;
     }
     this.render(job);
-    const ended = !ACTIVE.has(job.state);
-    if (job.state === "RUNNING" || ended) await this.loadLog();
-    if (ended) {
-      await this.loadArtifacts();
+    this.showLog(job.log);
+    if (!ACTIVE.has(job.state)) {
+      this.showArtifacts(job.artifacts);
       this.poller.stop();
     }
   },
@@ -458,21 +466,11 @@ const jobPage = {
     $("timeline").replaceChildren(...items);
   },
 
-  async loadLog() {
-    const job = this.job;
-    if (!job.links || !job.links.logs) {
+  /** The log tail the job came with (null: no log, or none yet). */
+  showLog(tail) {
+    if (!tail) {
       $("log-section").hidden = true;
       return;
-    }
-    let tail;
-    try {
-      tail = await api(`${apiPath(job.links.logs)}?lines=200`);
-    } catch (error) {
-      if (error.status === 404) {
-        $("log-section").hidden = true; // no log (yet)
-        return;
-      }
-      throw error;
     }
     const pre = $("log");
     const atEnd = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 8;
@@ -485,7 +483,7 @@ const jobPage = {
   /** A search between batches: its Pareto front so far (written after each batch), fetched once per batch. */
   async showSearchFront(job) {
     const search = job.sweep && job.sweep.search;
-    if (!search || !job.links.pareto || job.links.artifacts) return; // once the job ends, loadArtifacts shows it
+    if (!search || !job.links.pareto || job.links.artifacts) return; // once the job ends, showArtifacts shows it
     const batch = search.batches_submitted;
     if (this.frontShownFor === batch) return;
     this.frontShownFor = batch;
@@ -498,18 +496,11 @@ const jobPage = {
     }
   },
 
-  async loadArtifacts() {
+  /** The run's files the job came with once it has ended (null before): downloads, the layout, a sweep's plot. */
+  showArtifacts(files) {
     const job = this.job;
-    if (this.artifactsShown || !job.links || !job.links.artifacts) return;
-    let listing;
-    try {
-      listing = await api(apiPath(job.links.artifacts));
-    } catch (error) {
-      if (error.status === 404) return;
-      throw error;
-    }
+    if (this.artifactsShown || !files) return;
     this.artifactsShown = true;
-    const files = listing.artifacts || [];
     const items = [];
     for (const file of files) {
       const url = safeUrl(file.url);
