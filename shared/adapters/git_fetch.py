@@ -356,3 +356,28 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
     with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=5)
+    # SIGKILL is delivered asynchronously: git's own children (git-remote-http) may still be running for a moment
+    # after git itself was reaped, and the fetch must not return while any of them can still write to the workdir.
+    deadline = time.monotonic() + 5
+    while _live_members(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def _live_members(pgid: int) -> list[int]:
+    """Processes of the group that have not exited yet (zombies waiting for their reaper no longer run)."""
+    live = []
+    proc_root = Path("/proc")
+    if not proc_root.is_dir():
+        return live
+    for entry in proc_root.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # Fields after the parenthesised command name: state, ppid, pgrp, ...
+        fields = stat[stat.rfind(")") + 2 :].split()
+        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] not in ("Z", "X"):
+            live.append(int(entry.name))
+    return live
