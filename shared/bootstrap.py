@@ -292,7 +292,6 @@ def completion_deps() -> CompletionDeps:
         runners=runners(),
         hook_master_key=hook_master_key,
         quotas=quotas(),
-        replays=FirestoreReplayGuard(firestore_client()),
         plotter=MatplotlibParetoPlotter(),
         results_bucket=config.results_bucket,
         jobs_topic=config.jobs_topic,

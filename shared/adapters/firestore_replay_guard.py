@@ -1,4 +1,5 @@
-"""Signed cluster calls already received (`callback_signatures/<job id>.<signature>`), so none is accepted twice.
+"""Git hook deliveries already received (`callback_signatures/git-hook:<registration>:<delivery>`), so none starts
+a job twice. (Signed cluster calls keep their receipts on their job: shared/services/completion/receipts.py.)
 
 Documents carry `expire_at`; a Firestore TTL policy on that field (terraform/modules/firestore) deletes them once a
 replay would be refused for its timestamp anyway.

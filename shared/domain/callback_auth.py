@@ -10,10 +10,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Mapping
+from datetime import datetime, timedelta
 
 TIMESTAMP_HEADER = "X-OLC-Timestamp"
 SIGNATURE_HEADER = "X-OLC-Signature"
 MAX_SKEW_S = 300
+# A signature is valid for MAX_SKEW_S either side of its timestamp; remembering it that long refuses every replay.
+RECEIPT_KEPT = timedelta(seconds=2 * MAX_SKEW_S)
+# 128 bits of the signature tell calls apart; nobody without the key can make two calls share them.
+_RECEIPT_CHARS = 32
 
 
 class CallbackAuthError(PermissionError):
@@ -39,3 +45,21 @@ def verify(key: str, timestamp_header: str | None, signature: str | None, body: 
         raise CallbackAuthError(f"timestamp {timestamp} is more than {MAX_SKEW_S} s away from now")
     if not hmac.compare_digest(sign(key, timestamp, body), signature):
         raise CallbackAuthError("bad signature")
+
+
+def receipt_of(signature: str) -> str:
+    """What is remembered of an accepted call's signature."""
+    return signature[:_RECEIPT_CHARS]
+
+
+def already_received(receipts: Mapping[str, float], signature: str, now: datetime) -> bool:
+    expires = receipts.get(receipt_of(signature))
+    return expires is not None and expires > now.timestamp()
+
+
+def with_receipt(receipts: Mapping[str, float], signature: str, now: datetime) -> dict[str, float]:
+    """`receipts` (receipt -> expiry, epoch seconds) without the expired ones, plus this call's."""
+    moment = now.timestamp()
+    kept = {receipt: expires for receipt, expires in receipts.items() if expires > moment}
+    kept[receipt_of(signature)] = round((now + RECEIPT_KEPT).timestamp(), 3)
+    return kept

@@ -178,6 +178,8 @@ class Job:
     reused_from: str | None = None  # the job whose results this one reused instead of running
     parent_job: str | None = None  # the job this one reruns (with changes)
     reuse_allowed: bool = True  # False: the user asked for a run even if one with the same inputs succeeded
+    # Signed cluster calls accepted for this job lately (callback_auth.with_receipt), so none is accepted twice.
+    call_receipts: dict[str, float] = field(default_factory=dict)
 
     @property
     def is_sweep(self) -> bool:

@@ -61,6 +61,7 @@ def job_to_dict(job: Job) -> dict[str, Any]:
         "reused_from": job.reused_from,
         "parent_job": job.parent_job,
         "reuse_allowed": job.reuse_allowed,
+        "call_receipts": job.call_receipts,
     }
 
 
@@ -107,6 +108,7 @@ def job_from_dict(data: dict[str, Any]) -> Job:
         reused_from=data.get("reused_from"),
         parent_job=data.get("parent_job"),
         reuse_allowed=data.get("reuse_allowed", True),
+        call_receipts=data.get("call_receipts") or {},
         queue_position=data.get("queue_position"),
         estimated_start_at=_utc(data["estimated_start_at"]) if data.get("estimated_start_at") else None,
         core_hours=data.get("core_hours"),

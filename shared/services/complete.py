@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 from shared.domain.callback_auth import (
-    MAX_SKEW_S,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     CallbackAuthError,
@@ -24,6 +24,7 @@ from shared.domain.callback_auth import (
 )
 from shared.domain.job import Job, StepReport, record_stage
 from shared.domain.upload import JOB_ID_PATTERN
+from shared.services.completion.receipts import ReceiptedJobs, ReplayedCall
 from shared.services.completion.run_end import CompletionDeps, Reply
 from shared.services.completion.single import finish_job
 from shared.services.completion.sweep import handle_run_report
@@ -32,7 +33,7 @@ from shared.structured_log import fields, get, job_context
 log = get(__name__)
 
 
-def handle_callback(  # noqa: PLR0911 - the hook's answers: each refusal (auth, replay, shape) is its own reply
+def handle_callback(
     body: bytes, headers: Mapping[str, str], deps: CompletionDeps, now: Callable[[], datetime]
 ) -> Reply:
     try:
@@ -50,10 +51,20 @@ def handle_callback(  # noqa: PLR0911 - the hook's answers: each refusal (auth, 
     except CallbackAuthError as exc:
         log.warning("refused an unauthenticated callback", extra=fields(job_id=job_id, why=str(exc)))
         return Reply(403, "not authenticated")
-    # A signature is valid for MAX_SKEW_S either side of its timestamp; remembering it that long refuses replays.
-    if not deps.replays.first_use(f"{job_id}.{signature}", now() + timedelta(seconds=2 * MAX_SKEW_S)):
+    receipts = ReceiptedJobs(deps.jobs, job_id, str(signature), now)
+    try:
+        reply = _handle_report(job_id, kind, payload, replace(deps, jobs=receipts), now)
+        if 200 <= reply.status < 300:
+            receipts.record_receipt()
+    except ReplayedCall:
         log.warning("refused a replayed callback", extra=fields(job_id=job_id, kind=kind))
         return Reply(409, "this exact call was already received; sign a new one to retry")
+    return reply
+
+
+def _handle_report(
+    job_id: str, kind: str, payload: Mapping[str, Any], deps: CompletionDeps, now: Callable[[], datetime]
+) -> Reply:
     slurm_job_id = payload.get("slurm_job_id")
     slurm_job_id = str(slurm_job_id) if slurm_job_id and str(slurm_job_id).isdigit() else None
     with job_context(job_id):

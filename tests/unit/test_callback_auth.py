@@ -21,7 +21,6 @@ from fakes import (
     FakeParetoPlotter,
     FakePublisher,
     FakeQuotas,
-    FakeReplayGuard,
     FakeStore,
 )
 
@@ -155,7 +154,6 @@ def completion_deps(jobs: FakeJobs) -> CompletionDeps:
         runners={},
         hook_master_key=lambda: MASTER,
         quotas=FakeQuotas(),
-        replays=FakeReplayGuard(),
         plotter=FakeParetoPlotter(),
         results_bucket="results",
         jobs_topic="olc-jobs",

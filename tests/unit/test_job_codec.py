@@ -92,6 +92,7 @@ def full_job() -> Job:
         reused_from="j" + "c" * 19,
         parent_job="j" + "d" * 19,
         reuse_allowed=False,
+        call_receipts={"0123456789abcdef0123456789abcdef": 1767225600.5},
     )
 
 

@@ -189,7 +189,6 @@ def deps_for(jobs: FakeJobs, sampler: Any, cluster: FakeCluster) -> CompletionDe
         runners={},
         hook_master_key=lambda: "k",
         quotas=None,  # type: ignore[arg-type]
-        replays=None,  # type: ignore[arg-type]
         plotter=None,  # type: ignore[arg-type]
         results_bucket="results",
         jobs_topic="olc-jobs",

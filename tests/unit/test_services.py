@@ -21,11 +21,10 @@ from fakes import (
     FakeParetoPlotter,
     FakePublisher,
     FakeQuotas,
-    FakeReplayGuard,
     FakeStore,
 )
 
-from shared.domain.callback_auth import job_key, sign
+from shared.domain.callback_auth import MAX_SKEW_S, job_key, sign
 from shared.domain.design import DesignSpec, Resources
 from shared.domain.events import UploadEvent
 from shared.domain.flows.qflow import QflowOsu035Runner
@@ -449,7 +448,6 @@ class Completion:
             runners=RUNNERS,
             hook_master_key=lambda: MASTER,
             quotas=self.quotas,
-            replays=FakeReplayGuard(),
             plotter=self.plotter,
             results_bucket="results",
             jobs_topic="olc-jobs",
@@ -644,7 +642,7 @@ def test_ended_twice_is_a_no_op_the_second_time() -> None:
     assert run.ended() == Reply(200, "SUCCEEDED")
     first = run.stored()
     assert run.ended() == Reply(200, "already SUCCEEDED")
-    assert run.stored() == first
+    assert without_receipts(run.stored()) == without_receipts(first)
     assert len(run.mailer.sent) == 1
     assert run.publisher.kinds() == ["slot-freed"]
     assert len(run.quotas.added) == 1
@@ -656,7 +654,33 @@ def test_late_progress_after_the_end_changes_nothing() -> None:
     assert run.ended() == Reply(200, "TIMEOUT")
     ended = run.stored()
     assert run.call({"kind": "progress", "stage": "routing"}) == Reply(200, "recorded")
-    assert run.stored() == ended
+    assert without_receipts(run.stored()) == without_receipts(ended)
+
+
+def without_receipts(job: Job) -> Job:
+    """The job apart from the signed calls it remembers (each call adds its receipt)."""
+    return replace(job, call_receipts={})
+
+
+def test_a_report_writes_its_receipt_with_its_change_and_a_replay_is_refused_without_writing() -> None:
+    run = Completion(JobState.SUBMITTED)
+    body = json.dumps({"kind": "progress", "stage": "routing", "job_id": run.job.id}).encode()
+    stamp = int(run.clock().timestamp())
+    headers = {"X-OLC-Timestamp": str(stamp), "X-OLC-Signature": sign(job_key(MASTER, run.job.id), stamp, body)}
+    writes = run.jobs.writes
+    assert handle_callback(body, headers, run.deps, run.clock) == Reply(200, "recorded")
+    assert run.jobs.writes == writes + 1  # the stage and the receipt in one write
+    assert run.stored().stage == "routing" and len(run.stored().call_receipts) == 1
+    assert handle_callback(body, headers, run.deps, run.clock).status == 409
+    assert run.jobs.writes == writes + 1
+
+
+def test_receipts_are_kept_while_their_signatures_are_valid_and_then_dropped() -> None:
+    run = Completion(JobState.SUBMITTED)
+    assert run.call({"kind": "progress", "stage": "synthesis"}) == Reply(200, "recorded")
+    run.clock.advance(2 * MAX_SKEW_S + 5)
+    assert run.call({"kind": "progress", "stage": "routing"}) == Reply(200, "recorded")
+    assert len(run.stored().call_receipts) == 1  # the first call's signature has expired, so has its receipt
 
 
 def test_an_end_report_needs_the_slurm_id() -> None:

@@ -32,7 +32,6 @@ from shared.ports import (
     ObjectStore,
     ParetoPlotter,
     QuotaStore,
-    ReplayGuard,
     SearchSampler,
 )
 from shared.services.notify import Notifier
@@ -58,7 +57,6 @@ class CompletionDeps:
     runners: Mapping[str, FlowRunner]
     hook_master_key: Callable[[], str]
     quotas: QuotaStore
-    replays: ReplayGuard
     plotter: ParetoPlotter
     results_bucket: str
     jobs_topic: str
