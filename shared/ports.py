@@ -255,6 +255,10 @@ class Cluster(Protocol):
 
     def cancel(self, slurm_job_ids: Sequence[str]) -> None: ...
 
+    def release(self, slurm_job_ids: Sequence[str]) -> None:
+        """Let held jobs be scheduled again."""
+        ...
+
 
 class ClusterError(RuntimeError):
     pass

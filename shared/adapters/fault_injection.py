@@ -100,3 +100,6 @@ class CrashingCluster:
 
     def cancel(self, slurm_job_ids: Sequence[str]) -> None:
         self._inner.cancel(slurm_job_ids)
+
+    def release(self, slurm_job_ids: Sequence[str]) -> None:
+        self._inner.release(slurm_job_ids)

@@ -98,6 +98,10 @@ class SshSlurmCluster:
         if slurm_job_ids:
             self._run(slurm_commands.cancel_script(slurm_job_ids))
 
+    def release(self, slurm_job_ids: Sequence[str]) -> None:
+        if slurm_job_ids:
+            self._run(slurm_commands.release_script(slurm_job_ids))
+
     def connect(self) -> None:
         """Open the connection now (an instance's warm-up), not on the first command."""
         with self._lock:

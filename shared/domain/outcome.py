@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.domain.job import JobState
+from shared.domain.slurm import LAUNCH_FAILED, MAX_LAUNCHES
 
 # Slurm states in which the job has not finished yet: ask again later.
 _NOT_FINAL = frozenset(
@@ -32,6 +33,8 @@ _FAILURE_WORDS = {
     "BOOT_FAIL": "the compute node could not be started; upload again to retry",
     "PREEMPTED": "the run was preempted by the cluster; upload again to retry",
     "DEADLINE": "the run missed its scheduling deadline",
+    LAUNCH_FAILED: f"the cluster could not start the run on a compute node ({MAX_LAUNCHES} tries); upload again "
+    "to retry",
 }
 
 

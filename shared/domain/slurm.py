@@ -4,7 +4,15 @@ The Cluster port (shared/ports.py) speaks in these; the SSH/Slurm adapter makes 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+# Slurm's Reason for a batch job whose launch on its node failed: Slurm requeues it held, and a held job never
+# starts again until it is released (`scontrol release`).
+LAUNCH_FAILED_HELD = "launch_failed_requeued_held"
+# After this many launches Slurm could not complete, the run is given up: LAUNCH_FAILED is the final state it is
+# then decided from (shared/domain/outcome.py).
+MAX_LAUNCHES = 3
+LAUNCH_FAILED = "LAUNCH_FAILED"
 
 
 @dataclass(frozen=True)
@@ -24,6 +32,23 @@ class SlurmJobStatus:
     cpus: int | None = None
     array_task_id: int | None = None  # a job array's task: which run of a sweep this is
     array_job_id: str | None = None  # a job array's task: the array it belongs to (the id sbatch answered)
+    restarts: int = 0  # how often Slurm requeued the job (e.g. after a failed launch)
+
+    @property
+    def held_after_failed_launch(self) -> bool:
+        return self.state == "PENDING" and self.reason == LAUNCH_FAILED_HELD
+
+
+def to_release(statuses: list[SlurmJobStatus]) -> list[str]:
+    """The jobs Slurm holds after a failed launch that get another try."""
+    return [s.slurm_job_id for s in statuses if s.held_after_failed_launch and s.restarts < MAX_LAUNCHES]
+
+
+def given_up(status: SlurmJobStatus) -> SlurmJobStatus:
+    """`status`, final (LAUNCH_FAILED) when Slurm holds the job after its last allowed failed launch."""
+    if status.held_after_failed_launch and status.restarts >= MAX_LAUNCHES:
+        return replace(status, state=LAUNCH_FAILED)
+    return status
 
 
 @dataclass(frozen=True)

@@ -109,6 +109,10 @@ def cancel_script(slurm_job_ids: Sequence[str]) -> str:
     return "scancel " + " ".join(_checked_slurm_id(i) for i in slurm_job_ids) + "\n"
 
 
+def release_script(slurm_job_ids: Sequence[str]) -> str:
+    return "scontrol release " + " ".join(_checked_slurm_id(i) for i in slurm_job_ids) + "\n"
+
+
 def parse_status_output(output: str) -> dict[str, SlurmJobStatus]:
     statuses: dict[str, SlurmJobStatus] = {}
     for line in output.splitlines():
@@ -125,6 +129,7 @@ def parse_status_output(output: str) -> dict[str, SlurmJobStatus]:
             cpus=int(fields["NumCPUs"]) if fields.get("NumCPUs", "").isdigit() else None,
             array_task_id=int(fields["ArrayTaskId"]) if fields.get("ArrayTaskId", "").isdigit() else None,
             array_job_id=fields.get("ArrayJobId") or None,
+            restarts=int(fields["Restarts"]) if fields.get("Restarts", "").isdigit() else 0,
         )
     return statuses
 

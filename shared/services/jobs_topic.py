@@ -74,6 +74,7 @@ def route(message: Message, deps: JobsTopicDeps, now: Callable[[], datetime]) ->
                 extra=fields(
                     checked=reconciled.checked,
                     repaired=len(reconciled.repaired),
+                    released=len(reconciled.released),
                     reconcile_s=round(reconcile_s, 3),
                     tick_s=round(time.monotonic() - began, 3),
                 ),

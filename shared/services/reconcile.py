@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from shared.domain.job import ACTIVE_STATES, Job
 from shared.domain.outcome import is_final_slurm_state
-from shared.domain.slurm import SlurmJobStatus
+from shared.domain.slurm import SlurmJobStatus, given_up, to_release
 from shared.domain.sweeps import runs as sweep_runs
 from shared.services.completion.run_end import CompletionDeps
 from shared.services.completion.single import finish_job
@@ -31,6 +31,7 @@ log = get(__name__)
 class ReconcileReport:
     checked: int = 0  # quiet active jobs Slurm was asked about
     repaired: dict[str, str] = field(default_factory=dict)
+    released: list[str] = field(default_factory=list)  # Slurm ids held after a failed launch, released
 
 
 def reconcile(
@@ -45,6 +46,7 @@ def reconcile(
     # One query for all: an array's id lists every task Slurm still knows, each under its own Slurm id.
     statuses = deps.cluster.status([j.slurm_job_id for j in stale if j.slurm_job_id])
     report.checked = len(stale)
+    _relaunch(statuses, deps, report)
     for job in stale:
         assert job.slurm_job_id is not None
         if job.is_sweep:
@@ -63,6 +65,21 @@ def reconcile(
             extra=fields(job_id=job.id, slurm_state=slurm_state, result=result),
         )
     return report
+
+
+def _relaunch(statuses: dict[str, SlurmJobStatus], deps: CompletionDeps, report: ReconcileReport) -> None:
+    """Release the runs Slurm holds after a failed launch (a node that could not start them in time), and cancel
+    those that failed to launch too often: they are then decided as LAUNCH_FAILED below."""
+    released = to_release(list(statuses.values()))
+    if released:
+        deps.cluster.release(released)
+        report.released = released
+        log.warning("released runs Slurm held after a failed launch", extra=fields(slurm_job_ids=released))
+    abandoned = [s.slurm_job_id for s in statuses.values() if given_up(s) is not s]
+    if abandoned:
+        deps.cluster.cancel(abandoned)
+    for slurm_job_id in abandoned:
+        statuses[slurm_job_id] = given_up(statuses[slurm_job_id])
 
 
 def _repair_single(

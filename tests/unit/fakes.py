@@ -19,7 +19,7 @@ from shared.domain.job_codec import job_from_dict, job_to_dict
 from shared.domain.mail import OutgoingMail
 from shared.domain.messages import Published, encode
 from shared.domain.quota import QuotaLimits, UserQuota
-from shared.domain.slurm import SlurmJobStatus, SlurmSubmission, SubmitResult
+from shared.domain.slurm import LAUNCH_FAILED_HELD, SlurmJobStatus, SlurmSubmission, SubmitResult
 from shared.domain.sweeps.judging import ParetoChart
 from shared.domain.webhooks import Registration, registration_from_dict, registration_to_dict
 from shared.ports import ClusterError, ObjectExists, ObjectGone
@@ -169,6 +169,8 @@ class FakeCluster:
         self.arrays: dict[str, list[SlurmJobStatus]] = {}
         self.status_calls: list[list[str]] = []
         self.cancelled: list[str] = []
+        self.released: list[str] = []
+        self.held: dict[str, int] = {}  # Slurm id -> restarts: held by Slurm after a failed launch
         self.unreachable = 0  # how many of the next submit calls raise ClusterError
         self._next_id = first_id
 
@@ -196,6 +198,11 @@ class FakeCluster:
         statuses: dict[str, SlurmJobStatus] = {}
         for slurm_id in slurm_job_ids:
             statuses |= {task.slurm_job_id: task for task in self.arrays.get(slurm_id, [])}
+            if slurm_id in self.held and slurm_id not in self.released:
+                statuses[slurm_id] = SlurmJobStatus(
+                    slurm_id, "PENDING", reason=LAUNCH_FAILED_HELD, restarts=self.held[slurm_id]
+                )
+                continue
             sequence = self.states.get(slurm_id)
             if not sequence:
                 continue  # Slurm has forgotten the job
@@ -205,6 +212,9 @@ class FakeCluster:
 
     def cancel(self, slurm_job_ids: Sequence[str]) -> None:
         self.cancelled.extend(slurm_job_ids)
+
+    def release(self, slurm_job_ids: Sequence[str]) -> None:
+        self.released.extend(slurm_job_ids)
 
 
 @dataclass

@@ -9,7 +9,8 @@ from datetime import timedelta
 import pytest
 
 from shared.domain.job import JobState, StateChange
-from shared.domain.slurm import SlurmJobStatus
+from shared.domain.slurm import MAX_LAUNCHES, SlurmJobStatus, given_up, to_release
+from shared.domain.slurm_commands import parse_status_output, release_script
 from shared.domain.sweeps import runs as sweep_runs
 from shared.domain.sweeps.spec import parse_sweep, schema_check, sweepable_parameters
 from shared.services.cancel import CancelDeps, cancel_job, stop_in_slurm
@@ -64,6 +65,43 @@ def test_a_job_slurm_forgot_without_manifest_fails_with_a_reason():
     reconcile(run.deps, run.clock, quiet_for_s=60)
     job = run.jobs.get(run.job.id)
     assert job.state is JobState.FAILED and "manifest" in job.reason
+
+
+def test_a_run_slurm_holds_after_a_failed_launch_is_released_and_later_given_up():
+    run = Completion(JobState.SUBMITTED)
+    _stale(run)
+    run.cluster.held[SLURM_ID] = 1  # slurmd could not confirm the launch in time; Slurm requeued the job held
+    report = reconcile(run.deps, run.clock, quiet_for_s=60)
+    assert (report.released, report.repaired, run.cluster.cancelled) == ([SLURM_ID], {}, [])
+    assert run.jobs.get(run.job.id).state is JobState.SUBMITTED
+
+    run.cluster.released.clear()
+    run.cluster.held[SLURM_ID] = MAX_LAUNCHES  # it failed to launch every time it was released
+    report = reconcile(run.deps, run.clock, quiet_for_s=60)
+    assert (report.released, run.cluster.cancelled) == ([], [SLURM_ID])
+    job = run.jobs.get(run.job.id)
+    assert job.state is JobState.FAILED
+    assert (
+        job.reason
+        == f"the cluster could not start the run on a compute node ({MAX_LAUNCHES} tries); upload again to retry"
+    )
+    assert len(run.mailer.sent) == 1
+
+
+def test_slurms_record_of_a_job_held_after_a_failed_launch_is_read():
+    line = (
+        "JobId=41 JobName=olc-j0 UserId=olc(1001) JobState=PENDING Reason=launch_failed_requeued_held "
+        "Dependency=(null) Requeue=1 Restarts=2 BatchFlag=1 ExitCode=0:0 RunTime=00:00:00 NumCPUs=1"
+    )
+    status = parse_status_output(line)["41"]
+    assert status.held_after_failed_launch and status.restarts == 2
+    assert to_release([status]) == ["41"] and given_up(status) is status
+    assert not parse_status_output(line.replace("launch_failed_requeued_held", "JobHeldUser"))[
+        "41"
+    ].held_after_failed_launch
+    assert release_script(["41", "42"]) == "scontrol release 41 42\n"
+    with pytest.raises(ValueError):
+        release_script(["41; reboot"])
 
 
 def _stale_sweep(run: Completion, periods: list[int]) -> None:
