@@ -166,10 +166,10 @@ class ConcurrencySampler:
     def _run(self) -> None:
         states = [s.value for s in ACTIVE_STATES]
         while not self._stop.is_set():
-            owners = Counter(
-                s.get("owner")
-                for s in self.db.collection("jobs").where(filter=firestore.FieldFilter("state", "in", states)).stream()
-            )
+            # The owners alone (a field mask): reading every active job whole five times a second took most of a
+            # core, on two, from the orchestration being measured.
+            active = self.db.collection("jobs").where(filter=firestore.FieldFilter("state", "in", states))
+            owners = Counter(s.get("owner") for s in active.select(["owner"]).stream())
             self.max_total = max(self.max_total, sum(owners.values()))
             for owner, count in owners.items():
                 self.max_per_user[owner] = max(self.max_per_user[owner], count)

@@ -20,6 +20,7 @@ from devstack import process
 from devstack.stack import FIRESTORE_EMULATOR
 from shared.adapters.firestore_jobs import FirestoreJobs, FirestoreLease
 from shared.domain.job import Job, JobState, SourceObject, advance, new_job, record_submission
+from shared.domain.job_codec import job_to_dict
 from shared.domain.quota import QuotaLimits
 from shared.ports import BatchMutations
 from shared.services.cancel import CANCELLED_BY_OWNER
@@ -112,7 +113,12 @@ def test_mutate_many_applies_each_change_and_answers_like_mutate(db: firestore.C
     assert stored[b.id] == b  # no change: the job as stored
     assert stored["j" + "0" * 19] is None  # no such job
     assert jobs.get(a.id) == stored[a.id]
+    # Written field by field, the document is exactly what writing the whole job makes it.
+    assert db.collection("jobs").document(a.id).get().to_dict() == job_to_dict(stored[a.id])
     assert jobs.get(b.id) == b and jobs.get(c.id) == c
+
+    single = jobs.mutate(c.id, recording("104"))
+    assert single is not None and db.collection("jobs").document(c.id).get().to_dict() == job_to_dict(single)
 
 
 def test_a_cancel_between_the_batch_read_and_its_commit_is_kept(db: firestore.Client) -> None:
