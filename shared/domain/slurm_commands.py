@@ -92,17 +92,28 @@ def parse_submit_output(output: str) -> tuple[dict[str, str], dict[str, str]]:
     return accepted, errors
 
 
+# Up to this many jobs, the status script asks Slurm about each job by its id (see status_script).
+ONE_BY_ONE_UP_TO = 3
+
+
 def status_script(slurm_job_ids: Sequence[str]) -> str:
-    """One `scontrol show job -o` for every job Slurm knows, filtered on the login node to these ids (a job array's
-    tasks by its id: each task's record names it as ArrayJobId, the record's second field), rather than one scontrol
-    per job: the reconciler's 100 took 10 s with 1,000 jobs active. A job Slurm no longer knows is absent."""
-    ids = " ".join(_checked_slurm_id(i) for i in slurm_job_ids)
+    """Slurm's records of these jobs (a job array's tasks by its id: each task's record names it as ArrayJobId, the
+    record's second field). A job Slurm no longer knows is absent.
+
+    A few ids (the completion hook asks about one) are asked about one by one: each `scontrol show job -o ID` is one
+    small answer. More (the reconciler asks about up to 100) take one `scontrol show job -o` of every job Slurm knows,
+    filtered on the login node, rather than one scontrol per job: 100 of those took 10 s with 1,000 jobs active. The
+    full listing is the wrong choice for one job: after a burst Slurm remembers thousands of ended jobs, and every
+    end report would list them all."""
+    ids = [_checked_slurm_id(i) for i in slurm_job_ids]
+    if len(ids) <= ONE_BY_ONE_UP_TO:
+        return "".join(f"scontrol show job -o {i} 2>/dev/null || true\n" for i in ids)
     select = (
         'BEGIN { n = split(ids, listed, " "); for (i = 1; i <= n; i++) wanted[listed[i]] = 1 } '
         '{ for (i = 1; i <= 2 && i <= NF; i++) { split($i, kv, "="); '
         'if ((kv[1] == "JobId" || kv[1] == "ArrayJobId") && (kv[2] in wanted)) { print; next } } }'
     )
-    return f"scontrol show job -o 2>/dev/null | awk -v ids='{ids}' '{select}'\n"
+    return f"scontrol show job -o 2>/dev/null | awk -v ids='{' '.join(ids)}' '{select}'\n"
 
 
 def cancel_script(slurm_job_ids: Sequence[str]) -> str:

@@ -271,17 +271,19 @@ def test_a_node_of_many_slots_runs_more_jobs_at_once_than_the_machine_has_cores(
 
 
 def test_the_status_script_reports_jobs_and_array_tasks_of_a_real_cluster(stack: Stack) -> None:
-    """The reconciler's one scontrol for all of Slurm's jobs, filtered to those asked about, on real records."""
+    """Both ways of asking, on real records: a few jobs one by one (the completion hook), and more (the reconciler)
+    with one scontrol for all of Slurm's jobs, filtered to those asked about."""
     out_dir = stack.run("mktemp -d").strip()
     single = stack.run(f"sbatch --parsable -o {out_dir}/%j.out --wrap 'sleep 30'").strip()
     array = stack.run(f"sbatch --parsable --array=0-3%1 -o {out_dir}/%A_%a.out --wrap 'sleep 30'").strip()
     other = stack.run(f"sbatch --parsable -o {out_dir}/%j.out --wrap 'sleep 30'").strip()
     try:
-        statuses = parse_status_output(stack.run(status_script([single, array, "999999"])))
-        assert single in statuses and other not in statuses and "999999" not in statuses
-        assert statuses[single].array_job_id is None
-        tasks = [s for s in statuses.values() if s.array_job_id == array]
-        assert tasks and all(s.state in ("PENDING", "RUNNING", "CONFIGURING") for s in tasks)
+        for asked in ([single, array, "999999"], [single, array, "999999", "999998", "999997"]):
+            statuses = parse_status_output(stack.run(status_script(asked)))
+            assert single in statuses and other not in statuses and "999999" not in statuses, asked
+            assert statuses[single].array_job_id is None
+            tasks = [s for s in statuses.values() if s.array_job_id == array]
+            assert tasks and all(s.state in ("PENDING", "RUNNING", "CONFIGURING") for s in tasks), asked
     finally:
         stack.run(f"scancel {single} {array} {other}")
 

@@ -592,13 +592,18 @@ def test_parse_submit_output() -> None:
 
 
 def test_status_and_cancel_scripts() -> None:
-    script = status_script(["12", "345"])
-    bash_syntax_ok(script)
-    assert "ids='12 345'" in script
+    few = status_script(["12", "345"])
+    bash_syntax_ok(few)
+    assert few == "scontrol show job -o 12 2>/dev/null || true\nscontrol show job -o 345 2>/dev/null || true\n"
+    many = status_script(["12", "345", "6", "78"])
+    bash_syntax_ok(many)
+    assert "ids='12 345 6 78'" in many
     assert cancel_script(["12", "345"]) == "scancel 12 345\n"
     for bad in (["12; reboot"], ["$(id)"], [""], ["-1"], ["12 13"]):
         with pytest.raises(UnsafeValue):
             status_script(bad)
+        with pytest.raises(UnsafeValue):
+            status_script(["1", "2", "3", *bad])
         with pytest.raises(UnsafeValue):
             cancel_script(bad)
 
@@ -649,7 +654,8 @@ def test_run_time_formats(run_time: str, seconds: float | None) -> None:
 
 
 def test_the_status_script_keeps_the_records_of_the_jobs_asked_about(tmp_path: Path) -> None:
-    """One scontrol for all of Slurm's jobs, filtered: a job by its id, an array's tasks by the array's id."""
+    """Past a few ids, one scontrol for all of Slurm's jobs, filtered: a job by its id, an array's tasks by the
+    array's id."""
     every_job = (
         "JobId=7 JobName=olc-a JobState=RUNNING Reason=None\n"
         "JobId=70 JobName=olc-b JobState=PENDING Reason=Priority\n"
@@ -661,7 +667,8 @@ def test_the_status_script_keeps_the_records_of_the_jobs_asked_about(tmp_path: P
     fake.write_text(f"#!/bin/sh\nprintf '%s' '{every_job}'\n")
     fake.chmod(0o755)
     env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"}
-    script = status_script(["7", "9", "404"])
+    script = status_script(["7", "9", "404", "405"])
+    assert script.count("scontrol") == 1
     run = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, check=True)
     found = {(s.slurm_job_id, s.state) for s in parse_status_output(run.stdout).values()}
     assert found == {("7", "RUNNING"), ("9", "PENDING"), ("11", "RUNNING")}
