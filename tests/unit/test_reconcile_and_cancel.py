@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from shared.domain.job import JobState, StateChange
-from shared.domain.slurm import MAX_LAUNCHES, SlurmJobStatus, given_up, to_release
+from shared.domain.slurm import LAUNCH_FAILED_HELD, MAX_LAUNCHES, SlurmJobStatus, given_up, to_release
 from shared.domain.slurm_commands import parse_status_output, release_script
 from shared.domain.sweeps import runs as sweep_runs
 from shared.domain.sweeps.spec import parse_sweep, schema_check, sweepable_parameters
@@ -151,6 +151,21 @@ def test_sweep_runs_whose_end_reports_were_lost_are_ended_and_the_sweep_with_the
     assert job.state is JobState.SUCCEEDED and job.reason.startswith("3 runs: 2 succeeded, 1 failed")
     assert run.store.read_text("results", f"{run.job.results_prefix}sweep/comparison.csv")
     assert len(run.mailer.sent) == 1
+
+
+def test_a_sweep_run_held_after_failed_launches_is_released_then_given_up_as_a_failed_run():
+    run = Completion(JobState.RUNNING)
+    _stale_sweep(run, [5, 6])
+    held = replace(_task(1, "PENDING"), reason=LAUNCH_FAILED_HELD, restarts=1)
+    run.cluster.arrays[SLURM_ID] = [_task(0, "RUNNING"), held]
+    report = reconcile(run.deps, run.clock, quiet_for_s=60)
+    assert (report.released, report.repaired, run.cluster.cancelled) == ([held.slurm_job_id], {}, [])
+
+    run.cluster.arrays[SLURM_ID] = [_task(0, "RUNNING"), replace(held, restarts=MAX_LAUNCHES)]
+    report = reconcile(run.deps, run.clock, quiet_for_s=60)
+    assert (report.released, run.cluster.cancelled) == ([], [held.slurm_job_id])
+    job = run.jobs.get(run.job.id)
+    assert [r.state for r in job.runs][1] == "FAILED" and job.state is JobState.RUNNING  # run 0 still runs
 
 
 def test_a_sweep_with_runs_waiting_behind_its_throttle_is_left_alone():
