@@ -15,7 +15,7 @@ lasts ("the plateau": at least 90% of --jobs active in Firestore and 90% of the 
 measures:
 
   tick            each dispatcher tick's time (reconcile + dispatch), from the dispatcher's "tick handled" log line
-  reconcile       the reconciler's part of it (active jobs read, the quiet ones asked of Slurm in one squeue)
+  reconcile       the reconciler's part of it (the quiet active jobs read, Slurm asked about them in one scontrol)
   API             GET /v1/jobs (as one user after another) and GET /v1/queue, back to back from one client
   memory          the machine's used memory (MemTotal - MemAvailable), sampled each second, at its peak
 and over the whole run, from the proxy's log: the most writes any one document took within one second, and within

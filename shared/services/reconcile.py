@@ -46,7 +46,7 @@ def reconcile(
     # One query for all: an array's id lists every task Slurm still knows, each under its own Slurm id.
     statuses = deps.cluster.status([j.slurm_job_id for j in stale if j.slurm_job_id])
     report.checked = len(stale)
-    _relaunch(statuses, deps, report)
+    statuses = _relaunch(statuses, deps, report)
     for job in stale:
         assert job.slurm_job_id is not None
         if job.is_sweep:
@@ -67,19 +67,21 @@ def reconcile(
     return report
 
 
-def _relaunch(statuses: dict[str, SlurmJobStatus], deps: CompletionDeps, report: ReconcileReport) -> None:
+def _relaunch(
+    statuses: dict[str, SlurmJobStatus], deps: CompletionDeps, report: ReconcileReport
+) -> dict[str, SlurmJobStatus]:
     """Release the runs Slurm holds after a failed launch (a node that could not start them in time), and cancel
-    those that failed to launch too often: they are then decided as LAUNCH_FAILED below."""
+    those that failed to launch too often. Returns the statuses to decide from: the cancelled ones as LAUNCH_FAILED."""
     released = to_release(list(statuses.values()))
     if released:
         deps.cluster.release(released)
         report.released = released
         log.warning("released runs Slurm held after a failed launch", extra=fields(slurm_job_ids=released))
-    abandoned = [s.slurm_job_id for s in statuses.values() if given_up(s) is not s]
+    decided = {slurm_job_id: given_up(status) for slurm_job_id, status in statuses.items()}
+    abandoned = [slurm_job_id for slurm_job_id, status in decided.items() if status is not statuses[slurm_job_id]]
     if abandoned:
         deps.cluster.cancel(abandoned)
-    for slurm_job_id in abandoned:
-        statuses[slurm_job_id] = given_up(statuses[slurm_job_id])
+    return decided
 
 
 def _repair_single(

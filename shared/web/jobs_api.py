@@ -16,7 +16,6 @@ from shared.config import settings
 from shared.domain.config_schema import IDENTIFIER
 from shared.domain.job import Job, JobState
 from shared.domain.paging import InvalidCursor
-from shared.ports import ResultsStore, StoredObject
 from shared.services import results
 from shared.services.cancel import cancel_job
 from shared.services.delete import DeleteDeps, NeedsConfirmation, StillActive, delete_job
@@ -30,9 +29,6 @@ _STATES = {s.value for s in JobState}
 # (/logs, /artifacts), or null where the job has none (yet). The parts are produced side by side on these threads.
 INCLUDES = ("log", "artifacts")
 _PARTS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="job-parts")
-# A run's file list signs a link per file: CPU work with a key (an IAM call each in production) that releases the GIL,
-# so the links of one list are signed side by side (49 links of an spm run: 17 ms one by one, 9 ms on 4 threads).
-_SIGNERS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="link-signing")
 
 
 def _job(call: Call) -> Job:
@@ -141,46 +137,8 @@ def list_job_artifacts(call: Call) -> flask.Response:
 
 
 def _artifacts(job: Job, call: Call) -> list[dict[str, Any]]:
-    found = results.list_artifacts(_SignedAhead(bootstrap.results_store()), settings().results_bucket, job, call.now)
+    found = results.list_artifacts(bootstrap.results_store(), settings().results_bucket, job, call.now)
     return [artifact_view(a) for a in found]
-
-
-class _SignedAhead:
-    """The results store as results.list_artifacts uses it, except that a listing also signs each listed file's
-    link (GET, the artifacts' lifetime), side by side on the signing threads; signed_url hands those out. A link asked
-    for in any other way is signed as usual, one at a time."""
-
-    def __init__(self, store: ResultsStore) -> None:
-        self._store = store
-        self._ahead: dict[tuple[str, str], str] = {}
-
-    def list_objects(self, bucket: str, prefix: str, limit: int = 10_000) -> list[StoredObject]:
-        objects = self._store.list_objects(bucket, prefix, limit)
-        context = contextvars.copy_context()
-
-        def sign(name: str) -> str:
-            return context.copy().run(self._store.signed_url, bucket, name, expires_s=results.LINK_LIFETIME_S)
-
-        names = [o.name for o in objects]
-        self._ahead = {(bucket, name): url for name, url in zip(names, _SIGNERS.map(sign, names), strict=True)}
-        return objects
-
-    def signed_url(
-        self,
-        bucket: str,
-        name: str,
-        *,
-        method: str = "GET",
-        expires_s: int = 900,
-        content_type: str | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> str:
-        ahead = self._ahead.get((bucket, name))
-        if ahead and (method, expires_s, content_type, headers) == ("GET", results.LINK_LIFETIME_S, None, None):
-            return ahead
-        return self._store.signed_url(
-            bucket, name, method=method, expires_s=expires_s, content_type=content_type, headers=headers
-        )
 
 
 def download_job(call: Call) -> flask.Response:
