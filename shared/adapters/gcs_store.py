@@ -48,6 +48,10 @@ class GcsObjectStore:
             data = blob.download_as_bytes(start=0, end=max_bytes - 1)
         except gexc.NotFound:
             return None
+        except gexc.RequestRangeNotSatisfiable:
+            # Cloud Storage answers a ranged read of an empty object with 416: a run stopped while writing a report
+            # leaves one, and reading it must not fail the end of the run (or every later tick's repair of it).
+            return ""
         return data.decode("utf-8", errors="replace")
 
     def write_bytes(

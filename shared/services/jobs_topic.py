@@ -75,6 +75,7 @@ def route(message: Message, deps: JobsTopicDeps, now: Callable[[], datetime]) ->
                     checked=reconciled.checked,
                     repaired=len(reconciled.repaired),
                     released=len(reconciled.released),
+                    failed=len(reconciled.failed),
                     reconcile_s=round(reconcile_s, 3),
                     tick_s=round(time.monotonic() - began, 3),
                 ),

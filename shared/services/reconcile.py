@@ -18,6 +18,7 @@ from shared.domain.job import ACTIVE_STATES, Job
 from shared.domain.outcome import is_final_slurm_state
 from shared.domain.slurm import SlurmJobStatus, given_up, to_release
 from shared.domain.sweeps import runs as sweep_runs
+from shared.ports import ClusterError
 from shared.services.completion.run_end import CompletionDeps
 from shared.services.completion.single import finish_job
 from shared.services.completion.sweep import batch_ended, repair_run
@@ -32,6 +33,7 @@ class ReconcileReport:
     checked: int = 0  # quiet active jobs Slurm was asked about
     repaired: dict[str, str] = field(default_factory=dict)
     released: list[str] = field(default_factory=list)  # Slurm ids held after a failed launch, released
+    failed: list[str] = field(default_factory=list)  # jobs whose repair raised (logged with the error)
 
 
 def reconcile(
@@ -49,14 +51,23 @@ def reconcile(
     statuses = _relaunch(statuses, deps, report)
     for job in stale:
         assert job.slurm_job_id is not None
-        if job.is_sweep:
-            array_view = [s for s in statuses.values() if s.array_job_id == job.slurm_job_id]
-            result = _repair_sweep(job, array_view, deps, now)
-            slurm_state = ", ".join(sorted({s.state for s in array_view})) or "unknown to Slurm"
-        else:
-            status = statuses.get(job.slurm_job_id)
-            result = _repair_single(job, status, deps, now)
-            slurm_state = status.state if status else "unknown to Slurm"
+        try:
+            if job.is_sweep:
+                array_view = [s for s in statuses.values() if s.array_job_id == job.slurm_job_id]
+                result = _repair_sweep(job, array_view, deps, now)
+                slurm_state = ", ".join(sorted({s.state for s in array_view})) or "unknown to Slurm"
+            else:
+                status = statuses.get(job.slurm_job_id)
+                result = _repair_single(job, status, deps, now)
+                slurm_state = status.state if status else "unknown to Slurm"
+        except ClusterError:
+            raise  # Slurm cannot be asked now: none of the rest could be repaired either
+        except Exception:
+            # One job's trouble (say, a result file that cannot be read) must not hold up every other job's repair
+            # and the tick's admission, on this tick and every later one.
+            report.failed.append(job.id)
+            log.exception("could not reconcile a job; the next tick tries again", extra=fields(job_id=job.id))
+            continue
         if result is None:
             continue
         report.repaired[job.id] = result

@@ -39,6 +39,29 @@ def test_a_job_cancelled_while_pending_is_finished_by_the_reconciler():
     assert len(run.mailer.sent) == 1
 
 
+def test_a_job_whose_repair_fails_does_not_hold_up_the_others():
+    run = Completion(JobState.RUNNING)
+    _stale(run)
+    run.put_manifest({"flow_exit_code": 0, "stages": [], "files": []})
+    run.cluster.states[SLURM_ID] = ["COMPLETED"]
+    broken = replace(run.jobs.get(run.job.id), id="j" + "f" * 19, slurm_job_id="4343", results_prefix="elsewhere/")
+    run.jobs.create(broken)
+    run.cluster.states["4343"] = ["COMPLETED"]
+    read_text = run.store.read_text
+
+    def failing_read(bucket: str, name: str, max_bytes: int = 1 << 20) -> str | None:
+        if name.startswith("elsewhere/"):
+            raise RuntimeError("the results bucket answered 500")
+        return read_text(bucket, name, max_bytes)
+
+    run.store.read_text = failing_read  # type: ignore[method-assign]
+    report = reconcile(run.deps, run.clock, quiet_for_s=60)
+    assert report.failed == [broken.id]
+    assert report.repaired == {run.job.id: "SUCCEEDED"}
+    assert run.jobs.get(run.job.id).state is JobState.SUCCEEDED
+    assert run.jobs.get(broken.id).state is JobState.RUNNING  # tried again on the next tick
+
+
 def test_a_lost_success_callback_is_repaired_from_the_manifest():
     run = Completion(JobState.RUNNING)
     _stale(run)
