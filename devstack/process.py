@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import http.client
 import os
 import signal
 import socket
@@ -132,6 +133,21 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(0.2)
         return sock.connect_ex((host, port)) == 0
+
+
+def http_answers(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether a server at `port` answers an HTTP request at all (any status). A Functions Framework port opens in
+    gunicorn's master before its worker has forked and built the function's clients (functions/warm_up.py): only
+    the worker answers, so this is when requests stop waiting in the listen queue."""
+    connection = http.client.HTTPConnection(host, port, timeout=1)
+    try:
+        connection.request("GET", "/")
+        connection.getresponse().read()
+        return True
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        connection.close()
 
 
 def wait_until(

@@ -691,7 +691,15 @@ class LocalStack:
                 env={**env, "FUNCTION_TARGET": function},  # as Cloud Run functions set it (functions/warm_up.py)
                 cwd=REPO_ROOT,
             )
-        self._wait_for_ports({fn: self.layout.serving_port(port) for fn, port in self.layout.function_ports.items()})
+        # Up means serving: each function's worker answers (its clients built), not just its master's port open.
+        serving = {function: self.layout.serving_port(port) for function, port in self.layout.function_ports.items()}
+        for function, port in serving.items():
+            process.wait_until(
+                lambda p=port: process.http_answers(p),
+                timeout_s=60,
+                what=function,
+                log=process.log_file(self.state, function),
+            )
 
     def _wait_for_ports(self, ports: dict[str, int], timeout_s: float = 60) -> None:
         for name, port in ports.items():
