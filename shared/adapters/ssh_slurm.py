@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import io
 import random
+import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -177,6 +178,7 @@ class SshSlurmCluster:
             client.connect(
                 host,
                 port=self._port,
+                sock=_unbuffered_connection(host, self._port),
                 username=self._user,
                 pkey=load_private_key(self._private_key()),
                 timeout=_CONNECT_TIMEOUT_S,
@@ -186,6 +188,16 @@ class SshSlurmCluster:
                 look_for_keys=False,
             )
         except (TimeoutError, paramiko.SSHException, OSError) as exc:
+            client.close()  # and with it the connection, if it was opened
             raise ClusterError(f"cannot SSH to {self._user}@{host}:{self._port}: {exc}") from exc
         self._client = client
         return client
+
+
+def _unbuffered_connection(host: str, port: int) -> socket.socket:
+    """A TCP connection that sends each SSH packet at once (TCP_NODELAY). Without it, Nagle's algorithm holds a
+    command's last small packet until the login node acknowledges the one before, which the node delays (delayed
+    ACK): measured on the local stack, every command took 90 ms however little it did (`true`: 92 ms, 8 ms with it)."""
+    connection = socket.create_connection((host, port), timeout=_CONNECT_TIMEOUT_S)
+    connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return connection

@@ -48,6 +48,7 @@ class Stack:
     sshd: LocalSshd
     client: paramiko.SSHClient
     epilog_out: Path
+    private_key_pem: str
     timings: dict[str, float] = field(default_factory=dict)
 
     def run(self, command: str, timeout: float = 15) -> str:
@@ -93,10 +94,14 @@ def _free_ports(count: int) -> list[int]:
             sock.close()
 
 
-def _connect(sshd: LocalSshd, port: int, key: Ed25519PrivateKey) -> paramiko.SSHClient:
-    pem = key.private_bytes(
+def _pem(key: Ed25519PrivateKey) -> str:
+    return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
     ).decode()
+
+
+def _connect(sshd: LocalSshd, port: int, key: Ed25519PrivateKey) -> paramiko.SSHClient:
+    pem = _pem(key)
     client = paramiko.SSHClient()
     # Pin the host key the stack hands out; anything else is refused.
     key_type, blob = sshd.host_public_key.split()
@@ -140,7 +145,9 @@ def stack() -> Iterator[Stack]:
         sshd.up()
         sshd_up = time.monotonic() - start
         client = _connect(sshd, ssh_port, key)
-        yield Stack(root, slurm, sshd, client, epilog_out, {"slurm up (cold)": cold_up, "sshd up (cold)": sshd_up})
+        yield Stack(
+            root, slurm, sshd, client, epilog_out, _pem(key), {"slurm up (cold)": cold_up, "sshd up (cold)": sshd_up}
+        )
     finally:
         if client is not None:
             client.close()
@@ -197,6 +204,28 @@ def test_a_script_runs_only_when_it_arrived_whole(stack: Stack) -> None:
     status, out, _ = send(script + _SCRIPT_END + "\n")
     assert (status, out.strip()) == (0, f"ran {LOGIN_USER}")
     assert stack.run(f"test -e {marker} && echo there; rm -f {marker}").strip() == "there"
+
+
+def test_the_adapter_sends_each_command_at_once(stack: Stack) -> None:
+    """The adapter's connection has Nagle's algorithm off: with it on, each command's last small packet waited for
+    the login node's delayed acknowledgement (90 ms for any command on this machine, `true` included)."""
+    from shared.adapters.ssh_slurm import SshSlurmCluster
+
+    cluster = SshSlurmCluster(
+        lambda: "127.0.0.1",
+        stack.sshd.settings.port,
+        LOGIN_USER,
+        lambda: stack.private_key_pem,
+        work_root=str(stack.root / "adapter-work"),
+        host_key=stack.sshd.host_public_key,
+    )
+    try:
+        cluster.connect()
+        transport = cluster._client.get_transport()  # the socket is what this test is about
+        assert transport.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+        assert cluster.status(["999999"]) == {}  # a command still runs and answers over it
+    finally:
+        cluster.close()
 
 
 def test_up_twice_is_a_noop(stack: Stack) -> None:
