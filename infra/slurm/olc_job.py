@@ -714,10 +714,15 @@ def main() -> int:
     return run.execute()
 
 
-if __name__ == "__main__":
+def run_and_exit() -> None:
+    """The batch script's entry point (infra/slurm/job.sh.tmpl imports the kit and calls this)."""
     code = main()
     # Straight out: the interpreter's teardown (~5 ms) would hold up the job's end, its epilog and the end report.
     # Every file the run wrote is closed by now; only the console streams may hold output.
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+if __name__ == "__main__":
+    run_and_exit()

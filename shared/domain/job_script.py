@@ -3,12 +3,14 @@
 The script is a fixed template (infra/slurm/job.sh.tmpl) whose only variable parts are values we generated or
 validated (job id, resource numbers, partition) plus the run's specification as base64 JSON, so nothing a user
 wrote is ever parsed by a shell. The job kit (infra/slurm/olc_job.py, stdlib only) is embedded in the script, so the
-cluster needs nothing of ours installed beyond the epilog.
+cluster needs nothing of ours installed beyond the epilog; the first run of each kit version leaves it beside the job
+folders, named by its digest, where Python keeps its bytecode for the next runs.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -146,6 +148,7 @@ def render_job_script(
         "time_limit_minutes": str(resources.time_limit_minutes),
         "spec_b64": base64.b64encode(json.dumps(spec, sort_keys=True).encode()).decode(),
         "kit_source": kit_source.rstrip("\n"),
+        "kit_digest": hashlib.sha256(kit_source.encode()).hexdigest()[:16],
         "kit_end": KIT_END_MARKER,
     }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import importlib.util
 import io
 import json
@@ -148,7 +149,7 @@ def test_the_kit_is_embedded_unchanged() -> None:
     start = script.index(f"<<'{KIT_END_MARKER}'\n") + len(f"<<'{KIT_END_MARKER}'\n")
     end = script.index(f"\n{KIT_END_MARKER}\n", start)
     assert script[start:end] == KIT_SOURCE.rstrip("\n")
-    assert script.endswith(f"\n{KIT_END_MARKER}\n")
+    assert script.count(f"\n{KIT_END_MARKER}\n") == 1
 
 
 def test_spec_describes_the_run() -> None:
@@ -187,24 +188,87 @@ def test_user_values_only_travel_inside_the_base64_spec(use_qflow: bool) -> None
     bash_syntax_ok(script)
 
 
+def run_script(script: str, work: Path, bin_dir: Path, out: Path, slurm_job_id: str) -> subprocess.CompletedProcess:
+    (work / "job.sh").write_text(script)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "OUT": str(out), "SLURM_JOB_ID": slurm_job_id}
+    return subprocess.run(["bash", "job.sh"], cwd=work, env=env, capture_output=True, text=True, check=False)
+
+
+# A stand-in python3: records its arguments, the kit file in the folder it was given (the last argument) and the spec.
+PYTHON_STUB = 'for a; do kit=$a; done; cat "$kit/olc_job.py" > "$OUT/kit"; cat "$OLC_JOB_SPEC_FILE" > "$OUT/spec"; \
+printf "%s\\n" "$@" > "$OUT/args"\n'
+
+
 def test_running_the_script_hands_the_kit_and_spec_to_python_and_nothing_else(tmp_path: Path) -> None:
-    """Run the rendered script with a stand-in python3: it must receive the kit on stdin and the spec in
-    the file $OLC_JOB_SPEC_FILE, and none of the nasty values may have been executed by the shell."""
+    """Run the rendered script with a stand-in python3: it must receive the kit as a file named by its digest beside
+    the job folders and the spec in the file $OLC_JOB_SPEC_FILE, and none of the nasty values may have been executed
+    by the shell."""
     nasty = "".join(NASTY)
     job = make_job(f"ada@example.com/{nasty}.tar.gz", root=f"{nasty}/")
     script, spec = render(job, nasty_plan())
-    bin_dir, work = tmp_path / "bin", tmp_path / "work"
+    bin_dir, root = tmp_path / "bin", tmp_path / "root"
+    work = root / job.id
     bin_dir.mkdir()
-    work.mkdir()
-    stub(bin_dir, "python3", 'cat > "$OUT/stdin"; cat "$OLC_JOB_SPEC_FILE" > "$OUT/spec"; echo "$@" > "$OUT/args"\n')
-    (work / "job.sh").write_text(script)
-    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "OUT": str(tmp_path), "SLURM_JOB_ID": "77"}
-    done = subprocess.run(["bash", "job.sh"], cwd=work, env=env, capture_output=True, text=True, check=False)
+    work.mkdir(parents=True)
+    stub(bin_dir, "python3", PYTHON_STUB)
+    done = run_script(script, work, bin_dir, tmp_path, "77")
     assert done.returncode == 0, done.stderr
-    assert (tmp_path / "stdin").read_text() == KIT_SOURCE.rstrip("\n") + "\n"
+    assert (tmp_path / "kit").read_text() == KIT_SOURCE.rstrip("\n") + "\n"
     assert json.loads(base64.b64decode((tmp_path / "spec").read_text())) == spec
-    assert (tmp_path / "args").read_text() == "-u -\n"
+    digest = hashlib.sha256(KIT_SOURCE.encode()).hexdigest()[:16]
+    unbuffered, code, command, kit_dir = (tmp_path / "args").read_text().splitlines()
+    assert (unbuffered, code, kit_dir) == ("-u", "-c", str(root / ".olc-kit" / digest))
+    assert "import olc_job" in command and "run_and_exit()" in command
     assert not [p for p in tmp_path.rglob("*") if "CANARY" in p.name]
+    assert not list(work.glob(".olc-kit*"))  # the run's own copy went to the shared place
+
+
+def test_later_runs_reuse_the_kit_file_and_its_bytecode(tmp_path: Path) -> None:
+    """The kit file is written once per kit version: a later run leaves it (and Python's cached bytecode beside it,
+    validated by the file's time) as it is, and the real interpreter runs the kit from it."""
+    script, _ = render(make_job())
+    bin_dir, root = tmp_path / "bin", tmp_path / "root"
+    bin_dir.mkdir()
+    stub(bin_dir, "python3", PYTHON_STUB)
+    first, second = root / "first", root / "second"
+    first.mkdir(parents=True)
+    second.mkdir()
+    assert run_script(script, first, bin_dir, tmp_path, "1").returncode == 0
+    (kit_file,) = (root / ".olc-kit").glob("*/olc_job.py")
+    written = kit_file.stat().st_mtime_ns
+    os.utime(kit_file, ns=(written - 10**9, written - 10**9))
+    assert run_script(script, second, bin_dir, tmp_path, "2").returncode == 0
+    assert kit_file.stat().st_mtime_ns == written - 10**9
+    # The real interpreter imports the kit from that folder (and would run it with run_and_exit).
+    imported = subprocess.run(
+        [
+            "python3",
+            "-c",
+            "import sys; sys.path[0] = sys.argv.pop(); import olc_job; print(olc_job.run_and_exit)",
+            str(kit_file.parent),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+        env={k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},
+    )
+    assert "run_and_exit" in imported.stdout
+    assert list(kit_file.parent.glob("__pycache__/olc_job.*.pyc"))
+
+
+def test_a_run_that_cannot_write_beside_the_job_folders_runs_its_own_copy(tmp_path: Path) -> None:
+    script, _ = render(make_job())
+    bin_dir, root = tmp_path / "bin", tmp_path / "root"
+    work = root / "job"
+    bin_dir.mkdir()
+    work.mkdir(parents=True)
+    (root / ".olc-kit").write_text("not a folder")  # mkdir -p of the shared place fails
+    stub(bin_dir, "python3", PYTHON_STUB)
+    done = run_script(script, work, bin_dir, tmp_path, "9")
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "args").read_text().splitlines()[-1] == str(work / ".olc-kit-9")
+    assert (tmp_path / "kit").read_text() == KIT_SOURCE.rstrip("\n") + "\n"
 
 
 @pytest.mark.parametrize("partition", ["", "debug; rm -rf /", "$(id)", "a b", "-p", "x" * 65])
