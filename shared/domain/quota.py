@@ -69,6 +69,8 @@ class Admission:
     reject: Mapping[str, str] = field(default_factory=dict)  # job id -> reason
     # Fair order of every job still waiting after this admission (the queue as users see it).
     waiting: tuple[WaitingJob, ...] = ()
+    # No cluster slot is left once these start: no other waiting job, nor one queued meanwhile, could start now.
+    cluster_full: bool = False
 
 
 def plan_admission(
@@ -121,7 +123,7 @@ def plan_admission(
         if not progressed:
             break
     leftover = [j for jobs in by_user.values() for j in jobs if j.job_id not in rejected]
-    return Admission(tuple(admitted), rejected, tuple(fair_order(leftover, active)))
+    return Admission(tuple(admitted), rejected, tuple(fair_order(leftover, active)), cluster_full=free <= 0)
 
 
 def fair_order(waiting: Sequence[WaitingJob], active: Mapping[str, int] | None = None) -> list[WaitingJob]:

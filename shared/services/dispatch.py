@@ -92,19 +92,25 @@ def dispatch(deps: DispatchDeps, holder: str, now: Callable[[], datetime]) -> Di
             report.lease_busy = True
             return report
         try:
-            seen = _admit(deps, holder, now, report)
+            seen, cluster_full = _admit(deps, holder, now, report)
         finally:
             deps.lease.release(holder)
-        # A job queued while we held the lease may have had its own trigger turned away: look once more.
+        # A job queued while we held the lease may have had its own trigger turned away: look once more, unless the
+        # cluster is full (then it could not start either; the next freed slot or tick admits it). A full cluster
+        # with a long queue is when a tick's reads count most: this look is the whole queue read again.
+        if cluster_full:
+            return report
         if {j.id for j in deps.jobs.oldest_in_state(JobState.QUEUED, MAX_QUEUE_SCAN)} <= seen:
             return report
     log.warning("dispatcher stopped after many rounds; the next tick continues", extra=fields(rounds=_MAX_ROUNDS))
     return report
 
 
-def _admit(deps: DispatchDeps, holder: str, now: Callable[[], datetime], report: DispatchReport) -> set[str]:
+def _admit(
+    deps: DispatchDeps, holder: str, now: Callable[[], datetime], report: DispatchReport
+) -> tuple[set[str], bool]:
     """Admit while anything fits and keep the queue's positions current; returns the ids of the jobs it saw
-    waiting (admitted ones included)."""
+    waiting (admitted ones included), and whether the cluster was left full."""
     admission = Admission()
     limits = deps.quotas.limits(deps.limits)
     seen: set[str] = set()
@@ -114,7 +120,7 @@ def _admit(deps: DispatchDeps, holder: str, now: Callable[[], datetime], report:
         queued = deps.jobs.oldest_in_state(JobState.QUEUED, MAX_QUEUE_SCAN)
         seen |= {j.id for j in queued}
         if not queued:
-            return seen
+            return seen, False
         admission = plan_admission(
             [_waiting(j) for j in queued],
             _user_states(deps, active, {j.owner for j in queued}, month_of(now())),
@@ -138,7 +144,7 @@ def _admit(deps: DispatchDeps, holder: str, now: Callable[[], datetime], report:
                     # must not submit on stale counts (lost means someone else decides now).
                     if time.monotonic() - held_since > deps.lease_ttl_s / 3:
                         if not deps.lease.acquire(holder, deps.lease_ttl_s):
-                            return seen
+                            return seen, False
                         held_since = time.monotonic()
                     result = _submit(deps, admitted[start : start + SUBMIT_CHUNK], now, report)
                     if recording is not None:
@@ -148,7 +154,7 @@ def _admit(deps: DispatchDeps, holder: str, now: Callable[[], datetime], report:
                 if recording is not None:
                     recording.result()
     _publish_positions(deps, admission, {j.id: j for j in queued}, len(active), limits, now())
-    return seen
+    return seen, admission.cluster_full
 
 
 def _with_width(job: Job, slots: int) -> Job:

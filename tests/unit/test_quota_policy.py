@@ -64,6 +64,16 @@ def test_never_exceeds_a_limit(scenario):
 
 @settings(max_examples=400, deadline=None)
 @given(scenarios())
+def test_cluster_full_says_whether_any_slot_is_left(scenario):
+    """The dispatcher skips its second look at the queue on a full cluster: full must mean no slot is left."""
+    jobs, users, limits, overrides = scenario
+    admission = plan_admission(jobs, users, limits, overrides)
+    taken = sum(s.active for s in users.values()) + sum(j.slots for j in admission.admit)
+    assert admission.cluster_full == (taken >= limits.global_concurrency)
+
+
+@settings(max_examples=400, deadline=None)
+@given(scenarios())
 def test_respects_order_within_a_user(scenario):
     jobs, users, limits, overrides = scenario
     admission = plan_admission(jobs, users, limits, overrides)

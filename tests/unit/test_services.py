@@ -35,7 +35,7 @@ from shared.domain.upload import job_id_for, results_prefix
 from shared.services.complete import handle_callback
 from shared.services.completion.run_end import CompletionDeps, Reply
 from shared.services.completion.single import finish_job
-from shared.services.dispatch import DispatchDeps, dispatch
+from shared.services.dispatch import MAX_QUEUE_SCAN, DispatchDeps, dispatch
 from shared.services.ingest import IngestDeps, IngestPolicy, ingest_upload
 from shared.services.notify import Notifier
 from shared.services.scripts import ScriptFactory
@@ -363,6 +363,55 @@ def test_a_job_the_flow_cannot_plan_fails_instead_of_blocking_the_queue() -> Non
     assert run.state(headers_only) is JobState.FAILED
     assert "could not prepare the run" in report.failed[headers_only.id]
     assert report.submitted == {good.id: "1000"}
+
+
+def queue_reads(run: Dispatch) -> list[int]:
+    """Records the limit of every read of the queue the dispatcher makes from now on."""
+    reads: list[int] = []
+    read = run.jobs.oldest_in_state
+
+    def counted(state: JobState, limit: int) -> list[Job]:
+        if state is JobState.QUEUED:
+            reads.append(limit)
+        return read(state, limit)
+
+    run.jobs.oldest_in_state = counted  # type: ignore[method-assign]
+    return reads
+
+
+def test_a_job_queued_during_a_round_is_admitted_by_that_round_when_a_slot_is_free() -> None:
+    """Its own trigger was turned away while the round held the lease: the round looks at the queue once more."""
+    first, late = queued_job(1), queued_job(2)
+    run = Dispatch(first, concurrency=2)
+    submit = run.cluster.submit
+
+    def submit_while_another_arrives(submissions):  # type: ignore[no-untyped-def]
+        run.jobs.create(late)
+        return submit(submissions)
+
+    run.cluster.submit = submit_while_another_arrives  # type: ignore[method-assign]
+    reads = queue_reads(run)
+    report = run.run()
+    assert set(report.submitted) == {first.id, late.id}
+    assert reads.count(MAX_QUEUE_SCAN) >= 2
+
+
+def test_a_round_that_leaves_the_cluster_full_reads_the_queue_once() -> None:
+    """A long queue behind a full cluster: no job queued meanwhile could start either, so the round does not read
+    the whole queue again (the next freed slot, or tick, admits it)."""
+    running = replace(queued_job(0), state=JobState.RUNNING)
+    waiting = [queued_job(m) for m in (1, 2, 3)]
+    run = Dispatch(running, *waiting, concurrency=2)
+    reads = queue_reads(run)
+    report = run.run()
+    assert report.submitted == {waiting[0].id: "1000"}
+    assert reads == [1, MAX_QUEUE_SCAN, MAX_QUEUE_SCAN]  # the check, the round's read, the re-count after admitting
+    reads.clear()
+    run.run()  # full from the start
+    assert reads == [1, MAX_QUEUE_SCAN]
+    run.jobs.mutate(running.id, lambda j: advance(j, JobState.SUCCEEDED, run.clock()))
+    run.run()
+    assert run.state(waiting[1]) is JobState.SUBMITTED
 
 
 def test_dispatch_returns_at_once_when_the_lease_is_taken() -> None:
