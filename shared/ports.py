@@ -13,6 +13,7 @@ from shared.domain.job import Job, JobState
 from shared.domain.mail import OutgoingMail
 from shared.domain.messages import Published
 from shared.domain.quota import QuotaLimits, UserQuota
+from shared.domain.run_load import RunLoad
 from shared.domain.slurm import SlurmJobStatus, SlurmSubmission, SubmitResult
 from shared.domain.sweeps.judging import ParetoChart
 from shared.domain.sweeps.search import SearchPlan, Trial
@@ -69,8 +70,9 @@ class JobRepository(Protocol):
         """The newest jobs in these states, newest first (queue wait figures)."""
         ...
 
-    def in_states(self, states: Sequence[JobState]) -> list[Job]:
-        """Every job in these states (used for the active ones, which the global limit bounds)."""
+    def loads_in_states(self, states: Sequence[JobState]) -> list[RunLoad]:
+        """What every job in these states holds (the active ones, which the global limit bounds): read from the
+        fields shared.domain.run_load names, not whole jobs."""
         ...
 
     def quiet_in_states(self, states: Sequence[JobState], before: datetime, limit: int) -> list[Job]:

@@ -19,6 +19,7 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 
 from shared.domain.job import Job, JobState
 from shared.domain.job_codec import job_from_dict, job_to_dict
+from shared.domain.run_load import RUN_LOAD_FIELDS, RunLoad, run_load
 
 JOBS = "jobs"
 LOCKS = "locks"
@@ -150,9 +151,11 @@ class FirestoreJobs:
         )
         return [job_from_dict(s.to_dict()) for s in query.limit(limit).stream()]
 
-    def in_states(self, states: Sequence[JobState]) -> list[Job]:
-        query = self._jobs.where(filter=FieldFilter("state", "in", [s.value for s in states]))
-        return [job_from_dict(s.to_dict()) for s in query.stream()]
+    def loads_in_states(self, states: Sequence[JobState]) -> list[RunLoad]:
+        # Only the fields a load comes from: decoding whole jobs (history, stages, log tails) took ~3/4 of the time
+        # of reading 600 active jobs, and every dispatch round reads them all.
+        query = self._jobs.where(filter=FieldFilter("state", "in", [s.value for s in states])).select(RUN_LOAD_FIELDS)
+        return [run_load(job_from_dict(s.to_dict())) for s in query.stream()]
 
     def quiet_in_states(self, states: Sequence[JobState], before: datetime, limit: int) -> list[Job]:
         query = (

@@ -34,6 +34,7 @@ from shared.domain.job_script import (
     RenderError,
 )
 from shared.domain.quota import Admission, QuotaLimits, UserState, WaitingJob, estimated_starts, plan_admission
+from shared.domain.run_load import RunLoad
 from shared.domain.slurm import SlurmSubmission
 from shared.domain.sweeps import runs as sweep_runs
 from shared.ports import BatchMutations, Cluster, ClusterError, JobRepository, Lease, QuotaStore
@@ -116,7 +117,7 @@ def _admit(
     seen: set[str] = set()
     held_since = time.monotonic()  # the lease was just taken
     while True:
-        active = deps.jobs.in_states(ACTIVE_STATES)
+        active = deps.jobs.loads_in_states(ACTIVE_STATES)
         queued = deps.jobs.oldest_in_state(JobState.QUEUED, MAX_QUEUE_SCAN)
         seen |= {j.id for j in queued}
         if not queued:
@@ -166,12 +167,14 @@ def _waiting(job: Job) -> WaitingJob:
     return WaitingJob(job.id, job.owner, job.created_at, runs * max_core_hours(job.resources), slots=runs)
 
 
-def _user_states(deps: DispatchDeps, active: list[Job], waiting_users: set[str], month: str) -> dict[str, UserState]:
+def _user_states(
+    deps: DispatchDeps, active: list[RunLoad], waiting_users: set[str], month: str
+) -> dict[str, UserState]:
     counts: Counter[str] = Counter()
     reserved: Counter[str] = Counter()
-    for job in active:
-        counts[job.owner] += sweep_runs.slots(job)
-        reserved[job.owner] += sweep_runs.run_count(job) * max_core_hours(job.resources)
+    for load in active:
+        counts[load.owner] += load.slots
+        reserved[load.owner] += load.reserved_core_hours
     users = set(counts) | waiting_users
     used = deps.quotas.usage(users, month)
     return {u: UserState(active=counts[u], core_hours_used=used.get(u, 0.0) + reserved[u]) for u in users}

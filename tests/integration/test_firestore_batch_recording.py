@@ -1,5 +1,6 @@
-"""The dispatcher's fast recording on a real Firestore emulator: FirestoreJobs.mutate_many (one read and one commit for
-many jobs, each write guarded by its document's update time) and a whole burst through dispatch() with it.
+"""The dispatcher's fast reads and recording on a real Firestore emulator: FirestoreJobs.loads_in_states (the active
+jobs' loads from a few fields, not whole jobs), FirestoreJobs.mutate_many (one read and one commit for many jobs, each
+write guarded by its document's update time) and a whole burst through dispatch() with it.
 
 The property that matters: a change made by someone else between the batch's read and its commit (an owner's cancel)
 is never overwritten; the batch then falls back to `mutate` job by job.
@@ -11,6 +12,7 @@ import os
 import socket
 import uuid
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -19,9 +21,22 @@ from google.cloud import firestore
 from devstack import process
 from devstack.stack import FIRESTORE_EMULATOR
 from shared.adapters.firestore_jobs import FirestoreJobs, FirestoreLease
-from shared.domain.job import Job, JobState, SourceObject, advance, new_job, record_submission
+from shared.domain.design import DesignSpec, Resources
+from shared.domain.job import (
+    ACTIVE_STATES,
+    Job,
+    JobState,
+    RunProgress,
+    SourceObject,
+    advance,
+    new_job,
+    record_submission,
+)
 from shared.domain.job_codec import job_to_dict
 from shared.domain.quota import QuotaLimits
+from shared.domain.run_load import run_load
+from shared.domain.sweeps.objective import DEFAULT_OBJECTIVE
+from shared.domain.sweeps.spec import SweepSpec
 from shared.ports import BatchMutations
 from shared.services.cancel import CANCELLED_BY_OWNER
 from shared.services.dispatch import SUBMIT_CHUNK, DispatchDeps, dispatch
@@ -95,6 +110,49 @@ class CancelDuringRecording(FirestoreJobs):
             return wrapped
 
         return super().mutate_many({job_id: wrap(change) for job_id, change in changes.items()})
+
+
+def test_loads_read_from_a_few_fields_are_what_the_whole_jobs_hold(db: firestore.Client) -> None:
+    """A plain run with its history, stages and log, and a sweep of 6 runs (throttle 5, 4 still open) whose owner has
+    a second one: the loads read from RUN_LOAD_FIELDS equal run_load of the whole jobs; waiting jobs hold nothing."""
+    jobs = FirestoreJobs(db)
+    plain = replace(
+        advance(record_submission(queued(1), "7", T0), JobState.RUNNING, T0 + timedelta(seconds=1)),
+        resources=Resources(cpus=4, memory_mb=2048, time_limit_minutes=90),
+        stage="synthesis",
+        log_tail="line\n" * 40,
+    )
+    sweep_spec = SweepSpec(
+        parameters={"CLOCK_PERIOD": tuple(range(5, 11))},
+        strategy="grid",
+        sample_size=None,
+        objective=DEFAULT_OBJECTIVE,
+        max_runs=6,
+        seed="s",
+        runs=tuple({"CLOCK_PERIOD": p} for p in range(5, 11)),
+    )
+    design = DesignSpec(design_name="spm", top_module="spm", verilog_files=("src/spm.v",), sweep=sweep_spec)
+    sweep = replace(
+        record_submission(replace(queued(2, "bob@example.com"), design=design), "8", T0, array_throttle=5),
+        runs=(RunProgress(0, "SUCCEEDED"), RunProgress(1, "FAILED"), RunProgress(2, "RUNNING")),
+    )
+    other = record_submission(queued(3, "bob@example.com"), "9", T0)
+    waiting = queued(4)
+    for job in (plain, sweep, other, waiting):
+        jobs.create(job)
+
+    loads = jobs.loads_in_states(ACTIVE_STATES)
+
+    expected = [run_load(j) for j in (plain, sweep, other)]
+    assert sorted(loads, key=repr) == sorted(expected, key=repr)
+    # Each field counts: the sweep's open runs (not its throttle), the plain run's CPUs and time limit.
+    assert sorted((load.owner, load.slots) for load in loads) == [
+        ("ada@example.com", 1),
+        ("bob@example.com", 1),
+        ("bob@example.com", 4),
+    ]
+    assert run_load(plain).reserved_core_hours == 6.0
+    assert run_load(sweep).reserved_core_hours == 6 * run_load(other).reserved_core_hours
 
 
 def test_the_firestore_repository_offers_batched_mutations(db: firestore.Client) -> None:

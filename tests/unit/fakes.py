@@ -19,6 +19,7 @@ from shared.domain.job_codec import job_from_dict, job_to_dict
 from shared.domain.mail import OutgoingMail
 from shared.domain.messages import Published, encode
 from shared.domain.quota import QuotaLimits, UserQuota
+from shared.domain.run_load import RunLoad, run_load
 from shared.domain.slurm import LAUNCH_FAILED_HELD, SlurmJobStatus, SlurmSubmission, SubmitResult
 from shared.domain.sweeps.judging import ParetoChart
 from shared.domain.webhooks import Registration, registration_from_dict, registration_to_dict
@@ -90,6 +91,9 @@ class FakeJobs:
 
     def in_states(self, states: Sequence[JobState]) -> list[Job]:
         return [job for job in self.all() if job.state in states]
+
+    def loads_in_states(self, states: Sequence[JobState]) -> list[RunLoad]:
+        return [run_load(job) for job in self.in_states(states)]
 
     def quiet_in_states(self, states: Sequence[JobState], before: datetime, limit: int) -> list[Job]:
         def changed(job: Job) -> datetime:
