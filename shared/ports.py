@@ -7,13 +7,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Any, Protocol, runtime_checkable
 
+from shared.domain.admission_inputs import QueueEntry, RunLoad
 from shared.domain.events import DeadLetter
 from shared.domain.git_source import FetchedDesign, GitSource
 from shared.domain.job import Job, JobState
 from shared.domain.mail import OutgoingMail
 from shared.domain.messages import Published
 from shared.domain.quota import QuotaLimits, UserQuota
-from shared.domain.run_load import RunLoad
 from shared.domain.slurm import SlurmJobStatus, SlurmSubmission, SubmitResult
 from shared.domain.sweeps.judging import ParetoChart
 from shared.domain.sweeps.search import SearchPlan, Trial
@@ -43,12 +43,19 @@ class JobRepository(Protocol):
 
     def get(self, job_id: str) -> Job | None: ...
 
+    def get_many(self, job_ids: Sequence[str]) -> dict[str, Job]:
+        """The jobs that exist among `job_ids`, by id, in few round trips."""
+        ...
+
     def mutate(self, job_id: str, change: Callable[[Job], Job | None]) -> Job | None:
         """Apply `change` to the current job with optimistic concurrency (re-read and retry on conflict).
         `change` returns the new job, or None to leave it untouched. Returns the job as stored afterwards."""
         ...
 
-    def oldest_in_state(self, state: JobState, limit: int) -> list[Job]: ...
+    def queue_entries(self, limit: int) -> list[QueueEntry]:
+        """The oldest `limit` QUEUED jobs' queue entries, oldest first: read from the fields
+        shared.domain.admission_inputs names, not whole jobs."""
+        ...
 
     def list_for_owner(
         self,

@@ -17,9 +17,16 @@ from google.cloud import firestore
 from google.cloud.firestore_v1.base_document import DocumentSnapshot
 from google.cloud.firestore_v1.base_query import FieldFilter
 
+from shared.domain.admission_inputs import (
+    QUEUE_ENTRY_FIELDS,
+    RUN_LOAD_FIELDS,
+    QueueEntry,
+    RunLoad,
+    queue_entry,
+    run_load,
+)
 from shared.domain.job import Job, JobState
 from shared.domain.job_codec import job_from_dict, job_to_dict
-from shared.domain.run_load import RUN_LOAD_FIELDS, RunLoad, run_load
 
 JOBS = "jobs"
 LOCKS = "locks"
@@ -47,6 +54,13 @@ class FirestoreJobs:
     def get(self, job_id: str) -> Job | None:
         snapshot = self._jobs.document(job_id).get()
         return job_from_dict(snapshot.to_dict()) if snapshot.exists else None
+
+    def get_many(self, job_ids: Sequence[str]) -> dict[str, Job]:
+        found: dict[str, Job] = {}
+        for start in range(0, len(job_ids), _MANY):
+            refs = [self._jobs.document(job_id) for job_id in job_ids[start : start + _MANY]]
+            found |= {s.id: job_from_dict(s.to_dict()) for s in self._db.get_all(refs) if s.exists}
+        return found
 
     def mutate(self, job_id: str, change: Callable[[Job], Job | None]) -> Job | None:
         ref = self._jobs.document(job_id)
@@ -95,11 +109,16 @@ class FirestoreJobs:
             stored.update(result)
         return stored
 
-    def oldest_in_state(self, state: JobState, limit: int) -> list[Job]:
+    def queue_entries(self, limit: int) -> list[QueueEntry]:
         if limit <= 0:
             return []
-        query = self._jobs.where(filter=FieldFilter("state", "==", state.value)).order_by("created_at").limit(limit)
-        return [job_from_dict(s.to_dict()) for s in query.stream()]
+        query = (
+            self._jobs.where(filter=FieldFilter("state", "==", JobState.QUEUED.value))
+            .order_by("created_at")
+            .limit(limit)
+            .select(QUEUE_ENTRY_FIELDS)
+        )
+        return [queue_entry(job_from_dict(s.to_dict())) for s in query.stream()]
 
     def list_for_owner(
         self,

@@ -21,22 +21,20 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+from shared.domain.admission_inputs import QueueEntry, RunLoad
 from shared.domain.job import (
     ACTIVE_STATES,
     Job,
     JobState,
     advance,
-    max_core_hours,
     record_submission,
     record_submit_failure,
 )
 from shared.domain.job_script import (
     RenderError,
 )
-from shared.domain.quota import Admission, QuotaLimits, UserState, WaitingJob, estimated_starts, plan_admission
-from shared.domain.run_load import RunLoad
+from shared.domain.quota import Admission, QuotaLimits, UserState, estimated_starts, plan_admission
 from shared.domain.slurm import SlurmSubmission
-from shared.domain.sweeps import runs as sweep_runs
 from shared.ports import BatchMutations, Cluster, ClusterError, JobRepository, Lease, QuotaStore
 from shared.services.notify import Notifier
 from shared.services.scripts import ScriptFactory
@@ -84,7 +82,7 @@ def lease_holder() -> str:
 
 def dispatch(deps: DispatchDeps, holder: str, now: Callable[[], datetime]) -> DispatchReport:
     report = DispatchReport()
-    if not deps.jobs.oldest_in_state(JobState.QUEUED, 1):
+    if not deps.jobs.queue_entries(1):
         # Nothing waits (a freed slot, an idle tick): one read instead of taking and releasing the lease. A job
         # queued from now on brings its own trigger.
         return report
@@ -101,7 +99,7 @@ def dispatch(deps: DispatchDeps, holder: str, now: Callable[[], datetime]) -> Di
         # with a long queue is when a tick's reads count most: this look is the whole queue read again.
         if cluster_full:
             return report
-        if {j.id for j in deps.jobs.oldest_in_state(JobState.QUEUED, MAX_QUEUE_SCAN)} <= seen:
+        if {e.job_id for e in deps.jobs.queue_entries(MAX_QUEUE_SCAN)} <= seen:
             return report
     log.warning("dispatcher stopped after many rounds; the next tick continues", extra=fields(rounds=_MAX_ROUNDS))
     return report
@@ -118,23 +116,29 @@ def _admit(
     held_since = time.monotonic()  # the lease was just taken
     while True:
         active = deps.jobs.loads_in_states(ACTIVE_STATES)
-        queued = deps.jobs.oldest_in_state(JobState.QUEUED, MAX_QUEUE_SCAN)
-        seen |= {j.id for j in queued}
+        queued = deps.jobs.queue_entries(MAX_QUEUE_SCAN)
+        seen |= {e.job_id for e in queued}
         if not queued:
             return seen, False
+        owners = {e.waiting.owner for e in queued}
         admission = plan_admission(
-            [_waiting(j) for j in queued],
-            _user_states(deps, active, {j.owner for j in queued}, month_of(now())),
+            [e.waiting for e in queued],
+            _user_states(deps, active, owners, month_of(now())),
             limits,
-            deps.quotas.overrides({j.owner for j in queued}),
+            deps.quotas.overrides(owners),
         )
         for job_id, reason in admission.reject.items():
             _end_before_start(deps, job_id, JobState.REJECTED, reason, now(), report.rejected)
         if not admission.admit:
             break
-        # In the admission's order, round-robin across users: the chunks, and Slurm's job ids, follow it.
-        by_id = {j.id: j for j in queued}
-        admitted = [_with_width(by_id[w.job_id], w.slots) for w in admission.admit]
+        # In the admission's order, round-robin across users: the chunks, and Slurm's job ids, follow it. Only the
+        # admitted jobs are read whole (their scripts need all of them); one cancelled meanwhile is left out.
+        whole = deps.jobs.get_many([w.job_id for w in admission.admit])
+        admitted = [
+            _with_width(whole[w.job_id], w.slots)
+            for w in admission.admit
+            if w.job_id in whole and whole[w.job_id].state is JobState.QUEUED
+        ]
         # A chunk is recorded while the next one goes to Slurm, and every chunk is recorded before anything is
         # counted again (or the lease released): the next count must see them active.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dispatch-record") as recorder:
@@ -154,17 +158,12 @@ def _admit(
             finally:
                 if recording is not None:
                     recording.result()
-    _publish_positions(deps, admission, {j.id: j for j in queued}, len(active), limits, now())
+    _publish_positions(deps, admission, {e.job_id: e for e in queued}, len(active), limits, now())
     return seen, admission.cluster_full
 
 
 def _with_width(job: Job, slots: int) -> Job:
     return replace(job, array_throttle=slots) if job.is_sweep else job
-
-
-def _waiting(job: Job) -> WaitingJob:
-    runs = sweep_runs.run_count(job)
-    return WaitingJob(job.id, job.owner, job.created_at, runs * max_core_hours(job.resources), slots=runs)
 
 
 def _user_states(
@@ -251,7 +250,7 @@ def _end_before_start(
 def _publish_positions(
     deps: DispatchDeps,
     admission: Admission,
-    queued: Mapping[str, Job],
+    queued: Mapping[str, QueueEntry],
     active_count: int,
     limits: QuotaLimits,
     now: datetime,
@@ -265,9 +264,9 @@ def _publish_positions(
     starts = estimated_starts(admission.waiting, free, limits.global_concurrency, typical, now)
     changed = {}
     for position, waiting in enumerate(admission.waiting, start=1):
-        job = queued.get(waiting.job_id)
+        entry = queued.get(waiting.job_id)
         eta = starts[waiting.job_id]
-        if job is None or job.queue_position != position or _moved(job.estimated_start_at, eta):
+        if entry is None or entry.queue_position != position or _moved(entry.estimated_start_at, eta):
             changed[waiting.job_id] = (position, eta)
     if changed:
         deps.jobs.set_queue_positions(changed)

@@ -21,6 +21,7 @@ from google.cloud import firestore
 from devstack import process
 from devstack.stack import FIRESTORE_EMULATOR
 from shared.adapters.firestore_jobs import FirestoreJobs, FirestoreLease
+from shared.domain.admission_inputs import queue_entry, run_load
 from shared.domain.design import DesignSpec, Resources
 from shared.domain.job import (
     ACTIVE_STATES,
@@ -34,7 +35,6 @@ from shared.domain.job import (
 )
 from shared.domain.job_codec import job_to_dict
 from shared.domain.quota import QuotaLimits
-from shared.domain.run_load import run_load
 from shared.domain.sweeps.objective import DEFAULT_OBJECTIVE
 from shared.domain.sweeps.spec import SweepSpec
 from shared.ports import BatchMutations
@@ -153,6 +153,22 @@ def test_loads_read_from_a_few_fields_are_what_the_whole_jobs_hold(db: firestore
     ]
     assert run_load(plain).reserved_core_hours == 6.0
     assert run_load(sweep).reserved_core_hours == 6 * run_load(other).reserved_core_hours
+
+
+def test_queue_entries_are_the_oldest_waiting_jobs_and_get_many_reads_them_whole(db: firestore.Client) -> None:
+    jobs = FirestoreJobs(db)
+    newer, older, running = queued(7), queued(5), advance(record_submission(queued(6), "9", T0), JobState.RUNNING, T0)
+    for job in (newer, older, running):
+        jobs.create(job)
+    shown_at = T0 + timedelta(minutes=3)
+    jobs.set_queue_positions({newer.id: (2, shown_at)})
+
+    entries = jobs.queue_entries(10)
+
+    assert entries == [queue_entry(older), queue_entry(replace(newer, queue_position=2, estimated_start_at=shown_at))]
+    assert jobs.queue_entries(1) == entries[:1] and jobs.queue_entries(0) == []
+    whole = jobs.get_many([newer.id, "j" + "0" * 19, older.id])
+    assert whole == {newer.id: jobs.get(newer.id), older.id: older}
 
 
 def test_the_firestore_repository_offers_batched_mutations(db: firestore.Client) -> None:

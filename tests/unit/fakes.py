@@ -14,12 +14,12 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import IO, Any
 
+from shared.domain.admission_inputs import QueueEntry, RunLoad, queue_entry, run_load
 from shared.domain.job import Job, JobState
 from shared.domain.job_codec import job_from_dict, job_to_dict
 from shared.domain.mail import OutgoingMail
 from shared.domain.messages import Published, encode
 from shared.domain.quota import QuotaLimits, UserQuota
-from shared.domain.run_load import RunLoad, run_load
 from shared.domain.slurm import LAUNCH_FAILED_HELD, SlurmJobStatus, SlurmSubmission, SubmitResult
 from shared.domain.sweeps.judging import ParetoChart
 from shared.domain.webhooks import Registration, registration_from_dict, registration_to_dict
@@ -61,6 +61,12 @@ class FakeJobs:
         if limit <= 0:
             return []
         return sorted((j for j in self.all() if j.state is state), key=lambda j: j.created_at)[:limit]
+
+    def queue_entries(self, limit: int) -> list[QueueEntry]:
+        return [queue_entry(job) for job in self.oldest_in_state(JobState.QUEUED, limit)]
+
+    def get_many(self, job_ids: Sequence[str]) -> dict[str, Job]:
+        return {job.id: job for job in map(self.get, job_ids) if job is not None}
 
     def list_for_owner(
         self,

@@ -24,6 +24,7 @@ from fakes import (
     FakeStore,
 )
 
+from shared.domain.admission_inputs import QueueEntry
 from shared.domain.callback_auth import MAX_SKEW_S, job_key, sign
 from shared.domain.design import DesignSpec, Resources
 from shared.domain.events import UploadEvent
@@ -368,14 +369,13 @@ def test_a_job_the_flow_cannot_plan_fails_instead_of_blocking_the_queue() -> Non
 def queue_reads(run: Dispatch) -> list[int]:
     """Records the limit of every read of the queue the dispatcher makes from now on."""
     reads: list[int] = []
-    read = run.jobs.oldest_in_state
+    read = run.jobs.queue_entries
 
-    def counted(state: JobState, limit: int) -> list[Job]:
-        if state is JobState.QUEUED:
-            reads.append(limit)
-        return read(state, limit)
+    def counted(limit: int) -> list[QueueEntry]:
+        reads.append(limit)
+        return read(limit)
 
-    run.jobs.oldest_in_state = counted  # type: ignore[method-assign]
+    run.jobs.queue_entries = counted  # type: ignore[method-assign]
     return reads
 
 
@@ -412,6 +412,24 @@ def test_a_round_that_leaves_the_cluster_full_reads_the_queue_once() -> None:
     run.jobs.mutate(running.id, lambda j: advance(j, JobState.SUCCEEDED, run.clock()))
     run.run()
     assert run.state(waiting[1]) is JobState.SUBMITTED
+
+
+def test_a_job_cancelled_between_the_plan_and_its_submission_is_not_submitted() -> None:
+    """Admission plans from queue entries; the admitted jobs are then read whole, and one no longer waiting (its
+    owner cancelled it in between) is left out."""
+    cancelled, kept = queued_job(1), queued_job(2)
+    run = Dispatch(cancelled, kept, concurrency=2)
+    read_whole = run.jobs.get_many
+
+    def cancel_first(job_ids):  # type: ignore[no-untyped-def]
+        run.jobs.mutate(cancelled.id, lambda j: advance(j, JobState.CANCELLED, run.clock(), "cancelled by the owner"))
+        return read_whole(job_ids)
+
+    run.jobs.get_many = cancel_first  # type: ignore[method-assign]
+    report = run.run()
+    assert report.submitted == {kept.id: "1000"}
+    assert run.cluster.submitted_ids == [kept.id]
+    assert run.state(cancelled) is JobState.CANCELLED
 
 
 def test_dispatch_returns_at_once_when_the_lease_is_taken() -> None:
