@@ -161,7 +161,8 @@ def tick_lines(layout: StackLayout, since: float) -> list[dict[str, Any]]:
             line = json.loads(raw)
         except ValueError:
             continue
-        figures = {key: line.get(key) for key in ("active", "checked", "reconcile_s", "tick_s")}
+        keys = ("active", "checked", "reconcile_s", "reconcile_read_s", "reconcile_slurm_s", "reconcile_repair_s")
+        figures = {key: line.get(key) for key in (*keys, "tick_s")}
         lines.append({"at": line.get("time"), **figures})
     return [x for x in lines if x["tick_s"] is not None and _epoch(x["at"]) >= since]
 
@@ -279,6 +280,7 @@ def main() -> int:
         return bool(plateau) and plateau_from <= at <= plateau_to
 
     ticks = [t for t in tick_lines(layout, began) if in_plateau(_epoch(t["at"]))]
+    slowest = max(ticks, key=lambda t: t["reconcile_s"] or 0) if ticks else {}
     jobs_ms = [ms for at, ms in probe.jobs_ms if in_plateau(at)]
     queue_ms = [ms for at, ms in probe.queue_ms if in_plateau(at)]
     hot = hot_documents(layout.usage_log, began)
@@ -300,6 +302,8 @@ def main() -> int:
         "tick_p95_s": round(percentile([t["tick_s"] for t in ticks], 0.95), 3) if ticks else None,
         "reconcile_s": round(max(t["reconcile_s"] for t in ticks), 3) if ticks else None,
         "reconcile_checked_max": max((t["checked"] or 0 for t in ticks), default=0),
+        # The slowest pass, taken apart: reading the quiet jobs, asking Slurm, deciding and repairing.
+        "reconcile_parts_s": {part: slowest.get(f"reconcile_{part}_s") for part in ("read", "slurm", "repair")},
         "api_jobs_p95_ms": round(percentile(jobs_ms, 0.95), 1) if jobs_ms else None,
         "api_queue_p95_ms": round(percentile(queue_ms, 0.95), 1) if queue_ms else None,
         "api_calls_in_plateau": len(jobs_ms) + len(queue_ms),

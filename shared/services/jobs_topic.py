@@ -77,6 +77,9 @@ def route(message: Message, deps: JobsTopicDeps, now: Callable[[], datetime]) ->
                     released=len(reconciled.released),
                     failed=len(reconciled.failed),
                     reconcile_s=round(reconcile_s, 3),
+                    reconcile_read_s=round(reconciled.read_s, 3),
+                    reconcile_slurm_s=round(reconciled.slurm_s, 3),
+                    reconcile_repair_s=round(reconciled.repair_s, 3),
                     tick_s=round(time.monotonic() - began, 3),
                 ),
             )

@@ -10,6 +10,7 @@ Bounded work per tick.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -34,6 +35,11 @@ class ReconcileReport:
     repaired: dict[str, str] = field(default_factory=dict)
     released: list[str] = field(default_factory=list)  # Slurm ids held after a failed launch, released
     failed: list[str] = field(default_factory=list)  # jobs whose repair raised (logged with the error)
+    # Where the pass's time went (seconds): reading the quiet jobs, asking Slurm (and releasing or cancelling held
+    # runs), and deciding and repairing job by job.
+    read_s: float = 0.0
+    slurm_s: float = 0.0
+    repair_s: float = 0.0
 
 
 def reconcile(
@@ -41,14 +47,33 @@ def reconcile(
 ) -> ReconcileReport:
     report = ReconcileReport()
     cutoff = now() - timedelta(seconds=quiet_for_s)
+    began = time.monotonic()
     # Only the quiet ones are read: a thousand active jobs cost a tick the reads of at most `max_jobs`.
     stale = [j for j in deps.jobs.quiet_in_states(ACTIVE_STATES, cutoff, max_jobs) if j.slurm_job_id]
+    report.read_s = time.monotonic() - began
     if not stale:
         return report
+    began = time.monotonic()
     # One query for all: an array's id lists every task Slurm still knows, each under its own Slurm id.
     statuses = deps.cluster.status([j.slurm_job_id for j in stale if j.slurm_job_id])
     report.checked = len(stale)
     statuses = _relaunch(statuses, deps, report)
+    report.slurm_s = time.monotonic() - began
+    began = time.monotonic()
+    try:
+        _repair(stale, statuses, deps, now, report)
+    finally:
+        report.repair_s = time.monotonic() - began
+    return report
+
+
+def _repair(
+    stale: list[Job],
+    statuses: dict[str, SlurmJobStatus],
+    deps: CompletionDeps,
+    now: Callable[[], datetime],
+    report: ReconcileReport,
+) -> None:
     for job in stale:
         assert job.slurm_job_id is not None
         try:
@@ -75,7 +100,6 @@ def reconcile(
             "reconciled a job whose end was not reported",
             extra=fields(job_id=job.id, slurm_state=slurm_state, result=result),
         )
-    return report
 
 
 def _relaunch(
