@@ -79,7 +79,7 @@ class JobRepository(Protocol):
 
     def loads_in_states(self, states: Sequence[JobState]) -> list[RunLoad]:
         """What every job in these states holds (the active ones, which the global limit bounds): read from the
-        fields shared.domain.run_load names, not whole jobs."""
+        fields shared.domain.admission_inputs names, not whole jobs."""
         ...
 
     def quiet_in_states(self, states: Sequence[JobState], before: datetime, limit: int) -> list[Job]:
