@@ -161,7 +161,8 @@ def tick_lines(layout: StackLayout, since: float) -> list[dict[str, Any]]:
             line = json.loads(raw)
         except ValueError:
             continue
-        keys = ("active", "checked", "reconcile_s", "reconcile_read_s", "reconcile_slurm_s", "reconcile_repair_s")
+        keys = ("active", "checked", "due", "reconcile_s")
+        keys += ("reconcile_read_s", "reconcile_slurm_s", "reconcile_repair_s")
         figures = {key: line.get(key) for key in (*keys, "tick_s")}
         lines.append({"at": line.get("time"), **figures})
     return [x for x in lines if x["tick_s"] is not None and _epoch(x["at"]) >= since]
@@ -302,6 +303,7 @@ def main() -> int:
         "tick_p95_s": round(percentile([t["tick_s"] for t in ticks], 0.95), 3) if ticks else None,
         "reconcile_s": round(max(t["reconcile_s"] for t in ticks), 3) if ticks else None,
         "reconcile_checked_max": max((t["checked"] or 0 for t in ticks), default=0),
+        "reconcile_due_max": max((t["due"] or 0 for t in ticks), default=0),  # of the checked, the ones read whole
         # The slowest pass, taken apart: reading the quiet jobs, asking Slurm, deciding and repairing.
         "reconcile_parts_s": {part: slowest.get(f"reconcile_{part}_s") for part in ("read", "slurm", "repair")},
         "api_jobs_p95_ms": round(percentile(jobs_ms, 0.95), 1) if jobs_ms else None,

@@ -14,6 +14,7 @@ from shared.domain.job import Job, JobState
 from shared.domain.mail import OutgoingMail
 from shared.domain.messages import Published
 from shared.domain.quota import QuotaLimits, UserQuota
+from shared.domain.reconcile_inputs import QuietJob
 from shared.domain.slurm import SlurmJobStatus, SlurmSubmission, SubmitResult
 from shared.domain.sweeps.judging import ParetoChart
 from shared.domain.sweeps.search import SearchPlan, Trial
@@ -82,8 +83,9 @@ class JobRepository(Protocol):
         fields shared.domain.admission_inputs names, not whole jobs."""
         ...
 
-    def quiet_in_states(self, states: Sequence[JobState], before: datetime, limit: int) -> list[Job]:
-        """Jobs in these states whose last state change (`updated_at`) was before `before`, the quietest first."""
+    def quiet_active(self, before: datetime, limit: int) -> list[QuietJob]:
+        """Active jobs (SUBMITTED, RUNNING) whose last state change (`updated_at`) was before `before`, the quietest
+        first: read from the fields shared.domain.reconcile_inputs names, not whole jobs."""
         ...
 
     def count_for_owner(self, owner: str, state: JobState) -> int: ...

@@ -25,8 +25,9 @@ from shared.domain.admission_inputs import (
     queue_entry,
     run_load,
 )
-from shared.domain.job import Job, JobState
+from shared.domain.job import ACTIVE_STATES, Job, JobState
 from shared.domain.job_codec import job_from_dict, job_to_dict
+from shared.domain.reconcile_inputs import QUIET_JOB_FIELDS, QuietJob, quiet_job
 
 JOBS = "jobs"
 LOCKS = "locks"
@@ -176,14 +177,15 @@ class FirestoreJobs:
         query = self._jobs.where(filter=FieldFilter("state", "in", [s.value for s in states])).select(RUN_LOAD_FIELDS)
         return [run_load(job_from_dict(s.to_dict())) for s in query.stream()]
 
-    def quiet_in_states(self, states: Sequence[JobState], before: datetime, limit: int) -> list[Job]:
+    def quiet_active(self, before: datetime, limit: int) -> list[QuietJob]:
         query = (
-            self._jobs.where(filter=FieldFilter("state", "in", [s.value for s in states]))
+            self._jobs.where(filter=FieldFilter("state", "in", [s.value for s in ACTIVE_STATES]))
             .where(filter=FieldFilter("updated_at", "<", before))
             .order_by("updated_at")
+            .select(QUIET_JOB_FIELDS)
             .limit(limit)
         )
-        return [job_from_dict(s.to_dict()) for s in query.stream()]
+        return [quiet_job(job_from_dict(s.to_dict())) for s in query.stream()]
 
     def count_for_owner(self, owner: str, state: JobState) -> int:
         query = self._jobs.where(filter=FieldFilter("owner", "==", owner)).where(

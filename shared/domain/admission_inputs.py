@@ -15,9 +15,9 @@ from shared.domain.quota import WaitingJob
 from shared.domain.sweeps import runs as sweep_runs
 
 # job_codec.job_from_dict needs id, source, state and created_at to build a Job at all.
-_ANY_JOB = ("id", "owner", "source", "state", "created_at")
-RUN_LOAD_FIELDS = (*_ANY_JOB, "resources", "design", "runs", "array_throttle")
-QUEUE_ENTRY_FIELDS = (*_ANY_JOB, "resources", "design", "queue_position", "estimated_start_at")
+ANY_JOB_FIELDS = ("id", "owner", "source", "state", "created_at")
+RUN_LOAD_FIELDS = (*ANY_JOB_FIELDS, "resources", "design", "runs", "array_throttle")
+QUEUE_ENTRY_FIELDS = (*ANY_JOB_FIELDS, "resources", "design", "queue_position", "estimated_start_at")
 
 
 @dataclass(frozen=True)

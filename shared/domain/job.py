@@ -185,6 +185,11 @@ class Job:
     def is_sweep(self) -> bool:
         return self.design is not None and self.design.sweep is not None
 
+    @property
+    def changed_at(self) -> datetime:
+        """When its state last changed (stored as the document's `updated_at`, which queries order by)."""
+        return self.history[-1].at if self.history else self.created_at
+
     def entered_at(self, state: JobState) -> datetime | None:
         for change in self.history:
             if change.state is state:

@@ -24,7 +24,7 @@ def job_to_dict(job: Job) -> dict[str, Any]:
         },
         "state": job.state.value,
         "created_at": job.created_at,
-        "updated_at": job.history[-1].at if job.history else job.created_at,
+        "updated_at": job.changed_at,
         "history": [{"state": c.state.value, "at": c.at, "reason": c.reason} for c in job.history],
         "design_name": job.design_name,
         "flow": job.flow,

@@ -73,6 +73,7 @@ def route(message: Message, deps: JobsTopicDeps, now: Callable[[], datetime]) ->
                 "tick handled",
                 extra=fields(
                     checked=reconciled.checked,
+                    due=reconciled.due,
                     repaired=len(reconciled.repaired),
                     released=len(reconciled.released),
                     failed=len(reconciled.failed),

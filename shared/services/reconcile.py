@@ -1,11 +1,15 @@
 """Use case: repair jobs whose end was never reported.
 
 Callbacks can be lost (hook down longer than the sender retries, a drained node), and Slurm runs no epilog at all
-for a job cancelled while pending. On each tick the reconciler takes the active jobs that have not changed for a
-while, asks Slurm about all of them in one query, and finishes those Slurm says are over through the same code
-path as the completion hook. A sweep is one job array whose runs end one by one: each of its runs that Slurm is
-done with but the job never heard of is ended like a lost run report, and the sweep ends with its last run.
-Bounded work per tick.
+for a job cancelled while pending. On each tick the reconciler takes every active job that has not changed for a
+while (a few fields of each), asks Slurm about all of them in one query, reads whole only those Slurm is done with
+(or no longer knows), and finishes them through the same code path as the completion hook. A sweep is one job array
+whose runs end one by one: each of its runs that Slurm is done with but the job never heard of is ended like a lost
+run report, and the sweep ends with its last run; judging that takes the whole job, so quiet sweeps are read whole.
+
+All the quiet jobs, not the quietest hundred: with a thousand runs at once, hundreds wait in Slurm's queue and stay
+quiet as long as they wait, and a lost run that changed after them would never have been among the first hundred.
+Bounded work per tick: at most `max_jobs` jobs are read whole and repaired, the ones quiet longest first.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from datetime import datetime, timedelta
 
 from shared.domain.job import ACTIVE_STATES, Job
 from shared.domain.outcome import is_final_slurm_state
+from shared.domain.reconcile_inputs import QuietJob
 from shared.domain.slurm import SlurmJobStatus, given_up, to_release
 from shared.domain.sweeps import runs as sweep_runs
 from shared.ports import ClusterError
@@ -29,14 +34,18 @@ from shared.structured_log import fields, get
 log = get(__name__)
 
 
+MAX_QUIET = 5000  # quiet active jobs one pass looks at (a thousand runs at once leave room to spare)
+
+
 @dataclass
 class ReconcileReport:
     checked: int = 0  # quiet active jobs Slurm was asked about
+    due: int = 0  # of those, the ones read whole to judge: Slurm is done with them, or they are sweeps
     repaired: dict[str, str] = field(default_factory=dict)
     released: list[str] = field(default_factory=list)  # Slurm ids held after a failed launch, released
     failed: list[str] = field(default_factory=list)  # jobs whose repair raised (logged with the error)
     # Where the pass's time went (seconds): reading the quiet jobs, asking Slurm (and releasing or cancelling held
-    # runs), and deciding and repairing job by job.
+    # runs), and reading whole, deciding and repairing the due ones.
     read_s: float = 0.0
     slurm_s: float = 0.0
     repair_s: float = 0.0
@@ -48,23 +57,43 @@ def reconcile(
     report = ReconcileReport()
     cutoff = now() - timedelta(seconds=quiet_for_s)
     began = time.monotonic()
-    # Only the quiet ones are read: a thousand active jobs cost a tick the reads of at most `max_jobs`.
-    stale = [j for j in deps.jobs.quiet_in_states(ACTIVE_STATES, cutoff, max_jobs) if j.slurm_job_id]
+    quiet = [q for q in deps.jobs.quiet_active(cutoff, MAX_QUIET) if q.slurm_job_id]
     report.read_s = time.monotonic() - began
-    if not stale:
+    if not quiet:
         return report
     began = time.monotonic()
     # One query for all: an array's id lists every task Slurm still knows, each under its own Slurm id.
-    statuses = deps.cluster.status([j.slurm_job_id for j in stale if j.slurm_job_id])
-    report.checked = len(stale)
+    statuses = deps.cluster.status([q.slurm_job_id for q in quiet if q.slurm_job_id])
+    report.checked = len(quiet)
     statuses = _relaunch(statuses, deps, report)
     report.slurm_s = time.monotonic() - began
     began = time.monotonic()
     try:
-        _repair(stale, statuses, deps, now, report)
+        due = [q for q in quiet if _worth_reading(q, statuses)][:max_jobs]
+        report.due = len(due)
+        _repair(_still_quiet(due, deps.jobs.get_many([q.job_id for q in due])), statuses, deps, now, report)
     finally:
         report.repair_s = time.monotonic() - began
     return report
+
+
+def _worth_reading(quiet: QuietJob, statuses: dict[str, SlurmJobStatus]) -> bool:
+    """Whether Slurm's answer leaves anything to repair: a single job still pending or running has nothing lost."""
+    if quiet.is_sweep:
+        return True  # which of its runs ended unreported, only the whole job tells
+    assert quiet.slurm_job_id is not None
+    status = statuses.get(quiet.slurm_job_id)
+    return status is None or is_final_slurm_state(status.state)
+
+
+def _still_quiet(due: list[QuietJob], whole: dict[str, Job]) -> list[Job]:
+    """The due jobs as read whole, less those whose report came (or that were submitted again) meanwhile."""
+    jobs = [whole.get(q.job_id) for q in due]
+    return [
+        job
+        for q, job in zip(due, jobs, strict=True)
+        if job is not None and job.state in ACTIVE_STATES and job.slurm_job_id == q.slurm_job_id
+    ]
 
 
 def _repair(

@@ -83,7 +83,7 @@ def job_view(job: Job, base_url: str, planned_stages: Sequence[str] = ()) -> dic
         "design": {"flow_variables": dict(job.design.flow_variables)} if job.design else None,
         "parent_job": job.parent_job,
         "created_at": _time(job.created_at),
-        "updated_at": _time(job.history[-1].at if job.history else job.created_at),
+        "updated_at": _time(job.changed_at),
         "timeline": timeline(job),
         "progress": progress(job, planned_stages),
         "queue_position": job.queue_position,

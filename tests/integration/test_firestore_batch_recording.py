@@ -1,5 +1,6 @@
-"""The dispatcher's fast reads and recording on a real Firestore emulator: FirestoreJobs.loads_in_states (the active
-jobs' loads from a few fields, not whole jobs), FirestoreJobs.mutate_many (one read and one commit for many jobs, each
+"""The dispatcher's and reconciler's fast reads and recording on a real Firestore emulator:
+FirestoreJobs.loads_in_states (the active jobs' loads from a few fields, not whole jobs), FirestoreJobs.quiet_active
+(the quiet active jobs, the same way), FirestoreJobs.mutate_many (one read and one commit for many jobs, each
 write guarded by its document's update time) and a whole burst through dispatch() with it.
 
 The property that matters: a change made by someone else between the batch's read and its commit (an owner's cancel)
@@ -35,6 +36,7 @@ from shared.domain.job import (
 )
 from shared.domain.job_codec import job_to_dict
 from shared.domain.quota import QuotaLimits
+from shared.domain.reconcile_inputs import quiet_job
 from shared.domain.sweeps.objective import DEFAULT_OBJECTIVE
 from shared.domain.sweeps.spec import SweepSpec
 from shared.ports import BatchMutations
@@ -169,6 +171,43 @@ def test_queue_entries_are_the_oldest_waiting_jobs_and_get_many_reads_them_whole
     assert jobs.queue_entries(1) == entries[:1] and jobs.queue_entries(0) == []
     whole = jobs.get_many([newer.id, "j" + "0" * 19, older.id])
     assert whole == {newer.id: jobs.get(newer.id), older.id: older}
+
+
+def test_quiet_active_jobs_read_from_a_few_fields_are_what_the_whole_jobs_hold(db: firestore.Client) -> None:
+    """Active jobs unchanged since before the cutoff, quietest first, as quiet_job of the whole jobs: a running sweep
+    and a submitted run; not a run that changed since, a waiting job or an ended one."""
+    jobs = FirestoreJobs(db)
+    design = DesignSpec(
+        design_name="spm",
+        top_module="spm",
+        verilog_files=("src/spm.v",),
+        sweep=SweepSpec(
+            parameters={"CLOCK_PERIOD": (5, 6)},
+            strategy="grid",
+            sample_size=None,
+            objective=DEFAULT_OBJECTIVE,
+            max_runs=2,
+            seed="s",
+            runs=({"CLOCK_PERIOD": 5}, {"CLOCK_PERIOD": 6}),
+        ),
+    )
+    submitted = record_submission(queued(1), "7", T0 + timedelta(minutes=2))
+    sweep = advance(
+        record_submission(replace(queued(2), design=design), "8", T0), JobState.RUNNING, T0 + timedelta(minutes=1)
+    )
+    changed_since = advance(record_submission(queued(3), "9", T0), JobState.RUNNING, T0 + timedelta(minutes=20))
+    ended = advance(record_submission(queued(4), "10", T0), JobState.SUCCEEDED, T0 + timedelta(minutes=1))
+    for job in (submitted, sweep, changed_since, ended, queued(5)):
+        jobs.create(job)
+
+    quiet = jobs.quiet_active(T0 + timedelta(minutes=10), limit=10)
+
+    assert quiet == [quiet_job(sweep), quiet_job(submitted)]
+    assert [(q.slurm_job_id, q.is_sweep, q.changed_at) for q in quiet] == [
+        ("8", True, T0 + timedelta(minutes=1)),
+        ("7", False, T0 + timedelta(minutes=2)),
+    ]
+    assert jobs.quiet_active(T0 + timedelta(minutes=10), limit=1) == quiet[:1]
 
 
 def test_the_firestore_repository_offers_batched_mutations(db: firestore.Client) -> None:

@@ -15,11 +15,12 @@ from datetime import datetime
 from typing import IO, Any
 
 from shared.domain.admission_inputs import QueueEntry, RunLoad, queue_entry, run_load
-from shared.domain.job import Job, JobState
+from shared.domain.job import ACTIVE_STATES, Job, JobState
 from shared.domain.job_codec import job_from_dict, job_to_dict
 from shared.domain.mail import OutgoingMail
 from shared.domain.messages import Published, encode
 from shared.domain.quota import QuotaLimits, UserQuota
+from shared.domain.reconcile_inputs import QuietJob, quiet_job
 from shared.domain.slurm import LAUNCH_FAILED_HELD, SlurmJobStatus, SlurmSubmission, SubmitResult
 from shared.domain.sweeps.judging import ParetoChart
 from shared.domain.webhooks import Registration, registration_from_dict, registration_to_dict
@@ -101,11 +102,9 @@ class FakeJobs:
     def loads_in_states(self, states: Sequence[JobState]) -> list[RunLoad]:
         return [run_load(job) for job in self.in_states(states)]
 
-    def quiet_in_states(self, states: Sequence[JobState], before: datetime, limit: int) -> list[Job]:
-        def changed(job: Job) -> datetime:
-            return job.history[-1].at if job.history else job.created_at
-
-        return sorted((j for j in self.in_states(states) if changed(j) < before), key=changed)[:limit]
+    def quiet_active(self, before: datetime, limit: int) -> list[QuietJob]:
+        quiet = sorted((j for j in self.in_states(ACTIVE_STATES) if j.changed_at < before), key=lambda j: j.changed_at)
+        return [quiet_job(j) for j in quiet[:limit]]
 
     def count_for_owner(self, owner: str, state: JobState) -> int:
         return sum(1 for job in self.all() if job.owner == owner and job.state is state)

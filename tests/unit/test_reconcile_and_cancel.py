@@ -82,6 +82,52 @@ def test_running_and_recent_jobs_are_left_alone():
     assert fresh.cluster.status_calls == []
 
 
+def test_a_lost_end_behind_more_than_a_pass_of_quieter_pending_jobs_is_repaired_reading_only_it_whole():
+    run = Completion(JobState.RUNNING)
+    _stale(run, minutes=10)
+    run.put_manifest({"flow_exit_code": 0, "stages": [], "files": []})
+    run.cluster.states[SLURM_ID] = ["COMPLETED"]
+    waited_since = run.clock() - timedelta(minutes=30)  # in Slurm's queue since before the lost run last changed
+    for i in range(150):
+        pending = replace(
+            run.job,
+            id=f"j{i:019x}",
+            state=JobState.SUBMITTED,
+            slurm_job_id=str(5000 + i),
+            history=(StateChange(JobState.SUBMITTED, waited_since),),
+        )
+        run.jobs.create(pending)
+        run.cluster.states[pending.slurm_job_id] = ["PENDING"]
+    read_whole: list[str] = []
+    get_many = run.jobs.get_many
+
+    def recording_get_many(job_ids):
+        read_whole.extend(job_ids)
+        return get_many(job_ids)
+
+    run.jobs.get_many = recording_get_many  # type: ignore[method-assign]
+    report = reconcile(run.deps, run.clock, quiet_for_s=60, max_jobs=100)
+    assert report.repaired == {run.job.id: "SUCCEEDED"}
+    assert (report.checked, report.due, read_whole) == (151, 1, [run.job.id])
+    assert len(run.cluster.status_calls) == 1  # all 151 in one query
+
+
+def test_a_job_whose_report_came_while_slurm_was_asked_is_left_as_reported():
+    run = Completion(JobState.RUNNING)
+    _stale(run)
+    run.cluster.states[SLURM_ID] = ["COMPLETED"]
+    status = run.cluster.status
+
+    def report_arrives_meanwhile(slurm_job_ids):
+        run.jobs.mutate(run.job.id, lambda job: replace(job, state=JobState.SUCCEEDED))
+        return status(slurm_job_ids)
+
+    run.cluster.status = report_arrives_meanwhile  # type: ignore[method-assign]
+    report = reconcile(run.deps, run.clock, quiet_for_s=60)
+    assert (report.due, report.repaired) == (1, {})
+    assert run.mailer.sent == []
+
+
 def test_a_job_slurm_forgot_without_manifest_fails_with_a_reason():
     run = Completion(JobState.RUNNING)
     _stale(run)

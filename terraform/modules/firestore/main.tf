@@ -48,8 +48,8 @@ resource "google_firestore_index" "jobs_state_created_desc" {
   }
 }
 
-# quiet_in_states: jobs where state in [...] and updated_at < T order by updated_at (the reconciler reads only the
-# active jobs that have been quiet for a while, not every active job on every tick).
+# quiet_active: jobs where state in [...] and updated_at < T order by updated_at (the reconciler reads only the
+# few fields of the active jobs that have been quiet for a while, not every active job on every tick).
 resource "google_firestore_index" "jobs_state_updated_asc" {
   project    = var.project_id
   database   = google_firestore_database.this.name
