@@ -55,7 +55,7 @@ from devstack.process import log_file
 from devstack.stack import DESIGNS_BUCKET, PROJECT_ID, REPO_ROOT, LocalStack, StackLayout
 from devstack.usage_proxy import read_log
 from shared.adapters.gcs_store import storage_client
-from shared.domain.job import ACTIVE_STATES
+from shared.domain.job import Phase
 from shared.domain.upload import job_id_for
 
 # A deployment's intervals (shared/config.py defaults), not the tests' short ones: a thousand jobs reporting every 3 s
@@ -104,7 +104,7 @@ class Sampler(threading.Thread):
         self.stop = threading.Event()
 
     def run(self) -> None:
-        active_filter = firestore.FieldFilter("state", "in", [s.value for s in ACTIVE_STATES])
+        active_filter = firestore.FieldFilter("phase", "==", Phase.ACTIVE.value)
         while not self.stop.is_set():
             at = time.time()
             active = self._db.collection("jobs").where(filter=active_filter).count().get()[0][0].value

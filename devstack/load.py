@@ -18,7 +18,7 @@ from typing import Any
 from google.cloud import firestore, pubsub_v1, storage
 
 from devstack.stack import DESIGN_EVENTS_TOPIC, LOCAL_ADMIN, PROJECT_ID, StackLayout
-from shared.domain.job import ACTIVE_STATES, TERMINAL_STATES, Job, SourceObject
+from shared.domain.job import TERMINAL_STATES, Job, Phase, SourceObject
 from shared.domain.job_codec import job_from_dict
 
 
@@ -164,11 +164,10 @@ class ConcurrencySampler:
             self._thread.join(timeout=10)
 
     def _run(self) -> None:
-        states = [s.value for s in ACTIVE_STATES]
         while not self._stop.is_set():
             # The owners alone (a field mask): reading every active job whole five times a second took most of a
             # core, on two, from the orchestration being measured.
-            active = self.db.collection("jobs").where(filter=firestore.FieldFilter("state", "in", states))
+            active = self.db.collection("jobs").where(filter=firestore.FieldFilter("phase", "==", Phase.ACTIVE.value))
             owners = Counter(s.get("owner") for s in active.select(["owner"]).stream())
             self.max_total = max(self.max_total, sum(owners.values()))
             for owner, count in owners.items():

@@ -78,9 +78,9 @@ class JobRepository(Protocol):
         """The newest jobs in these states, newest first (queue wait figures)."""
         ...
 
-    def loads_in_states(self, states: Sequence[JobState]) -> list[RunLoad]:
-        """What every job in these states holds (the active ones, which the global limit bounds): read from the
-        fields shared.domain.admission_inputs names, not whole jobs."""
+    def active_loads(self) -> list[RunLoad]:
+        """What every active job (SUBMITTED, RUNNING) holds: read from the fields shared.domain.admission_inputs
+        names, not whole jobs."""
         ...
 
     def quiet_active(self, before: datetime, limit: int) -> list[QuietJob]:

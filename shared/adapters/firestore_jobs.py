@@ -25,7 +25,7 @@ from shared.domain.admission_inputs import (
     queue_entry,
     run_load,
 )
-from shared.domain.job import ACTIVE_STATES, Job, JobState
+from shared.domain.job import Job, JobState, Phase, phases_made_of
 from shared.domain.job_codec import job_from_dict, job_to_dict
 from shared.domain.reconcile_inputs import QUIET_JOB_FIELDS, QuietJob, quiet_job
 
@@ -131,6 +131,7 @@ class FirestoreJobs:
     ) -> list[Job]:
         # Whole chains rather than a conditionally built one, so each query shape (and the composite index it
         # needs) is visible to tests/static/test_terraform_consistency.py.
+        phases = phases_made_of(states) if states else None
         if design is not None and states:
             query = (
                 self._jobs.where(filter=FieldFilter("owner", "==", owner))
@@ -142,6 +143,12 @@ class FirestoreJobs:
             query = (
                 self._jobs.where(filter=FieldFilter("owner", "==", owner))
                 .where(filter=FieldFilter("design_name", "==", design))
+                .order_by("created_at", direction=firestore.Query.DESCENDING)
+            )
+        elif phases:  # whole phases (the page's "not ended" poll): fewer disjuncts than their states
+            query = (
+                self._jobs.where(filter=FieldFilter("owner", "==", owner))
+                .where(filter=FieldFilter("phase", "in", [p.value for p in phases]))
                 .order_by("created_at", direction=firestore.Query.DESCENDING)
             )
         elif states:
@@ -171,15 +178,15 @@ class FirestoreJobs:
         )
         return [job_from_dict(s.to_dict()) for s in query.limit(limit).stream()]
 
-    def loads_in_states(self, states: Sequence[JobState]) -> list[RunLoad]:
+    def active_loads(self) -> list[RunLoad]:
         # Only the fields a load comes from: decoding whole jobs (history, stages, log tails) took ~3/4 of the time
         # of reading 600 active jobs, and every dispatch round reads them all.
-        query = self._jobs.where(filter=FieldFilter("state", "in", [s.value for s in states])).select(RUN_LOAD_FIELDS)
+        query = self._jobs.where(filter=FieldFilter("phase", "==", Phase.ACTIVE.value)).select(RUN_LOAD_FIELDS)
         return [run_load(job_from_dict(s.to_dict())) for s in query.stream()]
 
     def quiet_active(self, before: datetime, limit: int) -> list[QuietJob]:
         query = (
-            self._jobs.where(filter=FieldFilter("state", "in", [s.value for s in ACTIVE_STATES]))
+            self._jobs.where(filter=FieldFilter("phase", "==", Phase.ACTIVE.value))
             .where(filter=FieldFilter("updated_at", "<", before))
             .order_by("updated_at")
             .select(QUIET_JOB_FIELDS)

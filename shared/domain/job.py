@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -36,11 +36,39 @@ class JobState(enum.StrEnum):
     def rank(self) -> int:
         return _RANK[self]
 
+    @property
+    def phase(self) -> Phase:
+        return _PHASE[self]
+
+
+class Phase(enum.StrEnum):
+    """Where a job is on its way, coarser than its state: what the readers of many jobs at once ask for."""
+
+    WAITING = "waiting"  # FETCHING, QUEUED: not in Slurm yet
+    ACTIVE = "active"  # SUBMITTED, RUNNING: in Slurm, holding or waiting for its slots
+    ENDED = "ended"  # a terminal state
+
 
 TERMINAL_STATES = frozenset(
     {JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.TIMEOUT, JobState.REJECTED}
 )
 ACTIVE_STATES = (JobState.SUBMITTED, JobState.RUNNING)
+_PHASE = {
+    JobState.FETCHING: Phase.WAITING,
+    JobState.QUEUED: Phase.WAITING,
+    **dict.fromkeys(ACTIVE_STATES, Phase.ACTIVE),
+    **dict.fromkeys(TERMINAL_STATES, Phase.ENDED),
+}
+
+
+def phases_made_of(states: Iterable[JobState]) -> tuple[Phase, ...] | None:
+    """The phases whose states are exactly `states` (in Phase order), or None when `states` splits a phase."""
+    wanted = set(states)
+    phases = tuple(p for p in Phase if any(s.phase is p for s in wanted))
+    covered = {s for s in JobState if s.phase in phases}
+    return phases if phases and covered == wanted else None
+
+
 _RANK = {
     JobState.FETCHING: 0,
     JobState.QUEUED: 1,

@@ -23,6 +23,7 @@ def job_to_dict(job: Job) -> dict[str, Any]:
             "size": job.source.size,
         },
         "state": job.state.value,
+        "phase": job.state.phase.value,  # derived, for queries: one equality instead of `state in` over a phase
         "created_at": job.created_at,
         "updated_at": job.changed_at,
         "history": [{"state": c.state.value, "at": c.at, "reason": c.reason} for c in job.history],

@@ -23,7 +23,6 @@ from datetime import datetime, timedelta
 
 from shared.domain.admission_inputs import QueueEntry, RunLoad
 from shared.domain.job import (
-    ACTIVE_STATES,
     Job,
     JobState,
     advance,
@@ -115,7 +114,7 @@ def _admit(
     seen: set[str] = set()
     held_since = time.monotonic()  # the lease was just taken
     while True:
-        active = deps.jobs.loads_in_states(ACTIVE_STATES)
+        active = deps.jobs.active_loads()
         queued = deps.jobs.queue_entries(MAX_QUEUE_SCAN)
         seen |= {e.job_id for e in queued}
         if not queued:

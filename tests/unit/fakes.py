@@ -99,8 +99,8 @@ class FakeJobs:
     def in_states(self, states: Sequence[JobState]) -> list[Job]:
         return [job for job in self.all() if job.state in states]
 
-    def loads_in_states(self, states: Sequence[JobState]) -> list[RunLoad]:
-        return [run_load(job) for job in self.in_states(states)]
+    def active_loads(self) -> list[RunLoad]:
+        return [run_load(job) for job in self.in_states(ACTIVE_STATES)]
 
     def quiet_active(self, before: datetime, limit: int) -> list[QuietJob]:
         quiet = sorted((j for j in self.in_states(ACTIVE_STATES) if j.changed_at < before), key=lambda j: j.changed_at)

@@ -123,6 +123,7 @@ def test_dict_shape() -> None:
     # Firestore integers are 64-bit but generations are compared as text elsewhere; keep them exact.
     assert data["source"]["generation"] == "1741064767890123"
     assert data["state"] == "SUCCEEDED"
+    assert data["phase"] == "ended"  # derived, for queries (FirestoreJobs asks for phases, not their states)
     assert data["updated_at"] == T0 + timedelta(minutes=5)
     assert data["history"][1] == {
         "state": "SUBMITTED",

@@ -16,11 +16,13 @@ from shared.domain.job import (
     InvalidTransition,
     Job,
     JobState,
+    Phase,
     SourceObject,
     StageMark,
     advance,
     clean_log_tail,
     new_job,
+    phases_made_of,
     record_stage,
     record_submission,
 )
@@ -306,3 +308,25 @@ def test_no_order_of_events_moves_a_job_backwards_or_out_of_a_terminal_state(eve
     assert [c.at for c in job.history] == sorted(c.at for c in job.history)
     if first_terminal is not None:
         assert job.state is first_terminal
+
+
+def test_each_state_is_in_one_phase_and_a_phase_moves_only_forward() -> None:
+    assert {s: s.phase for s in JobState if s.phase is not Phase.ENDED} == {
+        JobState.FETCHING: Phase.WAITING,
+        JobState.QUEUED: Phase.WAITING,
+        JobState.SUBMITTED: Phase.ACTIVE,
+        JobState.RUNNING: Phase.ACTIVE,
+    }
+    assert {s for s in JobState if s.phase is Phase.ENDED} == TERMINAL_STATES
+    order = list(Phase)
+    assert all(order.index(a.phase) <= order.index(b.phase) for a in JobState for b in JobState if a.rank < b.rank)
+
+
+def test_states_that_make_whole_phases_are_asked_for_by_phase_and_others_are_not() -> None:
+    not_ended = [JobState.RUNNING, JobState.FETCHING, JobState.SUBMITTED, JobState.QUEUED]
+    assert phases_made_of(not_ended) == (Phase.WAITING, Phase.ACTIVE)
+    assert phases_made_of([JobState.SUBMITTED, JobState.RUNNING]) == (Phase.ACTIVE,)
+    assert phases_made_of(TERMINAL_STATES) == (Phase.ENDED,)
+    assert phases_made_of([JobState.QUEUED]) is None  # half of "waiting": FETCHING would come along
+    assert phases_made_of([JobState.SUBMITTED, JobState.RUNNING, JobState.SUCCEEDED]) is None
+    assert phases_made_of([]) is None

@@ -1,6 +1,8 @@
 # The Firestore (native mode) database the code uses (firestore.Client(project) -> the "(default)" database) and
 # the composite indexes its queries need (shared/adapters/firestore_jobs.py). Single-field indexes, which serve
-# `state in [...]` and its count, and the owner+state equality count (index merge), are automatic.
+# `state in [...]`, `phase == P` and their counts, and the owner+state equality count (index merge), are automatic.
+# `phase` is derived from `state` (shared/domain/job.py Phase) and stored for queries; shared/adapters/
+# firestore_upgrade.py writes it on jobs stored before it existed.
 
 resource "google_firestore_database" "this" {
   project                           = var.project_id
@@ -48,15 +50,15 @@ resource "google_firestore_index" "jobs_state_created_desc" {
   }
 }
 
-# quiet_active: jobs where state in [...] and updated_at < T order by updated_at (the reconciler reads only the
+# quiet_active: jobs where phase == active and updated_at < T order by updated_at (the reconciler reads only the
 # few fields of the active jobs that have been quiet for a while, not every active job on every tick).
-resource "google_firestore_index" "jobs_state_updated_asc" {
+resource "google_firestore_index" "jobs_phase_updated_asc" {
   project    = var.project_id
   database   = google_firestore_database.this.name
   collection = "jobs"
 
   fields {
-    field_path = "state"
+    field_path = "phase"
     order      = "ASCENDING"
   }
 
@@ -96,7 +98,7 @@ resource "google_firestore_field" "callback_signatures_ttl" {
 }
 
 # list_for_owner with a state filter: jobs where owner == U and state in [...] order by created_at desc (the API's
-# job list filtered by state, and the status page's "active" list).
+# job list filtered by state).
 resource "google_firestore_index" "jobs_owner_state_created_desc" {
   project    = var.project_id
   database   = google_firestore_database.this.name
@@ -109,6 +111,29 @@ resource "google_firestore_index" "jobs_owner_state_created_desc" {
 
   fields {
     field_path = "state"
+    order      = "ASCENDING"
+  }
+
+  fields {
+    field_path = "created_at"
+    order      = "DESCENDING"
+  }
+}
+
+# list_for_owner with whole phases: jobs where owner == U and phase in [...] order by created_at desc (the status
+# page's and `olc` list of the jobs not ended yet: waiting and active).
+resource "google_firestore_index" "jobs_owner_phase_created_desc" {
+  project    = var.project_id
+  database   = google_firestore_database.this.name
+  collection = "jobs"
+
+  fields {
+    field_path = "owner"
+    order      = "ASCENDING"
+  }
+
+  fields {
+    field_path = "phase"
     order      = "ASCENDING"
   }
 

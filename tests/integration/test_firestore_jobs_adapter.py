@@ -1,10 +1,11 @@
-"""The dispatcher's and reconciler's fast reads and recording on a real Firestore emulator:
-FirestoreJobs.loads_in_states (the active jobs' loads from a few fields, not whole jobs), FirestoreJobs.quiet_active
-(the quiet active jobs, the same way), FirestoreJobs.mutate_many (one read and one commit for many jobs, each
-write guarded by its document's update time) and a whole burst through dispatch() with it.
+"""FirestoreJobs on a real Firestore emulator: the dispatcher's and reconciler's fast reads (FirestoreJobs.active_loads,
+the active jobs' loads from a few fields, not whole jobs; FirestoreJobs.quiet_active, the quiet active jobs, the same
+way), queries by phase and the upgrade that stores it on older jobs (shared/adapters/firestore_upgrade.py), and
+FirestoreJobs.mutate_many (one read and one commit for many jobs, each write guarded by its document's update time)
+with a whole burst through dispatch().
 
-The property that matters: a change made by someone else between the batch's read and its commit (an owner's cancel)
-is never overwritten; the batch then falls back to `mutate` job by job.
+The property that matters for recording: a change made by someone else between the batch's read and its commit (an
+owner's cancel) is never overwritten; the batch then falls back to `mutate` job by job.
 """
 
 from __future__ import annotations
@@ -21,11 +22,11 @@ from google.cloud import firestore
 
 from devstack import process
 from devstack.stack import FIRESTORE_EMULATOR
+from shared.adapters import firestore_upgrade
 from shared.adapters.firestore_jobs import FirestoreJobs, FirestoreLease
 from shared.domain.admission_inputs import queue_entry, run_load
 from shared.domain.design import DesignSpec, Resources
 from shared.domain.job import (
-    ACTIVE_STATES,
     Job,
     JobState,
     RunProgress,
@@ -143,7 +144,7 @@ def test_loads_read_from_a_few_fields_are_what_the_whole_jobs_hold(db: firestore
     for job in (plain, sweep, other, waiting):
         jobs.create(job)
 
-    loads = jobs.loads_in_states(ACTIVE_STATES)
+    loads = jobs.active_loads()
 
     expected = [run_load(j) for j in (plain, sweep, other)]
     assert sorted(loads, key=repr) == sorted(expected, key=repr)
@@ -208,6 +209,48 @@ def test_quiet_active_jobs_read_from_a_few_fields_are_what_the_whole_jobs_hold(d
         ("7", False, T0 + timedelta(minutes=2)),
     ]
     assert jobs.quiet_active(T0 + timedelta(minutes=10), limit=1) == quiet[:1]
+
+
+def test_a_list_of_whole_phases_is_the_list_of_their_states(db: firestore.Client) -> None:
+    jobs = FirestoreJobs(db)
+    fetching = replace(queued(1), state=JobState.FETCHING)
+    running = advance(record_submission(queued(2), "7", T0), JobState.RUNNING, T0 + timedelta(minutes=1))
+    ended = advance(record_submission(queued(4), "8", T0), JobState.FAILED, T0 + timedelta(minutes=1))
+    others = replace(queued(5, "bob@example.com"), id="j" + "e" * 19)
+    for job in (fetching, running, queued(3), ended, others):
+        jobs.create(job)
+    not_ended = (JobState.FETCHING, JobState.QUEUED, JobState.SUBMITTED, JobState.RUNNING)
+
+    listed = jobs.list_for_owner("ada@example.com", states=not_ended)
+
+    assert [j.id for j in listed] == [queued(3).id, running.id, fetching.id]  # newest first, the owner's only
+    assert [j.id for j in jobs.list_for_owner("ada@example.com", states=(JobState.FAILED,))] == [ended.id]
+
+
+def _stored_before_phases(db: firestore.Client, job: Job) -> None:
+    data = job_to_dict(job)
+    del data["phase"]
+    db.collection("jobs").document(job.id).set(data)
+
+
+def test_the_upgrade_stores_the_phase_of_older_jobs_once(db: firestore.Client) -> None:
+    jobs = FirestoreJobs(db)
+    running = advance(record_submission(queued(1), "7", T0), JobState.RUNNING, T0)
+    submitted = record_submission(queued(2), "8", T0)
+    for job in (running, submitted, queued(3)):
+        _stored_before_phases(db, job)
+    jobs.create(record_submission(queued(4), "9", T0))  # stored with its phase: not written again
+    assert len(jobs.active_loads()) == 1  # the older active ones are invisible to the dispatcher's count
+
+    assert firestore_upgrade.upgrade_jobs(db) == 3
+
+    assert sorted(q.job_id for q in jobs.quiet_active(T0 + timedelta(hours=1), 10)) == sorted(
+        [running.id, submitted.id, queued(4).id]
+    )
+    assert len(jobs.active_loads()) == 3
+    assert db.collection("jobs").document(queued(3).id).get().get("phase") == "waiting"
+    _stored_before_phases(db, queued(5))
+    assert firestore_upgrade.upgrade_jobs(db) == 0  # the version is recorded: a later deploy reads one document
 
 
 def test_the_firestore_repository_offers_batched_mutations(db: firestore.Client) -> None:
