@@ -71,7 +71,7 @@ def reconcile(
     try:
         due = [q for q in quiet if _worth_reading(q, statuses)][:max_jobs]
         report.due = len(due)
-        _repair(_still_quiet(due, deps.jobs.get_many([q.job_id for q in due])), statuses, deps, now, report)
+        _repair(_still_active(due, deps.jobs.get_many([q.job_id for q in due])), statuses, deps, now, report)
     finally:
         report.repair_s = time.monotonic() - began
     return report
@@ -86,7 +86,7 @@ def _worth_reading(quiet: QuietJob, statuses: dict[str, SlurmJobStatus]) -> bool
     return status is None or is_final_slurm_state(status.state)
 
 
-def _still_quiet(due: list[QuietJob], whole: dict[str, Job]) -> list[Job]:
+def _still_active(due: list[QuietJob], whole: dict[str, Job]) -> list[Job]:
     """The due jobs as read whole, less those whose report came (or that were submitted again) meanwhile."""
     jobs = [whole.get(q.job_id) for q in due]
     return [
