@@ -69,7 +69,12 @@ def reconcile(
     report.slurm_s = time.monotonic() - began
     began = time.monotonic()
     try:
-        due = [q for q in quiet if _worth_reading(q, statuses)][:max_jobs]
+        # A run Slurm ended less than `quiet_for_s` ago is given as long for its end report as a quiet job is given
+        # for news: the epilog sends it as the run ends and retries while the hook is busy. When 400 runs ended
+        # together, the reconciler otherwise raced the reports of a dozen of them, reading their manifests in the
+        # middle of that storm for the same result.
+        settled = now() - timedelta(seconds=quiet_for_s)
+        due = [q for q in quiet if _worth_reading(q, statuses, settled)][:max_jobs]
         report.due = len(due)
         _repair(_still_active(due, deps.jobs.get_many([q.job_id for q in due])), statuses, deps, now, report)
     finally:
@@ -77,13 +82,19 @@ def reconcile(
     return report
 
 
-def _worth_reading(quiet: QuietJob, statuses: dict[str, SlurmJobStatus]) -> bool:
-    """Whether Slurm's answer leaves anything to repair: a single job still pending or running has nothing lost."""
+def _worth_reading(quiet: QuietJob, statuses: dict[str, SlurmJobStatus], settled: datetime) -> bool:
+    """Whether Slurm's answer leaves anything to repair: a single job still pending or running has nothing lost,
+    and one whose run ended after `settled` has its end report on the way."""
     if quiet.is_sweep:
         return True  # which of its runs ended unreported, only the whole job tells
     assert quiet.slurm_job_id is not None
     status = statuses.get(quiet.slurm_job_id)
-    return status is None or is_final_slurm_state(status.state)
+    if status is None:
+        return True
+    if not is_final_slurm_state(status.state):
+        return False
+    ended_at = quiet.ended_at(status.elapsed_s)
+    return ended_at is None or ended_at <= settled
 
 
 def _still_active(due: list[QuietJob], whole: dict[str, Job]) -> list[Job]:

@@ -112,6 +112,28 @@ def test_a_lost_end_behind_more_than_a_pass_of_quieter_pending_jobs_is_repaired_
     assert len(run.cluster.status_calls) == 1  # all 151 in one query
 
 
+def test_a_run_slurm_ended_moments_ago_is_left_to_its_end_report_and_repaired_once_that_is_late():
+    run = Completion(JobState.RUNNING)
+    started = run.clock() - timedelta(minutes=10)
+    job = replace(run.job, history=(*run.job.history, StateChange(JobState.RUNNING, started)))
+    run.jobs.mutate(job.id, lambda _: job)
+    run.put_manifest({"flow_exit_code": 0, "stages": [], "files": []})
+    run.cluster.states[SLURM_ID] = ["COMPLETED"]
+    ran_for = {"s": 600.0 - 10}  # Slurm says the run ended 10 s ago: its epilog's report is on the way
+    status = run.cluster.status
+
+    def with_run_time(slurm_job_ids):
+        return {i: replace(s, elapsed_s=ran_for["s"]) for i, s in status(slurm_job_ids).items()}
+
+    run.cluster.status = with_run_time  # type: ignore[method-assign]
+    report = reconcile(run.deps, run.clock, quiet_for_s=60)
+    assert (report.checked, report.due, report.repaired) == (1, 0, {})
+    assert run.jobs.get(run.job.id).state is JobState.RUNNING
+
+    ran_for["s"] = 600.0 - 61  # ended longer ago than a quiet job is given for news, and still not reported: lost
+    assert reconcile(run.deps, run.clock, quiet_for_s=60).repaired == {run.job.id: "SUCCEEDED"}
+
+
 def test_a_job_whose_report_came_while_slurm_was_asked_is_left_as_reported():
     run = Completion(JobState.RUNNING)
     _stale(run)
